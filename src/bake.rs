@@ -1,0 +1,174 @@
+//! `kubebake bake`: spec → state → plans → output tree, each step all-or-nothing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+
+use crate::error::{Error, Problem, Result};
+use crate::kubeconfig;
+use crate::model::{Cluster, Role};
+use crate::output::{SUMS_FILE, Staging, is_within, sha256sums};
+use crate::pki::{CaId, ca_cert_hash};
+use crate::plan::{NodePlan, plan};
+use crate::spec;
+use crate::state::{self, OPERATOR_STEM};
+use crate::token::BootstrapToken;
+
+/// The operator's kubeconfig at the top of the output.
+pub const OPERATOR_KUBECONFIG: &str = "admin.conf";
+
+pub struct Options {
+    pub spec: PathBuf,
+    pub out: PathBuf,
+    /// Defaults to [`default_state_dir`].
+    pub state: Option<PathBuf>,
+    pub now: OffsetDateTime,
+}
+
+/// What a bake did, for the report.
+pub struct Report {
+    pub cluster: Cluster,
+    pub warnings: Vec<Problem>,
+    pub state_dir: PathBuf,
+    pub state_changes: Vec<String>,
+    pub out: PathBuf,
+    pub nodes: Vec<NodeSummary>,
+    pub token: BootstrapToken,
+    pub ca_cert_hash: String,
+}
+
+pub struct NodeSummary {
+    pub name: String,
+    pub role: Role,
+    pub files: usize,
+    pub bytes: usize,
+}
+
+impl Report {
+    /// The command a node would run to join, with the token's secret masked unless asked.
+    pub fn join_command(&self, show_token: bool) -> String {
+        let token = if show_token {
+            self.token.expose()
+        } else {
+            self.token.masked()
+        };
+        format!(
+            "kubeadm join {} --token {token} --discovery-token-ca-cert-hash {}",
+            self.cluster.endpoint.host_port(),
+            self.ca_cert_hash
+        )
+    }
+}
+
+/// `<spec dir>/<spec file stem>.state`: beside the spec, so it travels with it.
+pub fn default_state_dir(spec: &Path) -> PathBuf {
+    let stem = spec
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "cluster".into());
+    spec.with_file_name(format!("{stem}.state"))
+}
+
+pub fn bake(opts: &Options) -> Result<Report> {
+    let loaded = spec::load(&opts.spec)?;
+    let cluster = loaded.cluster;
+    let state_dir = opts
+        .state
+        .clone()
+        .unwrap_or_else(|| default_state_dir(&opts.spec));
+    check_places(&state_dir, &opts.out)?;
+
+    let state = state::sync(&state_dir, &cluster, opts.now)?;
+    let plans = plan(&cluster, &state);
+    let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
+    let ca_hash = ca_cert_hash(&state.ca(CaId::Kubernetes).cert_der)
+        .map_err(|m| Error::crypto("ca.crt", m))?;
+
+    let operator = state.leaf(OPERATOR_STEM);
+    let operator_kc = kubeconfig::for_operator(
+        &cluster,
+        &kubeconfig::operator_identity(&cluster),
+        ca_pem,
+        &operator.cert_pem,
+        &operator.key_pem,
+    );
+    write_out(&opts.out, &plans, &operator_kc.to_yaml())?;
+
+    Ok(Report {
+        nodes: plans
+            .iter()
+            .map(|p| NodeSummary {
+                name: p.name.clone(),
+                role: p.role,
+                files: p.files.len(),
+                bytes: p.files.iter().map(|f| f.contents.len()).sum(),
+            })
+            .collect(),
+        cluster,
+        warnings: loaded.warnings,
+        state_dir,
+        state_changes: state.changes,
+        out: opts.out.clone(),
+        token: state.token,
+        ca_cert_hash: ca_hash,
+    })
+}
+
+/// The state must survive a re-bake that replaces the output, so neither may hold the
+/// other; and an output directory is only replaced when it is one kubebake wrote.
+fn check_places(state: &Path, out: &Path) -> Result<()> {
+    if is_within(state, out) || is_within(out, state) {
+        return Err(Error::Usage(format!(
+            "the state directory {} and the output directory {} must not contain each other: \
+             the output is replaced on every bake, the state must persist",
+            state.display(),
+            out.display()
+        )));
+    }
+    if out.exists() {
+        if !out.is_dir() {
+            return Err(Error::Output {
+                path: out.into(),
+                message: "exists and is not a directory".into(),
+            });
+        }
+        let empty = fs::read_dir(out)
+            .map_err(|e| Error::io("reading", out, e))?
+            .next()
+            .is_none();
+        if !empty && !out.join(SUMS_FILE).is_file() {
+            return Err(Error::Output {
+                path: out.into(),
+                message: format!(
+                    "exists and was not written by kubebake (no {SUMS_FILE}); refusing to replace it, choose another directory"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `OUT/<node>/rootfs/<path>` for every planned file, the operator kubeconfig, and
+/// SHA256SUMS over all of it. The directory is private (it holds keys).
+fn write_out(out: &Path, plans: &[NodePlan], operator_kubeconfig: &str) -> Result<()> {
+    let staging = Staging::new(out, 0o700, false)?;
+    let mut written: Vec<(String, &[u8])> = Vec::new();
+    for p in plans {
+        for f in &p.files {
+            let rel = format!("{}/rootfs{}", p.name, f.path);
+            staging.write(&rel, &f.contents, f.mode, false)?;
+            written.push((rel, &f.contents));
+        }
+    }
+    staging.write(
+        OPERATOR_KUBECONFIG,
+        operator_kubeconfig.as_bytes(),
+        0o600,
+        false,
+    )?;
+    written.push((OPERATOR_KUBECONFIG.into(), operator_kubeconfig.as_bytes()));
+    let sums = sha256sums(written.iter().map(|(p, b)| (p.as_str(), *b)));
+    staging.write(SUMS_FILE, sums.as_bytes(), 0o644, false)?;
+    staging.commit()
+}

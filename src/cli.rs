@@ -1,0 +1,38 @@
+//! The command line, in one place: each subcommand's flags and their help.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Bakes kubeadm clusters into per-node files, offline and reproducibly.
+#[derive(Debug, Parser)]
+#[command(name = "kubebake", version, about, help_expected = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Bake a cluster spec into OUT/<node>/rootfs/… for every node, plus the operator's
+    /// kubeconfig (OUT/admin.conf) and OUT/SHA256SUMS.
+    Bake {
+        /// The cluster spec (YAML, apiVersion kubebake.io/v1alpha1, kind Cluster).
+        spec: PathBuf,
+        /// Output directory; replaced whole on every bake.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// State directory holding the CAs, keys and token [default: <spec>.state beside
+        /// the spec]. Keep it: later bakes reuse it to produce the same bytes.
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Print the join command with the real bootstrap token instead of a masked one.
+        #[arg(long)]
+        show_token: bool,
+    },
+    /// Check a cluster spec and report every problem in it; writes nothing.
+    Validate {
+        /// The cluster spec to check.
+        spec: PathBuf,
+    },
+}

@@ -1,0 +1,101 @@
+//! The `kubebake` binary: parses the command line and dispatches; all work is in the library.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser;
+use kubebake::bake::{self, Options, Report};
+use kubebake::error::Problem;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: cli::Command) -> Result<()> {
+    match command {
+        cli::Command::Bake {
+            spec,
+            out,
+            state,
+            show_token,
+        } => {
+            let report = bake::bake(&Options {
+                spec,
+                out,
+                state,
+                now: time::OffsetDateTime::now_utc(),
+            })?;
+            print_report(&report, show_token);
+        }
+        cli::Command::Validate { spec } => {
+            let loaded = kubebake::spec::load(&spec)?;
+            print_warnings(&spec, &loaded.warnings);
+            let c = &loaded.cluster;
+            println!(
+                "{}: valid: cluster {:?}, Kubernetes {}, {} control plane(s), {} worker(s), endpoint {}",
+                spec.display(),
+                c.name,
+                c.kubernetes_version,
+                c.control_planes().count(),
+                c.nodes.len() - c.control_planes().count(),
+                c.endpoint.host_port()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_warnings(spec: &std::path::Path, warnings: &[Problem]) {
+    for w in warnings {
+        eprintln!("warning: {}:{w}", spec.display());
+    }
+}
+
+fn print_report(r: &Report, show_token: bool) {
+    print_warnings(&r.out, &[]);
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+    println!("state  {}", r.state_dir.display());
+    if r.state_changes.is_empty() {
+        println!("       reused as it was");
+    }
+    for c in &r.state_changes {
+        println!("       {c}");
+    }
+    println!("out    {}", r.out.display());
+    let width = r
+        .nodes
+        .iter()
+        .map(|n| n.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "       {:<width$}  {:<13}  {:>5}  {:>9}",
+        "node", "role", "files", "bytes"
+    );
+    for n in &r.nodes {
+        println!(
+            "       {:<width$}  {:<13}  {:>5}  {:>9}",
+            n.name,
+            n.role.name(),
+            n.files,
+            n.bytes
+        );
+    }
+    println!(
+        "       {} (operator kubeconfig)",
+        r.out.join(bake::OPERATOR_KUBECONFIG).display()
+    );
+    println!("join   {}", r.join_command(show_token));
+}

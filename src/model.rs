@@ -1,0 +1,246 @@
+//! The resolved cluster: every default applied, every value parsed and checked. Everything
+//! downstream (PKI, kubeconfigs, plans, writers) reads only this.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+/// How long kubeadm back-dates a CA's notBefore, to tolerate clock skew between nodes.
+pub const CERTIFICATE_BACKDATE: Duration = Duration::from_secs(5 * 60);
+/// The API server's port on each control plane (kubeadm's `localAPIEndpoint.bindPort`).
+pub const API_SERVER_BIND_PORT: u16 = 6443;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    /// `metadata.name`: names the cluster for the operator (state directory, kubeconfig).
+    pub name: String,
+    /// kubeadm's `clusterName`, used inside the kubeconfigs kubeadm writes.
+    pub cluster_name: String,
+    pub kubernetes_version: Version,
+    pub endpoint: Endpoint,
+    pub networking: Networking,
+    pub pki: PkiSettings,
+    pub join: JoinSettings,
+    pub nodes: Vec<Node>,
+}
+
+impl Cluster {
+    pub fn control_planes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.role == Role::ControlPlane)
+    }
+
+    /// The control plane that runs `kubeadm init`; the others join it.
+    pub fn first_control_plane(&self) -> &Node {
+        self.control_planes()
+            .next()
+            .expect("validation guarantees a control plane")
+    }
+
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    Ip(IpAddr),
+    Dns(String),
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Ip(ip) => write!(f, "{ip}"),
+            Host::Dns(name) => write!(f, "{name}"),
+        }
+    }
+}
+
+/// Where clients reach the API server: a control plane's address, a load balancer or a
+/// virtual IP, with its port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: Host,
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// `host:port` as kubeadm writes `controlPlaneEndpoint` (IPv6 in brackets).
+    pub fn host_port(&self) -> String {
+        match &self.host {
+            Host::Ip(IpAddr::V6(ip)) => format!("[{ip}]:{}", self.port),
+            host => format!("{host}:{}", self.port),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://{}", self.host_port())
+    }
+}
+
+/// `https://address:6443` for a node's own API server.
+pub fn local_api_url(address: IpAddr) -> String {
+    Endpoint {
+        host: Host::Ip(address),
+        port: API_SERVER_BIND_PORT,
+    }
+    .url()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Networking {
+    pub pod_subnet: IpNet,
+    pub service_subnet: IpNet,
+    pub dns_domain: String,
+}
+
+impl Networking {
+    /// The first usable address of the service range: the `kubernetes` Service's ClusterIP.
+    pub fn first_service_ip(&self) -> IpAddr {
+        nth_address(&self.service_subnet, 1)
+    }
+
+    /// The tenth address of the service range, which kubeadm gives CoreDNS.
+    pub fn cluster_dns_ip(&self) -> IpAddr {
+        nth_address(&self.service_subnet, 10)
+    }
+}
+
+fn nth_address(net: &IpNet, n: u128) -> IpAddr {
+    match net.network() {
+        IpAddr::V4(a) => IpAddr::V4((u32::from(a) + n as u32).into()),
+        IpAddr::V6(a) => IpAddr::V6((u128::from(a) + n).into()),
+    }
+}
+
+/// kubeadm's `encryptionAlgorithm` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum KeyAlgorithm {
+    #[serde(rename = "RSA-2048")]
+    Rsa2048,
+    #[serde(rename = "RSA-3072")]
+    Rsa3072,
+    #[serde(rename = "RSA-4096")]
+    Rsa4096,
+    #[serde(rename = "ECDSA-P256")]
+    EcdsaP256,
+    #[serde(rename = "ECDSA-P384")]
+    EcdsaP384,
+}
+
+impl KeyAlgorithm {
+    pub const ALL: [KeyAlgorithm; 5] = [
+        KeyAlgorithm::Rsa2048,
+        KeyAlgorithm::Rsa3072,
+        KeyAlgorithm::Rsa4096,
+        KeyAlgorithm::EcdsaP256,
+        KeyAlgorithm::EcdsaP384,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyAlgorithm::Rsa2048 => "RSA-2048",
+            KeyAlgorithm::Rsa3072 => "RSA-3072",
+            KeyAlgorithm::Rsa4096 => "RSA-4096",
+            KeyAlgorithm::EcdsaP256 => "ECDSA-P256",
+            KeyAlgorithm::EcdsaP384 => "ECDSA-P384",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum San {
+    Dns(String),
+    Ip(IpAddr),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PkiSettings {
+    pub algorithm: KeyAlgorithm,
+    pub cert_validity: Duration,
+    pub ca_validity: Duration,
+    pub api_server_cert_sans: Vec<San>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinSettings {
+    /// Zero means the token never expires.
+    pub token_ttl: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    ControlPlane,
+    Worker,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::ControlPlane => "control-plane",
+            Role::Worker => "worker",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub name: String,
+    pub role: Role,
+    pub address: IpAddr,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_addresses_follow_kubeadm() {
+        let n = Networking {
+            pod_subnet: "192.168.0.0/16".parse().unwrap(),
+            service_subnet: "10.96.0.0/12".parse().unwrap(),
+            dns_domain: "cluster.local".into(),
+        };
+        assert_eq!(n.first_service_ip().to_string(), "10.96.0.1");
+        assert_eq!(n.cluster_dns_ip().to_string(), "10.96.0.10");
+        let v6 = Networking {
+            service_subnet: "fd00:10::/108".parse().unwrap(),
+            ..n
+        };
+        assert_eq!(v6.first_service_ip().to_string(), "fd00:10::1");
+    }
+
+    #[test]
+    fn ipv6_endpoints_are_bracketed() {
+        let e = Endpoint {
+            host: Host::Ip("fd00::10".parse().unwrap()),
+            port: 6443,
+        };
+        assert_eq!(e.url(), "https://[fd00::10]:6443");
+    }
+}

@@ -1,0 +1,238 @@
+//! Writing trees of files so that readers see either the old tree or the new one, never a
+//! mix: everything is built in a sibling temporary directory and swapped into place.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use sha2::Digest;
+
+use crate::error::{Error, Result};
+
+/// Name of the checksum file at the top of an output tree (`sha256sum -c` format).
+pub const SUMS_FILE: &str = "SHA256SUMS";
+
+/// A directory being built beside its final place; dropped unfinished, it disappears.
+pub struct Staging {
+    dir: tempfile::TempDir,
+    target: PathBuf,
+    fsync: bool,
+}
+
+impl Staging {
+    /// Starts a tree that will replace `target`; the root gets `root_mode`.
+    pub fn new(target: &Path, root_mode: u32, fsync: bool) -> Result<Self> {
+        let parent = parent_of(target);
+        fs::create_dir_all(&parent).map_err(|e| Error::io("creating", &parent, e))?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!(".{name}.tmp-"))
+            .tempdir_in(&parent)
+            .map_err(|e| Error::io("creating a temporary directory in", &parent, e))?;
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(root_mode))
+            .map_err(|e| Error::io("setting permissions on", dir.path(), e))?;
+        Ok(Staging {
+            dir,
+            target: target.to_path_buf(),
+            fsync,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `bytes` at `rel` with exactly `mode` (whatever the umask), creating parent
+    /// directories 0755, or 0700 when `private_dirs` is set.
+    pub fn write(&self, rel: &str, bytes: &[u8], mode: u32, private_dirs: bool) -> Result<()> {
+        let path = self.dir.path().join(rel);
+        if let Some(parent) = path.parent() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(if private_dirs { 0o700 } else { 0o755 })
+                .create(parent)
+                .map_err(|e| Error::io("creating", parent, e))?;
+        }
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode_compat(mode)
+            .open(&path)
+            .map_err(|e| Error::io("writing", &path, e))?;
+        f.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::io("setting permissions on", &path, e))?;
+        f.write_all(bytes)
+            .map_err(|e| Error::io("writing", &path, e))?;
+        if self.fsync {
+            f.sync_all().map_err(|e| Error::io("syncing", &path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Puts the tree in place of the target, atomically when the target exists (Linux
+    /// `RENAME_EXCHANGE`); the previous tree is removed afterwards.
+    pub fn commit(self) -> Result<()> {
+        let Staging { dir, target, .. } = self;
+        if !target.exists() {
+            let staged = dir.keep();
+            return fs::rename(&staged, &target)
+                .map_err(|e| Error::io("moving output into place at", &target, e));
+        }
+        match rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            dir.path(),
+            rustix::fs::CWD,
+            &target,
+            rustix::fs::RenameFlags::EXCHANGE,
+        ) {
+            // `dir` now holds the old tree, which its drop removes.
+            Ok(()) => Ok(()),
+            Err(_) => {
+                // A filesystem without RENAME_EXCHANGE: a short window with no tree at all,
+                // but never a mixed one.
+                let old = dir.path().with_extension("old");
+                fs::rename(&target, &old).map_err(|e| Error::io("moving aside", &target, e))?;
+                let staged = dir.keep();
+                fs::rename(&staged, &target)
+                    .map_err(|e| Error::io("moving output into place at", &target, e))?;
+                fs::remove_dir_all(&old).map_err(|e| Error::io("removing", &old, e))
+            }
+        }
+    }
+}
+
+trait ModeCompat {
+    fn mode_compat(&mut self, mode: u32) -> &mut Self;
+}
+
+impl ModeCompat for fs::OpenOptions {
+    fn mode_compat(&mut self, mode: u32) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Created with the final mode so a secret is never readable by others, even briefly.
+        self.mode(mode)
+    }
+}
+
+fn parent_of(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// `sha256sum`-format lines for `files` (relative path, bytes), sorted by path.
+pub fn sha256sums<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut lines: Vec<(String, String)> = files
+        .into_iter()
+        .map(|(path, bytes)| {
+            (
+                path.to_string(),
+                crate::pki::hex(&sha2::Sha256::digest(bytes)),
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
+        .into_iter()
+        .map(|(path, sum)| format!("{sum}  {path}\n"))
+        .collect()
+}
+
+/// Whether `inner` is `outer` or lies beneath it, comparing absolute, normalised paths.
+pub fn is_within(inner: &Path, outer: &Path) -> bool {
+    let (Ok(inner), Ok(outer)) = (absolute_normal(inner), absolute_normal(outer)) else {
+        return false;
+    };
+    inner.starts_with(outer)
+}
+
+fn absolute_normal(p: &Path) -> std::io::Result<PathBuf> {
+    // `absolute` keeps `..`; resolve it lexically so `out/../state` is not "inside" out.
+    let mut abs = PathBuf::new();
+    for c in std::path::absolute(p)?.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                abs.pop();
+            }
+            std::path::Component::CurDir => {}
+            c => abs.push(c),
+        }
+    }
+    // Resolve symlinks on the part that exists so two spellings of one place compare equal.
+    let mut existing = abs.clone();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_owned());
+                existing = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    let mut out = existing.canonicalize().unwrap_or(existing);
+    for name in rest.into_iter().rev() {
+        out.push(name);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_replaces_a_tree_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("out");
+        let s = Staging::new(&target, 0o700, false).unwrap();
+        s.write("a/old.txt", b"old", 0o644, false).unwrap();
+        s.commit().unwrap();
+        let s = Staging::new(&target, 0o700, false).unwrap();
+        s.write("a/new.key", b"new", 0o600, true).unwrap();
+        s.commit().unwrap();
+        assert!(!target.join("a/old.txt").exists());
+        assert_eq!(fs::read(target.join("a/new.key")).unwrap(), b"new");
+        let mode = fs::metadata(target.join("a/new.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+        // Nothing but the target is left beside it.
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_abandoned_tree_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Staging::new(&tmp.path().join("out"), 0o700, false).unwrap();
+        s.write("x", b"x", 0o644, false).unwrap();
+        drop(s);
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn sums_are_sorted_and_sha256sum_shaped() {
+        let s = sha256sums([("b", &b""[..]), ("a", &b"abc"[..])]);
+        assert_eq!(
+            s,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  a\n\
+             e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  b\n"
+        );
+    }
+
+    #[test]
+    fn nesting_is_detected_across_spellings() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        assert!(is_within(&out.join("state"), &out));
+        assert!(is_within(&out.join("x/../state"), &out));
+        assert!(!is_within(&tmp.path().join("state"), &out));
+        assert!(!is_within(&out.join("../state"), &out));
+    }
+}

@@ -1,0 +1,218 @@
+//! The kubeadm certificate set: which certificates a cluster has, what each one says
+//! (subjects, SANs, usages, lifetimes as kubeadm v1.33 issues them), and issuing them.
+
+mod der;
+mod issue;
+mod key;
+
+pub use issue::{Ca, IssuedCert, ParsedCert};
+pub use key::{KeyError, KeyKind, PrivateKey};
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Cluster, Host, KeyAlgorithm, Node, San};
+
+/// PEM with LF line endings and 64-column lines, as Go's `encoding/pem` writes it.
+pub fn pem_encode(tag: &str, der: &[u8]) -> String {
+    let block = pem::Pem::new(tag, der.to_vec());
+    pem::encode_config(
+        &block,
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}
+
+/// The three CAs of a kubeadm cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaId {
+    Kubernetes,
+    FrontProxy,
+    Etcd,
+}
+
+impl CaId {
+    pub const ALL: [CaId; 3] = [CaId::Kubernetes, CaId::FrontProxy, CaId::Etcd];
+
+    /// Path of the CA's files under the pki directory, without extension.
+    pub fn stem(self) -> &'static str {
+        match self {
+            CaId::Kubernetes => "ca",
+            CaId::FrontProxy => "front-proxy-ca",
+            CaId::Etcd => "etcd/ca",
+        }
+    }
+
+    pub fn common_name(self) -> &'static str {
+        match self {
+            CaId::Kubernetes => "kubernetes",
+            CaId::FrontProxy => "front-proxy-ca",
+            CaId::Etcd => "etcd-ca",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Usage {
+    ServerAuth,
+    ClientAuth,
+}
+
+/// Everything a leaf certificate must say. Recorded in the state beside each certificate,
+/// so a later bake can tell whether the spec still asks for the same certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    pub common_name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub organizations: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_names: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_addresses: Vec<IpAddr>,
+    pub usages: Vec<Usage>,
+    pub issuer: CaId,
+    pub algorithm: KeyAlgorithm,
+    pub validity_seconds: u64,
+}
+
+impl Profile {
+    fn client(cluster: &Cluster, issuer: CaId, cn: &str, orgs: &[&str]) -> Self {
+        Profile {
+            common_name: cn.to_string(),
+            organizations: orgs.iter().map(|o| o.to_string()).collect(),
+            dns_names: Vec::new(),
+            ip_addresses: Vec::new(),
+            usages: vec![Usage::ClientAuth],
+            issuer,
+            algorithm: cluster.pki.algorithm,
+            validity_seconds: cluster.pki.cert_validity.as_secs(),
+        }
+    }
+
+    /// A client certificate signed by the cluster CA (kubeconfig identities).
+    pub fn kubernetes_client(cluster: &Cluster, cn: &str, orgs: &[&str]) -> Self {
+        Self::client(cluster, CaId::Kubernetes, cn, orgs)
+    }
+}
+
+/// One leaf certificate of a control-plane node, by its path under `pki/` (no extension).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafSpec {
+    pub stem: &'static str,
+    pub profile: Profile,
+}
+
+/// The leaf certificates kubeadm issues on each control-plane node (`init` on the first,
+/// `join --control-plane` on the others: all of them are generated locally on each node).
+pub fn control_plane_leaves(cluster: &Cluster, node: &Node) -> Vec<LeafSpec> {
+    let client = |issuer, cn: &str, orgs: &[&str]| Profile::client(cluster, issuer, cn, orgs);
+    let etcd_peerish = |cn: &str| Profile {
+        dns_names: vec![node.name.clone(), "localhost".into()],
+        ip_addresses: dedup_ips(vec![
+            node.address,
+            Ipv4Addr::LOCALHOST.into(),
+            Ipv6Addr::LOCALHOST.into(),
+        ]),
+        usages: vec![Usage::ServerAuth, Usage::ClientAuth],
+        ..client(CaId::Etcd, cn, &[])
+    };
+    vec![
+        LeafSpec {
+            stem: "apiserver",
+            profile: apiserver_profile(cluster, node),
+        },
+        LeafSpec {
+            stem: "apiserver-kubelet-client",
+            profile: client(
+                CaId::Kubernetes,
+                "kube-apiserver-kubelet-client",
+                &["kubeadm:cluster-admins"],
+            ),
+        },
+        LeafSpec {
+            stem: "front-proxy-client",
+            profile: client(CaId::FrontProxy, "front-proxy-client", &[]),
+        },
+        LeafSpec {
+            stem: "etcd/server",
+            profile: etcd_peerish(&node.name),
+        },
+        LeafSpec {
+            stem: "etcd/peer",
+            profile: etcd_peerish(&node.name),
+        },
+        LeafSpec {
+            stem: "etcd/healthcheck-client",
+            profile: client(CaId::Etcd, "kube-etcd-healthcheck-client", &[]),
+        },
+        LeafSpec {
+            stem: "apiserver-etcd-client",
+            profile: client(CaId::Etcd, "kube-apiserver-etcd-client", &[]),
+        },
+    ]
+}
+
+fn apiserver_profile(cluster: &Cluster, node: &Node) -> Profile {
+    let domain = &cluster.networking.dns_domain;
+    let mut dns = vec![
+        node.name.clone(),
+        "kubernetes".into(),
+        "kubernetes.default".into(),
+        "kubernetes.default.svc".into(),
+        format!("kubernetes.default.svc.{domain}"),
+    ];
+    let mut ips = vec![cluster.networking.first_service_ip(), node.address];
+    match &cluster.endpoint.host {
+        Host::Ip(ip) => ips.push(*ip),
+        Host::Dns(name) => dns.push(name.clone()),
+    }
+    for san in &cluster.pki.api_server_cert_sans {
+        match san {
+            San::Ip(ip) => ips.push(*ip),
+            San::Dns(name) => dns.push(name.clone()),
+        }
+    }
+    Profile {
+        dns_names: dedup(dns),
+        ip_addresses: dedup_ips(ips),
+        usages: vec![Usage::ServerAuth],
+        ..Profile::client(cluster, CaId::Kubernetes, "kube-apiserver", &[])
+    }
+}
+
+fn dedup(v: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(v.len());
+    for s in v {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+fn dedup_ips(v: Vec<IpAddr>) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::with_capacity(v.len());
+    for ip in v {
+        if !out.contains(&ip) {
+            out.push(ip);
+        }
+    }
+    out
+}
+
+/// `sha256:<hex>` of the CA's SubjectPublicKeyInfo: kubeadm's `--discovery-token-ca-cert-hash`.
+pub fn ca_cert_hash(ca_cert_der: &[u8]) -> Result<String, String> {
+    use sha2::Digest;
+    let parsed = ParsedCert::from_der(ca_cert_der)?;
+    Ok(format!(
+        "sha256:{}",
+        hex(&sha2::Sha256::digest(&parsed.spki_der))
+    ))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

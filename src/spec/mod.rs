@@ -1,0 +1,143 @@
+//! The user's cluster spec: the file format (versioned, unknown fields rejected), and its
+//! validation into the resolved [`Cluster`](crate::model::Cluster) model.
+//!
+//! Fields whose values need checking (addresses, CIDRs, durations, versions) are read as
+//! strings, so a spec with several bad values reports all of them in one go rather than
+//! stopping at the first one serde trips over.
+
+mod duration;
+mod locate;
+mod validate;
+
+pub use duration::{format_go_duration, parse_go_duration};
+pub use locate::Locator;
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Problem, Problems, Result};
+use crate::model::Cluster;
+
+pub const API_VERSION: &str = "kubebake.io/v1alpha1";
+pub const KIND: &str = "Cluster";
+
+/// The file as written by the user, before validation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterFile {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: Metadata,
+    pub spec: Spec,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Spec {
+    pub kubernetes_version: String,
+    /// kubeadm's `clusterName`: names the cluster inside kubeconfigs. kubeadm's default.
+    #[serde(default)]
+    pub cluster_name: Option<String>,
+    #[serde(default)]
+    pub control_plane_endpoint: Option<String>,
+    #[serde(default)]
+    pub networking: Networking,
+    #[serde(default)]
+    pub pki: Pki,
+    #[serde(default)]
+    pub join: Join,
+    pub nodes: Vec<NodeSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Networking {
+    pub pod_subnet: Option<String>,
+    pub service_subnet: Option<String>,
+    pub dns_domain: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Pki {
+    pub encryption_algorithm: Option<String>,
+    pub certificate_validity_period: Option<String>,
+    pub ca_certificate_validity_period: Option<String>,
+    #[serde(default, rename = "apiServerCertSANs")]
+    pub api_server_cert_sans: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Join {
+    #[serde(rename = "tokenTTL")]
+    pub token_ttl: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    pub name: String,
+    pub role: String,
+    pub address: String,
+}
+
+/// A spec that parsed and validated, with the warnings worth showing the user.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub cluster: Cluster,
+    pub warnings: Vec<Problem>,
+}
+
+/// Reads and validates the spec at `path`.
+///
+/// Syntax and shape errors (bad YAML, unknown or missing fields) are reported with the
+/// line serde found; value errors are collected over the whole file and reported together.
+pub fn load(path: &Path) -> Result<Loaded> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading spec", path, e))?;
+    parse(&text, path)
+}
+
+/// Like [`load`], for a spec already in memory; `path` is only used in messages.
+pub fn parse(text: &str, path: &Path) -> Result<Loaded> {
+    let fail = |problems: Vec<Problem>| {
+        Error::Spec(Problems {
+            file: path.to_path_buf(),
+            problems,
+        })
+    };
+    let file: ClusterFile =
+        serde_yaml::from_str(text).map_err(|e| fail(vec![serde_problem(&e)]))?;
+    let locator = Locator::new(text);
+    match validate::validate(&file, &locator) {
+        Ok((cluster, warnings)) => Ok(Loaded { cluster, warnings }),
+        Err(problems) => Err(fail(problems)),
+    }
+}
+
+fn serde_problem(e: &serde_yaml::Error) -> Problem {
+    // serde_yaml prefixes the message with the field path ("spec.nodes[0]: unknown field
+    // ...") and appends the position; split them so the output reads like our own errors.
+    let mut message = e.to_string();
+    if let Some(i) = message.find(" at line ") {
+        message.truncate(i);
+    }
+    let (path, message) = match message.split_once(": ") {
+        Some((p, m)) if !p.contains(' ') => (p.to_string(), m.to_string()),
+        _ => (String::new(), message),
+    };
+    let loc = e.location();
+    Problem {
+        path,
+        line: loc.as_ref().map(|l| l.line()),
+        column: loc.as_ref().map(|l| l.column()),
+        message,
+    }
+}

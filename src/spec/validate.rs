@@ -1,0 +1,619 @@
+//! Checks a parsed spec as a whole and resolves it into the [`Cluster`] model.
+//! Every problem is collected, each with its field path and position.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use super::{API_VERSION, ClusterFile, KIND, Locator, parse_go_duration};
+use crate::error::Problem;
+use crate::model::*;
+
+/// The Kubernetes minors whose kubeadm behaviour (certificates, kubeconfigs) kubebake has
+/// been checked against.
+pub const SUPPORTED_MINORS: &[u32] = &[33];
+
+const DEFAULT_POD_SUBNET: &str = "192.168.0.0/16";
+const DEFAULT_SERVICE_SUBNET: &str = "10.96.0.0/12";
+const DEFAULT_DNS_DOMAIN: &str = "cluster.local";
+const DEFAULT_CLUSTER_NAME: &str = "kubernetes";
+const DEFAULT_CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
+const DEFAULT_CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+struct Checker<'a> {
+    locator: &'a Locator,
+    problems: Vec<Problem>,
+    warnings: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn problem(&self, path: &str, message: String) -> Problem {
+        let pos = self.locator.find(path);
+        Problem {
+            path: path.to_string(),
+            line: pos.map(|p| p.0),
+            column: pos.map(|p| p.1),
+            message,
+        }
+    }
+
+    fn error(&mut self, path: &str, message: impl Into<String>) {
+        let p = self.problem(path, message.into());
+        self.problems.push(p);
+    }
+
+    fn warn(&mut self, path: &str, message: impl Into<String>) {
+        let p = self.problem(path, message.into());
+        self.warnings.push(p);
+    }
+
+    /// Records the error and yields `None` so the caller can carry on with a placeholder.
+    fn check<T>(&mut self, path: &str, r: Result<T, String>) -> Option<T> {
+        r.map_err(|m| self.error(path, m)).ok()
+    }
+}
+
+pub fn validate(
+    file: &ClusterFile,
+    locator: &Locator,
+) -> Result<(Cluster, Vec<Problem>), Vec<Problem>> {
+    let mut c = Checker {
+        locator,
+        problems: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let spec = &file.spec;
+
+    if file.api_version != API_VERSION {
+        c.error(
+            "apiVersion",
+            format!("must be {API_VERSION}, not {:?}", file.api_version),
+        );
+    }
+    if file.kind != KIND {
+        c.error("kind", format!("must be {KIND}, not {:?}", file.kind));
+    }
+    if let Err(m) = dns1123_label(&file.metadata.name) {
+        c.error("metadata.name", m);
+    }
+    let cluster_name = spec
+        .cluster_name
+        .clone()
+        .unwrap_or_else(|| DEFAULT_CLUSTER_NAME.into());
+    if let Err(m) = dns1123_subdomain(&cluster_name) {
+        c.error("spec.clusterName", m);
+    }
+
+    let version = c.check(
+        "spec.kubernetesVersion",
+        parse_version(&spec.kubernetes_version),
+    );
+
+    // Networking.
+    let net = &spec.networking;
+    let pod = c.check(
+        "spec.networking.podSubnet",
+        parse_cidr(net.pod_subnet.as_deref().unwrap_or(DEFAULT_POD_SUBNET)),
+    );
+    let svc = c.check(
+        "spec.networking.serviceSubnet",
+        parse_cidr(
+            net.service_subnet
+                .as_deref()
+                .unwrap_or(DEFAULT_SERVICE_SUBNET),
+        ),
+    );
+    let dns_domain = net
+        .dns_domain
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DNS_DOMAIN.into());
+    if let Err(m) = dns1123_subdomain(&dns_domain) {
+        c.error("spec.networking.dnsDomain", m);
+    }
+    if let Some(pod) = pod {
+        // The controller manager hands each node a /24 (/64) out of the pod range.
+        let (node_mask, max) = if pod.addr().is_ipv4() {
+            (24, 24)
+        } else {
+            (64, 64)
+        };
+        if pod.prefix_len() > max {
+            c.error(
+                "spec.networking.podSubnet",
+                format!(
+                    "{pod} is smaller than one node's /{node_mask} pod range; use /{max} or larger"
+                ),
+            );
+        }
+    }
+    if let Some(svc) = svc {
+        // The API server allocates service IPs from a bitmap capped at 20 bits.
+        let host_bits = u32::from(svc.max_prefix_len() - svc.prefix_len());
+        if host_bits > 20 {
+            let min = svc.max_prefix_len() - 20;
+            c.error(
+                "spec.networking.serviceSubnet",
+                format!("{svc} is too large: the API server allows at most 20 host bits (/{min} or smaller)"),
+            );
+        } else if host_bits < 4 {
+            c.error(
+                "spec.networking.serviceSubnet",
+                format!("{svc} is too small to hold the cluster DNS address (the 10th address)"),
+            );
+        }
+    }
+    if let (Some(pod), Some(svc)) = (pod, svc) {
+        if pod.addr().is_ipv4() != svc.addr().is_ipv4() {
+            c.error(
+                "spec.networking.serviceSubnet",
+                format!("{svc} and podSubnet {pod} are of different IP families; dual-stack is not supported"),
+            );
+        } else if overlaps(&pod, &svc) {
+            c.error(
+                "spec.networking.serviceSubnet",
+                format!("{svc} overlaps spec.networking.podSubnet {pod}"),
+            );
+        }
+    }
+
+    // PKI.
+    let pki = &spec.pki;
+    let algorithm = match pki.encryption_algorithm.as_deref() {
+        None => Some(KeyAlgorithm::EcdsaP256),
+        Some(name) => {
+            let alg = KeyAlgorithm::from_name(name);
+            if alg.is_none() {
+                let names: Vec<_> = KeyAlgorithm::ALL.iter().map(|a| a.name()).collect();
+                c.error(
+                    "spec.pki.encryptionAlgorithm",
+                    format!(
+                        "{name:?} is not one of kubeadm's algorithms ({})",
+                        names.join(", ")
+                    ),
+                );
+            }
+            alg
+        }
+    };
+    let cert_validity = duration_field(
+        &mut c,
+        "spec.pki.certificateValidityPeriod",
+        pki.certificate_validity_period.as_deref(),
+        DEFAULT_CERT_VALIDITY,
+        false,
+    );
+    let ca_validity = duration_field(
+        &mut c,
+        "spec.pki.caCertificateValidityPeriod",
+        pki.ca_certificate_validity_period.as_deref(),
+        DEFAULT_CA_VALIDITY,
+        false,
+    );
+    if let (Some(cert), Some(ca)) = (cert_validity, ca_validity) {
+        if cert > ca {
+            c.error(
+                "spec.pki.certificateValidityPeriod",
+                "is longer than caCertificateValidityPeriod: certificates would outlive their CA",
+            );
+        }
+    }
+    let mut sans = Vec::new();
+    for (i, s) in pki.api_server_cert_sans.iter().enumerate() {
+        let path = format!("spec.pki.apiServerCertSANs[{i}]");
+        match s.parse::<IpAddr>() {
+            Ok(ip) => sans.push(San::Ip(ip)),
+            Err(_) => match dns_san(s) {
+                Ok(()) => sans.push(San::Dns(s.clone())),
+                Err(m) => c.error(&path, m),
+            },
+        }
+    }
+    let token_ttl = duration_field(
+        &mut c,
+        "spec.join.tokenTTL",
+        spec.join.token_ttl.as_deref(),
+        DEFAULT_TOKEN_TTL,
+        true,
+    );
+
+    // Nodes.
+    let mut nodes = Vec::new();
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    let mut addresses: HashMap<IpAddr, usize> = HashMap::new();
+    if spec.nodes.is_empty() {
+        c.error(
+            "spec.nodes",
+            "lists no nodes; a cluster needs at least one control-plane node",
+        );
+    }
+    for (i, n) in spec.nodes.iter().enumerate() {
+        let base = format!("spec.nodes[{i}]");
+        if let Err(m) = dns1123_label(&n.name) {
+            c.error(&format!("{base}.name"), m);
+        } else if let Some(first) = names.insert(&n.name, i) {
+            c.error(
+                &format!("{base}.name"),
+                format!("{:?} is already the name of spec.nodes[{first}]", n.name),
+            );
+        }
+        let role = match n.role.as_str() {
+            "control-plane" => Some(Role::ControlPlane),
+            "worker" => Some(Role::Worker),
+            other => {
+                c.error(
+                    &format!("{base}.role"),
+                    format!("{other:?} is not a role (control-plane or worker)"),
+                );
+                None
+            }
+        };
+        let path = format!("{base}.address");
+        let address = match n.address.parse::<IpAddr>() {
+            Err(_) => {
+                c.error(&path, format!("{:?} is not an IP address", n.address));
+                None
+            }
+            Ok(ip) if ip.is_unspecified() || ip.is_multicast() => {
+                c.error(&path, format!("{ip} cannot be a node's address"));
+                None
+            }
+            Ok(ip) => Some(ip),
+        };
+        if let Some(ip) = address {
+            if let Some(first) = addresses.insert(ip, i) {
+                c.error(
+                    &path,
+                    format!("{ip} is already the address of spec.nodes[{first}]"),
+                );
+            }
+            if ip.is_loopback() {
+                c.warn(
+                    &path,
+                    format!("{ip} is a loopback address: fine for local tests, but kubeadm refuses it as an advertise address on a real node"),
+                );
+            }
+            for (net, field) in [(pod, "podSubnet"), (svc, "serviceSubnet")] {
+                if let Some(net) = net {
+                    if net.contains(&ip) {
+                        c.error(
+                            &path,
+                            format!("{ip} lies inside spec.networking.{field} {net}"),
+                        );
+                    } else if net.addr().is_ipv4() != ip.is_ipv4() {
+                        c.error(
+                            &path,
+                            format!("{ip} is not of the same IP family as spec.networking.{field} {net}; dual-stack is not supported"),
+                        );
+                    }
+                }
+            }
+        }
+        if let (Some(role), Some(address)) = (role, address) {
+            nodes.push(Node {
+                name: n.name.clone(),
+                role,
+                address,
+            });
+        }
+    }
+    let first_cp = spec.nodes.iter().position(|n| n.role == "control-plane");
+    if !spec.nodes.is_empty() && first_cp.is_none() {
+        c.error("spec.nodes", "has no node with role control-plane");
+    }
+
+    // Endpoint: defaults to the first control plane's address, as kubeadm's advertise address.
+    let endpoint = match spec.control_plane_endpoint.as_deref() {
+        Some(text) => c.check("spec.controlPlaneEndpoint", parse_endpoint(text)),
+        None => first_cp
+            .and_then(|i| spec.nodes[i].address.parse::<IpAddr>().ok())
+            .map(|ip| Endpoint {
+                host: Host::Ip(ip),
+                port: API_SERVER_BIND_PORT,
+            }),
+    };
+    if let Some(Endpoint {
+        host: Host::Ip(ip),
+        port,
+    }) = &endpoint
+    {
+        let path = "spec.controlPlaneEndpoint";
+        if let Some(node) = nodes.iter().find(|n| n.address == *ip) {
+            if node.role == Role::Worker {
+                c.error(
+                    path,
+                    format!(
+                        "{ip} is the address of worker {:?}, which serves no API server",
+                        node.name
+                    ),
+                );
+            } else if *port != API_SERVER_BIND_PORT {
+                c.error(
+                    path,
+                    format!("{ip} is control plane {:?}, whose API server listens on {API_SERVER_BIND_PORT}, not {port}", node.name),
+                );
+            }
+        }
+        for (net, field) in [(pod, "podSubnet"), (svc, "serviceSubnet")] {
+            if let Some(net) = net {
+                if net.contains(ip) {
+                    c.error(
+                        path,
+                        format!("{ip} lies inside spec.networking.{field} {net}"),
+                    );
+                }
+            }
+        }
+    }
+
+    if !c.problems.is_empty() {
+        return Err(c.problems);
+    }
+    let (
+        Some(version),
+        Some(pod),
+        Some(svc),
+        Some(algorithm),
+        Some(cert_validity),
+        Some(ca_validity),
+        Some(token_ttl),
+        Some(endpoint),
+    ) = (
+        version,
+        pod,
+        svc,
+        algorithm,
+        cert_validity,
+        ca_validity,
+        token_ttl,
+        endpoint,
+    )
+    else {
+        unreachable!("every missing value recorded a problem");
+    };
+    let cluster = Cluster {
+        name: file.metadata.name.clone(),
+        cluster_name,
+        kubernetes_version: version,
+        endpoint,
+        networking: Networking {
+            pod_subnet: pod,
+            service_subnet: svc,
+            dns_domain,
+        },
+        pki: PkiSettings {
+            algorithm,
+            cert_validity,
+            ca_validity,
+            api_server_cert_sans: sans,
+        },
+        join: JoinSettings { token_ttl },
+        nodes,
+    };
+    Ok((cluster, c.warnings))
+}
+
+fn duration_field(
+    c: &mut Checker,
+    path: &str,
+    text: Option<&str>,
+    default: Duration,
+    zero_ok: bool,
+) -> Option<Duration> {
+    let d = c.check(path, text.map_or(Ok(default), parse_go_duration))?;
+    if d.is_zero() && !zero_ok {
+        c.error(path, "must be longer than zero");
+        return None;
+    }
+    if d.subsec_nanos() != 0 {
+        c.error(path, "must be a whole number of seconds");
+        return None;
+    }
+    Some(d)
+}
+
+fn parse_version(s: &str) -> Result<Version, String> {
+    let bad = || format!("{s:?} is not a Kubernetes release version like v1.33.3");
+    let digits = s.strip_prefix('v').unwrap_or(s);
+    let parts: Vec<&str> = digits.split('.').collect();
+    let [major, minor, patch] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let num = |p: &str| -> Result<u32, String> {
+        if p.is_empty()
+            || !p.bytes().all(|b| b.is_ascii_digit())
+            || (p.len() > 1 && p.starts_with('0'))
+        {
+            return Err(bad());
+        }
+        p.parse().map_err(|_| bad())
+    };
+    let v = Version {
+        major: num(major)?,
+        minor: num(minor)?,
+        patch: num(patch)?,
+    };
+    if v.major != 1 || !SUPPORTED_MINORS.contains(&v.minor) {
+        let list: Vec<String> = SUPPORTED_MINORS
+            .iter()
+            .map(|m| format!("v1.{m}.x"))
+            .collect();
+        return Err(format!(
+            "{v} is not supported; kubebake supports {}",
+            list.join(", ")
+        ));
+    }
+    Ok(v)
+}
+
+fn parse_cidr(s: &str) -> Result<IpNet, String> {
+    if s.contains(',') {
+        return Err(format!(
+            "{s:?} lists several ranges; dual-stack is not supported"
+        ));
+    }
+    let net: IpNet = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a CIDR like 10.96.0.0/12"))?;
+    if net.addr() != net.network() {
+        return Err(format!(
+            "{s} has host bits set; did you mean {}?",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
+    let bad = |why: &str| format!("{s:?} is not a host[:port] endpoint: {why}");
+    // A bare IPv6 address has colons but no port.
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(Endpoint {
+            host: Host::Ip(ip),
+            port: API_SERVER_BIND_PORT,
+        });
+    }
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, tail) = rest.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
+        match tail {
+            "" => (h, None),
+            t => (
+                h,
+                Some(
+                    t.strip_prefix(':')
+                        .ok_or_else(|| bad("expected ':' after ']'"))?,
+                ),
+            ),
+        }
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    let port = match port {
+        None => API_SERVER_BIND_PORT,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(bad("the port must be a number from 1 to 65535")),
+        },
+    };
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(Endpoint {
+            host: Host::Ip(ip),
+            port,
+        });
+    }
+    if s.starts_with('[') {
+        return Err(bad("brackets are only for IPv6 addresses"));
+    }
+    dns1123_subdomain(host).map_err(|m| bad(&m))?;
+    Ok(Endpoint {
+        host: Host::Dns(host.to_string()),
+        port,
+    })
+}
+
+/// A DNS-1123 label: what Kubernetes requires of a node name.
+pub fn dns1123_label(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a DNS-1123 label (at most 63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit)"
+        ))
+    }
+}
+
+pub fn dns1123_subdomain(s: &str) -> Result<(), String> {
+    if !s.is_empty() && s.len() <= 253 && s.split('.').all(|l| dns1123_label(l).is_ok()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a DNS-1123 subdomain (lower-case labels separated by dots)"
+        ))
+    }
+}
+
+/// A certificate DNS name: a subdomain, optionally with a leading wildcard label.
+fn dns_san(s: &str) -> Result<(), String> {
+    let rest = s.strip_prefix("*.").unwrap_or(s);
+    dns1123_subdomain(rest).map_err(|_| format!("{s:?} is neither an IP address nor a DNS name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        let e = parse_endpoint("10.0.0.10:6443").unwrap();
+        assert_eq!((e.host_port(), e.port), ("10.0.0.10:6443".into(), 6443));
+        assert_eq!(
+            parse_endpoint("api.example.com").unwrap().host_port(),
+            "api.example.com:6443"
+        );
+        assert_eq!(
+            parse_endpoint("[fd00::10]:443").unwrap().host_port(),
+            "[fd00::10]:443"
+        );
+        assert_eq!(
+            parse_endpoint("fd00::10").unwrap().host_port(),
+            "[fd00::10]:6443"
+        );
+        for bad in [
+            "10.0.0.10:0",
+            "10.0.0.10:99999",
+            "Bad_Host:6443",
+            "[api.example.com]:6443",
+            "[fd00::1",
+            ":6443",
+        ] {
+            assert!(parse_endpoint(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(parse_version("v1.33.3").unwrap().to_string(), "v1.33.3");
+        assert_eq!(parse_version("1.33.0").unwrap().to_string(), "v1.33.0");
+        for bad in [
+            "v1.33",
+            "v1.33.03",
+            "v1.20.0",
+            "latest",
+            "v2.33.0",
+            "v1.33.3-rc.1",
+        ] {
+            assert!(parse_version(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cidrs() {
+        assert!(parse_cidr("10.96.0.0/12").is_ok());
+        assert!(
+            parse_cidr("10.96.0.1/12")
+                .unwrap_err()
+                .contains("did you mean 10.96.0.0/12")
+        );
+        assert!(
+            parse_cidr("10.96.0.0/12,fd00::/108")
+                .unwrap_err()
+                .contains("dual-stack")
+        );
+        assert!(parse_cidr("10.96.0.0").is_err());
+    }
+}

@@ -1,0 +1,516 @@
+//! The state directory: the cluster's CAs, service-account key pair, token and every
+//! issued certificate, in kubeadm's file layout. Created by the first bake and reused by
+//! every later one, so the same spec always yields the same bytes.
+//!
+//! Layout (all directories 0700, keys and the token 0600):
+//! ```text
+//! ca.crt ca.key front-proxy-ca.* etcd/ca.* sa.key sa.pub token   shared, as in /etc/kubernetes/pki
+//! nodes/<node>/pki/…            each control plane's leaf certificates
+//! nodes/<node>/kubeconfig/…     client certificates of its kubeconfigs
+//! operator/admin.*              the operator's kubeconfig identity
+//! kubebake-state.json           what each certificate was issued for
+//! ```
+//! Changes are built beside the directory and swapped in whole: a crash leaves the old
+//! state or the new one, never a mix.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::kubeconfig;
+use crate::model::Cluster;
+use crate::output::Staging;
+use crate::pki::{self, Ca, CaId, IssuedCert, ParsedCert, PrivateKey, Profile};
+use crate::token::BootstrapToken;
+
+pub const RECORD_FILE: &str = "kubebake-state.json";
+pub const TOKEN_FILE: &str = "token";
+const RECORD_VERSION: u32 = 1;
+
+/// Files a user may put in a new state directory before the first bake: their own CAs
+/// (and service-account key pair), used instead of generated ones.
+const BRING_YOUR_OWN: &[&str] = &[
+    "ca.crt",
+    "ca.key",
+    "front-proxy-ca.crt",
+    "front-proxy-ca.key",
+    "etcd/ca.crt",
+    "etcd/ca.key",
+    "sa.key",
+    "sa.pub",
+];
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Record {
+    version: u32,
+    cluster: String,
+    certificates: BTreeMap<String, Profile>,
+}
+
+/// A leaf certificate and its key, as stored.
+#[derive(Clone)]
+pub struct Leaf {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// The synchronised state: everything the spec needs, loaded or newly made.
+pub struct State {
+    pub dir: PathBuf,
+    cas: BTreeMap<CaId, Ca>,
+    sa_key_pem: String,
+    sa_pub_pem: String,
+    pub token: BootstrapToken,
+    leaves: BTreeMap<String, Leaf>,
+    /// What this bake created, reissued or dropped, for the report. Empty when the state
+    /// was reused as it was.
+    pub changes: Vec<String>,
+}
+
+impl State {
+    pub fn ca(&self, id: CaId) -> &Ca {
+        &self.cas[&id]
+    }
+
+    pub fn ca_key_pem(&self, id: CaId) -> String {
+        self.cas[&id].key.to_pem()
+    }
+
+    pub fn sa_key_pem(&self) -> &str {
+        &self.sa_key_pem
+    }
+
+    pub fn sa_pub_pem(&self) -> &str {
+        &self.sa_pub_pem
+    }
+
+    /// The leaf stored under `stem` (e.g. `nodes/cp-1/pki/apiserver`).
+    pub fn leaf(&self, stem: &str) -> &Leaf {
+        self.leaves
+            .get(stem)
+            .unwrap_or_else(|| panic!("state has no {stem}: sync() covers every wanted leaf"))
+    }
+}
+
+/// The stem under which a control plane's leaf lives in the state.
+pub fn node_pki_stem(node: &str, leaf: &str) -> String {
+    format!("nodes/{node}/pki/{leaf}")
+}
+
+pub fn node_kubeconfig_stem(node: &str, name: &str) -> String {
+    format!("nodes/{node}/kubeconfig/{name}")
+}
+
+pub const OPERATOR_STEM: &str = "operator/admin";
+
+/// Every leaf the cluster needs, by state stem.
+fn wanted(cluster: &Cluster) -> BTreeMap<String, Profile> {
+    let mut out = BTreeMap::new();
+    for node in cluster.control_planes() {
+        for leaf in pki::control_plane_leaves(cluster, node) {
+            out.insert(node_pki_stem(&node.name, leaf.stem), leaf.profile);
+        }
+        for id in kubeconfig::node_identities(cluster, node) {
+            out.insert(node_kubeconfig_stem(&node.name, id.file_stem), id.profile);
+        }
+    }
+    out.insert(
+        OPERATOR_STEM.to_string(),
+        kubeconfig::operator_identity(cluster).profile,
+    );
+    out
+}
+
+/// Loads the state at `dir`, creates what is missing, reissues what the spec no longer
+/// matches, and writes the result back if anything changed.
+///
+/// Refuses (changing nothing) a state that is damaged or half-written: a key that does not
+/// match its certificate, a certificate without its key, a certificate not signed by its
+/// CA, a missing CA in a state that was baked before, a state of another cluster.
+pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State> {
+    let refuse = |m: String| Error::state(dir, m);
+    let existing = read_tree(dir)?;
+    let text = |rel: &str| -> Result<Option<String>> {
+        match existing.get(rel) {
+            None => Ok(None),
+            Some(bytes) => String::from_utf8(bytes.clone())
+                .map(Some)
+                .map_err(|_| refuse(format!("{rel} is not text; the state is damaged"))),
+        }
+    };
+
+    let record: Option<Record> = match existing.get(RECORD_FILE) {
+        None => None,
+        Some(bytes) => Some(serde_json::from_slice(bytes).map_err(|e| {
+            refuse(format!(
+                "{RECORD_FILE} is unreadable ({e}); the state is damaged"
+            ))
+        })?),
+    };
+    let initialized = record.is_some();
+    if let Some(r) = &record {
+        if r.version != RECORD_VERSION {
+            return Err(refuse(format!(
+                "{RECORD_FILE} has version {}, this kubebake reads {RECORD_VERSION}",
+                r.version
+            )));
+        }
+        if r.cluster != cluster.name {
+            return Err(refuse(format!(
+                "belongs to cluster {:?}, but the spec is for {:?}; pass --state for this cluster's own state",
+                r.cluster, cluster.name
+            )));
+        }
+    } else if let Some(other) = existing
+        .keys()
+        .find(|k| !BRING_YOUR_OWN.contains(&k.as_str()))
+    {
+        return Err(refuse(format!(
+            "has {other} but no {RECORD_FILE}: it is not a kubebake state, or its first bake did not finish; \
+             only your own CA files ({}) may be placed in a new state",
+            BRING_YOUR_OWN.join(", ")
+        )));
+    }
+    let pair = |stem: &str, a: &str, b: &str| -> Result<Option<(String, String)>> {
+        let (ra, rb) = (format!("{stem}.{a}"), format!("{stem}.{b}"));
+        match (text(&ra)?, text(&rb)?) {
+            (Some(x), Some(y)) => Ok(Some((x, y))),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(refuse(format!(
+                "has {ra} but not {rb}; the state is half-written"
+            ))),
+            (None, Some(_)) => Err(refuse(format!(
+                "has {rb} but not {ra}; the state is half-written"
+            ))),
+        }
+    };
+    let mut changes = Vec::new();
+
+    // CAs and the service-account key: loaded, or made once, never silently replaced.
+    let mut cas = BTreeMap::new();
+    let mut to_generate = Vec::new();
+    for id in CaId::ALL {
+        match pair(id.stem(), "crt", "key")? {
+            Some((crt, key)) => {
+                let ca = Ca::load(id, &crt, &key)
+                    .map_err(|m| refuse(format!("{m}; refusing to use it")))?;
+                let parsed = ParsedCert::from_der(&ca.cert_der).map_err(refuse)?;
+                if parsed.not_after <= now {
+                    return Err(refuse(format!(
+                        "{}.crt expired on {}; renew the CA first",
+                        id.stem(),
+                        parsed.not_after
+                    )));
+                }
+                cas.insert(id, ca);
+            }
+            None if !initialized => to_generate.push(id),
+            None => {
+                return Err(refuse(format!(
+                    "{}.crt and {}.key are missing from a state that was baked before; \
+                     kubebake never regenerates a CA silently (every node trusts the old one)",
+                    id.stem(),
+                    id.stem()
+                )));
+            }
+        }
+    }
+    let ca_validity = cluster.pki.ca_validity.as_secs();
+    let generated = parallel_map(&to_generate, |id| {
+        Ca::generate(*id, cluster.pki.algorithm, ca_validity, now)
+    });
+    for (id, ca) in to_generate.iter().zip(generated) {
+        changes.push(format!("created CA {}", id.stem()));
+        cas.insert(*id, ca?);
+    }
+
+    let (sa_key_pem, sa_pub_pem) = match pair("sa", "key", "pub")? {
+        Some((key, public)) => {
+            let k = PrivateKey::from_pem(&key).map_err(|e| refuse(format!("sa.key: {e}")))?;
+            if pem::parse(&public).ok().map(|p| p.into_contents()) != Some(k.public_key_der()) {
+                return Err(refuse(
+                    "sa.pub is not the public half of sa.key; the state is damaged".into(),
+                ));
+            }
+            (key, public)
+        }
+        None if !initialized => {
+            let k = PrivateKey::generate(cluster.pki.algorithm)
+                .map_err(|e| Error::crypto("generating sa.key", e))?;
+            changes.push("created service-account key pair sa".into());
+            (k.to_pem(), k.public_pem())
+        }
+        None => {
+            return Err(refuse(
+                "sa.key and sa.pub are missing from a state that was baked before; \
+                 a new pair would invalidate every service-account token"
+                    .into(),
+            ));
+        }
+    };
+
+    let token = match text(TOKEN_FILE)? {
+        Some(t) => BootstrapToken::parse(t.trim_end_matches('\n'))
+            .map_err(|m| refuse(format!("{TOKEN_FILE} is {m}; the state is damaged")))?,
+        None if !initialized => {
+            changes.push("created bootstrap token".into());
+            BootstrapToken::generate()
+        }
+        None => {
+            return Err(refuse(format!(
+                "{TOKEN_FILE} is missing from a state that was baked before"
+            )));
+        }
+    };
+
+    // Leaves: reuse what still matches, issue what is new or changed.
+    let wanted = wanted(cluster);
+    let recorded = record.map(|r| r.certificates).unwrap_or_default();
+    let mut leaves = BTreeMap::new();
+    let mut to_issue: Vec<(&String, &Profile)> = Vec::new();
+    for (stem, profile) in &wanted {
+        let Some((crt, key)) = pair(stem, "crt", "key")? else {
+            to_issue.push((stem, profile));
+            continue;
+        };
+        match recorded.get(stem) {
+            Some(old) if old == profile => {
+                let ca = &cas[&profile.issuer];
+                check_leaf(stem, &crt, &key, ca)
+                    .map_err(|m| refuse(format!("{m}; the state is damaged")))?;
+                let parsed = ParsedCert::from_pem(&crt).map_err(refuse)?.0;
+                if parsed.not_after <= now {
+                    changes.push(format!("reissued {stem} (expired)"));
+                    to_issue.push((stem, profile));
+                } else {
+                    leaves.insert(
+                        stem.clone(),
+                        Leaf {
+                            cert_pem: crt,
+                            key_pem: key,
+                        },
+                    );
+                }
+            }
+            Some(old) => {
+                changes.push(format!(
+                    "reissued {stem} ({} changed)",
+                    differences(old, profile)
+                ));
+                to_issue.push((stem, profile));
+            }
+            None => {
+                changes.push(format!(
+                    "reissued {stem} (no record of what it was issued for)"
+                ));
+                to_issue.push((stem, profile));
+            }
+        }
+    }
+    let issued = parallel_map(&to_issue, |(_, profile)| {
+        cas[&profile.issuer].issue(profile, now)
+    });
+    for ((stem, _), result) in to_issue.iter().zip(issued) {
+        let IssuedCert { cert_pem, key } = result?;
+        if !existing.contains_key(&format!("{stem}.crt")) {
+            changes.push(format!("issued {stem}"));
+        }
+        leaves.insert(
+            (*stem).clone(),
+            Leaf {
+                cert_pem,
+                key_pem: key.to_pem(),
+            },
+        );
+    }
+
+    // The new state's files: managed ones from above, the user's own carried over.
+    let mut files: BTreeMap<String, (Vec<u8>, u32)> = BTreeMap::new();
+    for (id, ca) in &cas {
+        files.insert(
+            format!("{}.crt", id.stem()),
+            (ca.cert_pem.clone().into_bytes(), 0o644),
+        );
+        files.insert(
+            format!("{}.key", id.stem()),
+            (ca.key.to_pem().into_bytes(), 0o600),
+        );
+    }
+    files.insert("sa.key".into(), (sa_key_pem.clone().into_bytes(), 0o600));
+    files.insert("sa.pub".into(), (sa_pub_pem.clone().into_bytes(), 0o644));
+    files.insert(
+        TOKEN_FILE.into(),
+        (format!("{}\n", token.expose()).into_bytes(), 0o600),
+    );
+    for (stem, leaf) in &leaves {
+        files.insert(
+            format!("{stem}.crt"),
+            (leaf.cert_pem.clone().into_bytes(), 0o644),
+        );
+        files.insert(
+            format!("{stem}.key"),
+            (leaf.key_pem.clone().into_bytes(), 0o600),
+        );
+    }
+    let record = Record {
+        version: RECORD_VERSION,
+        cluster: cluster.name.clone(),
+        certificates: wanted,
+    };
+    let mut record_json = serde_json::to_vec_pretty(&record).expect("serialisable");
+    record_json.push(b'\n');
+    files.insert(RECORD_FILE.into(), (record_json, 0o644));
+    let mut dropped = BTreeSet::new();
+    for (rel, bytes) in &existing {
+        if files.contains_key(rel) {
+            continue;
+        }
+        if rel.starts_with("nodes/") || rel.starts_with("operator/") {
+            let stem = rel.rsplit_once('.').map_or(rel.as_str(), |(s, _)| s);
+            dropped.insert(stem.to_string());
+        } else {
+            files.insert(rel.clone(), (bytes.clone(), existing_mode(&dir.join(rel))));
+        }
+    }
+    changes.extend(
+        dropped
+            .into_iter()
+            .map(|s| format!("dropped {s} (no longer in the spec)")),
+    );
+
+    let unchanged = files.len() == existing.len()
+        && files
+            .iter()
+            .all(|(rel, (bytes, _))| existing.get(rel) == Some(bytes));
+    if !unchanged {
+        let staging = Staging::new(dir, 0o700, true)?;
+        for (rel, (bytes, mode)) in &files {
+            staging.write(rel, bytes, *mode, true)?;
+        }
+        staging.commit()?;
+    }
+
+    Ok(State {
+        dir: dir.to_path_buf(),
+        cas,
+        sa_key_pem,
+        sa_pub_pem,
+        token,
+        leaves,
+        changes,
+    })
+}
+
+fn check_leaf(stem: &str, crt: &str, key: &str, ca: &Ca) -> Result<(), String> {
+    let (parsed, der) = ParsedCert::from_pem(crt).map_err(|m| format!("{stem}.crt: {m}"))?;
+    let key = PrivateKey::from_pem(key).map_err(|e| format!("{stem}.key: {e}"))?;
+    if key.public_key_der() != parsed.spki_der {
+        return Err(format!("{stem}.key does not belong to {stem}.crt"));
+    }
+    if !ca.signed(&der) {
+        return Err(format!("{stem}.crt is not signed by {}.crt", ca.id.stem()));
+    }
+    Ok(())
+}
+
+/// Names the fields that differ between two profiles, for the report.
+fn differences(old: &Profile, new: &Profile) -> String {
+    let mut d = Vec::new();
+    if old.common_name != new.common_name || old.organizations != new.organizations {
+        d.push("subject");
+    }
+    if old.dns_names != new.dns_names || old.ip_addresses != new.ip_addresses {
+        d.push("SANs");
+    }
+    if old.usages != new.usages {
+        d.push("usages");
+    }
+    if old.issuer != new.issuer {
+        d.push("issuer");
+    }
+    if old.algorithm != new.algorithm {
+        d.push("key algorithm");
+    }
+    if old.validity_seconds != new.validity_seconds {
+        d.push("validity period");
+    }
+    d.join(", ")
+}
+
+/// Every regular file under `dir` by relative path; hidden entries (our own temporary
+/// directories among them) are skipped. A missing directory is an empty state.
+fn read_tree(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    if !dir.is_dir() {
+        return Err(Error::state(dir, "is not a directory"));
+    }
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let abs = dir.join(&rel);
+        let entries =
+            fs::read_dir(&abs).map_err(|e| Error::io("reading state directory", &abs, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("reading state directory", &abs, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let child = rel.join(&name);
+            let path = dir.join(&child);
+            if path.is_dir() {
+                stack.push(child);
+            } else {
+                let bytes = fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
+                out.insert(child.to_string_lossy().into_owned(), bytes);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn existing_mode(path: &Path) -> u32 {
+    fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o600)
+}
+
+/// Runs `f` over `items` on all cores (RSA key generation dominates a cold bake).
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(item);
+                    results.lock().expect("no panics while held")[i] = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .expect("threads joined")
+        .into_iter()
+        .map(|r| r.expect("every item ran"))
+        .collect()
+}
