@@ -28,6 +28,7 @@ pub struct Options {
 
 /// What a bake did, for the report.
 pub struct Report {
+    pub spec: PathBuf,
     pub cluster: Cluster,
     pub warnings: Vec<Problem>,
     pub state_dir: PathBuf,
@@ -48,11 +49,7 @@ pub struct NodeSummary {
 impl Report {
     /// The command a node would run to join, with the token's secret masked unless asked.
     pub fn join_command(&self, show_token: bool) -> String {
-        let token = if show_token {
-            self.token.expose()
-        } else {
-            self.token.masked()
-        };
+        let token = if show_token { self.token.expose() } else { self.token.masked() };
         format!(
             "kubeadm join {} --token {token} --discovery-token-ca-cert-hash {}",
             self.cluster.endpoint.host_port(),
@@ -63,27 +60,20 @@ impl Report {
 
 /// `<spec dir>/<spec file stem>.state`: beside the spec, so it travels with it.
 pub fn default_state_dir(spec: &Path) -> PathBuf {
-    let stem = spec
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "cluster".into());
+    let stem = spec.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "cluster".into());
     spec.with_file_name(format!("{stem}.state"))
 }
 
 pub fn bake(opts: &Options) -> Result<Report> {
     let loaded = spec::load(&opts.spec)?;
     let cluster = loaded.cluster;
-    let state_dir = opts
-        .state
-        .clone()
-        .unwrap_or_else(|| default_state_dir(&opts.spec));
+    let state_dir = opts.state.clone().unwrap_or_else(|| default_state_dir(&opts.spec));
     check_places(&state_dir, &opts.out)?;
 
     let state = state::sync(&state_dir, &cluster, opts.now)?;
     let plans = plan(&cluster, &state);
     let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
-    let ca_hash = ca_cert_hash(&state.ca(CaId::Kubernetes).cert_der)
-        .map_err(|m| Error::crypto("ca.crt", m))?;
+    let ca_hash = ca_cert_hash(&state.ca(CaId::Kubernetes).cert_der).map_err(|m| Error::crypto("ca.crt", m))?;
 
     let operator = state.leaf(OPERATOR_STEM);
     let operator_kc = kubeconfig::for_operator(
@@ -105,6 +95,7 @@ pub fn bake(opts: &Options) -> Result<Report> {
                 bytes: p.files.iter().map(|f| f.contents.len()).sum(),
             })
             .collect(),
+        spec: opts.spec.clone(),
         cluster,
         warnings: loaded.warnings,
         state_dir,
@@ -128,15 +119,9 @@ fn check_places(state: &Path, out: &Path) -> Result<()> {
     }
     if out.exists() {
         if !out.is_dir() {
-            return Err(Error::Output {
-                path: out.into(),
-                message: "exists and is not a directory".into(),
-            });
+            return Err(Error::Output { path: out.into(), message: "exists and is not a directory".into() });
         }
-        let empty = fs::read_dir(out)
-            .map_err(|e| Error::io("reading", out, e))?
-            .next()
-            .is_none();
+        let empty = fs::read_dir(out).map_err(|e| Error::io("reading", out, e))?.next().is_none();
         if !empty && !out.join(SUMS_FILE).is_file() {
             return Err(Error::Output {
                 path: out.into(),
@@ -161,12 +146,7 @@ fn write_out(out: &Path, plans: &[NodePlan], operator_kubeconfig: &str) -> Resul
             written.push((rel, &f.contents));
         }
     }
-    staging.write(
-        OPERATOR_KUBECONFIG,
-        operator_kubeconfig.as_bytes(),
-        0o600,
-        false,
-    )?;
+    staging.write(OPERATOR_KUBECONFIG, operator_kubeconfig.as_bytes(), 0o600, false)?;
     written.push((OPERATOR_KUBECONFIG.into(), operator_kubeconfig.as_bytes()));
     let sums = sha256sums(written.iter().map(|(p, b)| (p.as_str(), *b)));
     staging.write(SUMS_FILE, sums.as_bytes(), 0o644, false)?;

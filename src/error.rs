@@ -21,11 +21,7 @@ impl fmt::Display for Problem {
             (Some(l), None) => write!(f, "line {l}: ")?,
             _ => {}
         }
-        if self.path.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
+        if self.path.is_empty() { write!(f, "{}", self.message) } else { write!(f, "{}: {}", self.path, self.message) }
     }
 }
 
@@ -58,13 +54,10 @@ pub enum Error {
     #[error("{0}")]
     Spec(Problems),
 
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The cause is part of the message (one line for people), not a separate source, so
+    // that printing the error chain does not repeat it.
+    #[error("{action} {path}: {error}")]
+    Io { action: &'static str, path: PathBuf, error: std::io::Error },
 
     /// The state directory cannot be used as it is; nothing was changed.
     #[error("state {path}: {message}")]
@@ -82,30 +75,16 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Self {
-        Error::Io {
-            action,
-            path: path.into(),
-            source,
-        }
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { action, path: path.into(), error: source }
     }
 
     pub(crate) fn state(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Error::State {
-            path: path.into(),
-            message: message.into(),
-        }
+        Error::State { path: path.into(), message: message.into() }
     }
 
     pub(crate) fn crypto(what: impl Into<String>, message: impl fmt::Display) -> Self {
-        Error::Crypto {
-            what: what.into(),
-            message: message.to_string(),
-        }
+        Error::Crypto { what: what.into(), message: message.to_string() }
     }
 }
 

@@ -38,31 +38,11 @@ pub fn node_identities(cluster: &Cluster, node: &Node) -> Vec<Identity> {
         profile: Profile::kubernetes_client(cluster, cn, orgs),
     };
     vec![
-        id(
-            "admin",
-            "kubernetes-admin",
-            &["kubeadm:cluster-admins"],
-            Server::Endpoint,
-        ),
-        id(
-            "super-admin",
-            "kubernetes-super-admin",
-            &["system:masters"],
-            Server::Endpoint,
-        ),
-        id(
-            "controller-manager",
-            "system:kube-controller-manager",
-            &[],
-            Server::Local,
-        ),
+        id("admin", "kubernetes-admin", &["kubeadm:cluster-admins"], Server::Endpoint),
+        id("super-admin", "kubernetes-super-admin", &["system:masters"], Server::Endpoint),
+        id("controller-manager", "system:kube-controller-manager", &[], Server::Local),
         id("scheduler", "system:kube-scheduler", &[], Server::Local),
-        id(
-            "kubelet",
-            &format!("system:node:{}", node.name),
-            &["system:nodes"],
-            Server::Local,
-        ),
+        id("kubelet", &format!("system:node:{}", node.name), &["system:nodes"], Server::Local),
     ]
 }
 
@@ -73,11 +53,7 @@ pub fn operator_identity(cluster: &Cluster) -> Identity {
         file_stem: "admin",
         user: format!("{}-admin", cluster.name),
         server: Server::Endpoint,
-        profile: Profile::kubernetes_client(
-            cluster,
-            "kubebake-operator",
-            &["kubeadm:cluster-admins"],
-        ),
+        profile: Profile::kubernetes_client(cluster, "kubebake-operator", &["kubeadm:cluster-admins"]),
     }
 }
 
@@ -131,10 +107,7 @@ pub struct NamedUser {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserEntry {
-    #[serde(
-        rename = "client-certificate-data",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "client-certificate-data", skip_serializing_if = "Option::is_none")]
     pub client_certificate_data: Option<String>,
     #[serde(rename = "client-key-data", skip_serializing_if = "Option::is_none")]
     pub client_key_data: Option<String>,
@@ -157,26 +130,17 @@ impl Kubeconfig {
         Kubeconfig {
             api_version: "v1".into(),
             clusters: vec![NamedCluster {
-                cluster: ClusterEntry {
-                    certificate_authority_data: B64.encode(c.ca_pem),
-                    server: c.server,
-                },
+                cluster: ClusterEntry { certificate_authority_data: B64.encode(c.ca_pem), server: c.server },
                 name: c.cluster_name.to_string(),
             }],
             contexts: vec![NamedContext {
-                context: Context {
-                    cluster: c.cluster_name.to_string(),
-                    user: c.user.to_string(),
-                },
+                context: Context { cluster: c.cluster_name.to_string(), user: c.user.to_string() },
                 name: c.context.clone(),
             }],
             current_context: c.context,
             kind: "Config".into(),
             preferences: Preferences {},
-            users: vec![NamedUser {
-                name: c.user.to_string(),
-                user: c.credentials,
-            }],
+            users: vec![NamedUser { name: c.user.to_string(), user: c.credentials }],
         }
     }
 
@@ -220,13 +184,7 @@ pub fn for_node(
 
 /// The operator's kubeconfig, named after the spec's cluster so it merges cleanly with
 /// other kubeconfigs.
-pub fn for_operator(
-    cluster: &Cluster,
-    identity: &Identity,
-    ca_pem: &str,
-    cert_pem: &str,
-    key_pem: &str,
-) -> Kubeconfig {
+pub fn for_operator(cluster: &Cluster, identity: &Identity, ca_pem: &str, cert_pem: &str, key_pem: &str) -> Kubeconfig {
     Kubeconfig::new(Contents {
         cluster_name: &cluster.name,
         user: &identity.user,

@@ -22,18 +22,8 @@ fn main() -> ExitCode {
 
 fn run(command: cli::Command) -> Result<()> {
     match command {
-        cli::Command::Bake {
-            spec,
-            out,
-            state,
-            show_token,
-        } => {
-            let report = bake::bake(&Options {
-                spec,
-                out,
-                state,
-                now: time::OffsetDateTime::now_utc(),
-            })?;
+        cli::Command::Bake { spec, out, state, show_token } => {
+            let report = bake::bake(&Options { spec, out, state, now: time::OffsetDateTime::now_utc() })?;
             print_report(&report, show_token);
         }
         cli::Command::Validate { spec } => {
@@ -61,10 +51,7 @@ fn print_warnings(spec: &std::path::Path, warnings: &[Problem]) {
 }
 
 fn print_report(r: &Report, show_token: bool) {
-    print_warnings(&r.out, &[]);
-    for w in &r.warnings {
-        eprintln!("warning: {w}");
-    }
+    print_warnings(&r.spec, &r.warnings);
     println!("state  {}", r.state_dir.display());
     if r.state_changes.is_empty() {
         println!("       reused as it was");
@@ -73,29 +60,11 @@ fn print_report(r: &Report, show_token: bool) {
         println!("       {c}");
     }
     println!("out    {}", r.out.display());
-    let width = r
-        .nodes
-        .iter()
-        .map(|n| n.name.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    println!(
-        "       {:<width$}  {:<13}  {:>5}  {:>9}",
-        "node", "role", "files", "bytes"
-    );
+    let width = r.nodes.iter().map(|n| n.name.len()).max().unwrap_or(4).max(4);
+    println!("       {:<width$}  {:<13}  {:>5}  {:>9}", "node", "role", "files", "bytes");
     for n in &r.nodes {
-        println!(
-            "       {:<width$}  {:<13}  {:>5}  {:>9}",
-            n.name,
-            n.role.name(),
-            n.files,
-            n.bytes
-        );
+        println!("       {:<width$}  {:<13}  {:>5}  {:>9}", n.name, n.role.name(), n.files, n.bytes);
     }
-    println!(
-        "       {} (operator kubeconfig)",
-        r.out.join(bake::OPERATOR_KUBECONFIG).display()
-    );
+    println!("       {} (operator kubeconfig)", r.out.join(bake::OPERATOR_KUBECONFIG).display());
     println!("join   {}", r.join_command(show_token));
 }

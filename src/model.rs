@@ -33,9 +33,7 @@ impl Cluster {
 
     /// The control plane that runs `kubeadm init`; the others join it.
     pub fn first_control_plane(&self) -> &Node {
-        self.control_planes()
-            .next()
-            .expect("validation guarantees a control plane")
+        self.control_planes().next().expect("validation guarantees a control plane")
     }
 
     pub fn node(&self, name: &str) -> Option<&Node> {
@@ -95,11 +93,7 @@ impl Endpoint {
 
 /// `https://address:6443` for a node's own API server.
 pub fn local_api_url(address: IpAddr) -> String {
-    Endpoint {
-        host: Host::Ip(address),
-        port: API_SERVER_BIND_PORT,
-    }
-    .url()
+    Endpoint { host: Host::Ip(address), port: API_SERVER_BIND_PORT }.url()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,19 +222,13 @@ mod tests {
         };
         assert_eq!(n.first_service_ip().to_string(), "10.96.0.1");
         assert_eq!(n.cluster_dns_ip().to_string(), "10.96.0.10");
-        let v6 = Networking {
-            service_subnet: "fd00:10::/108".parse().unwrap(),
-            ..n
-        };
+        let v6 = Networking { service_subnet: "fd00:10::/108".parse().unwrap(), ..n };
         assert_eq!(v6.first_service_ip().to_string(), "fd00:10::1");
     }
 
     #[test]
     fn ipv6_endpoints_are_bracketed() {
-        let e = Endpoint {
-            host: Host::Ip("fd00::10".parse().unwrap()),
-            port: 6443,
-        };
+        let e = Endpoint { host: Host::Ip("fd00::10".parse().unwrap()), port: 6443 };
         assert_eq!(e.url(), "https://[fd00::10]:6443");
     }
 }

@@ -18,6 +18,9 @@ pub struct Staging {
     dir: tempfile::TempDir,
     target: PathBuf,
     fsync: bool,
+    /// Directories already made: creating them again costs a failed mkdir per file, and
+    /// metadata operations dominate a bake of many nodes.
+    made: std::cell::RefCell<std::collections::HashSet<PathBuf>>,
 }
 
 impl Staging {
@@ -25,21 +28,14 @@ impl Staging {
     pub fn new(target: &Path, root_mode: u32, fsync: bool) -> Result<Self> {
         let parent = parent_of(target);
         fs::create_dir_all(&parent).map_err(|e| Error::io("creating", &parent, e))?;
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let dir = tempfile::Builder::new()
             .prefix(&format!(".{name}.tmp-"))
             .tempdir_in(&parent)
             .map_err(|e| Error::io("creating a temporary directory in", &parent, e))?;
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(root_mode))
             .map_err(|e| Error::io("setting permissions on", dir.path(), e))?;
-        Ok(Staging {
-            dir,
-            target: target.to_path_buf(),
-            fsync,
-        })
+        Ok(Staging { dir, target: target.to_path_buf(), fsync, made: Default::default() })
     }
 
     pub fn path(&self) -> &Path {
@@ -51,11 +47,7 @@ impl Staging {
     pub fn write(&self, rel: &str, bytes: &[u8], mode: u32, private_dirs: bool) -> Result<()> {
         let path = self.dir.path().join(rel);
         if let Some(parent) = path.parent() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(if private_dirs { 0o700 } else { 0o755 })
-                .create(parent)
-                .map_err(|e| Error::io("creating", parent, e))?;
+            self.make_dirs(parent, if private_dirs { 0o700 } else { 0o755 })?;
         }
         let mut f = fs::OpenOptions::new()
             .write(true)
@@ -65,11 +57,28 @@ impl Staging {
             .map_err(|e| Error::io("writing", &path, e))?;
         f.set_permissions(fs::Permissions::from_mode(mode))
             .map_err(|e| Error::io("setting permissions on", &path, e))?;
-        f.write_all(bytes)
-            .map_err(|e| Error::io("writing", &path, e))?;
+        f.write_all(bytes).map_err(|e| Error::io("writing", &path, e))?;
         if self.fsync {
             f.sync_all().map_err(|e| Error::io("syncing", &path, e))?;
         }
+        Ok(())
+    }
+
+    /// Creates `dir` and its missing ancestors inside the staging root, top down, so each
+    /// costs exactly one mkdir (std's recursive builder fails its way up first).
+    fn make_dirs(&self, dir: &Path, mode: u32) -> Result<()> {
+        if dir == self.dir.path() || self.made.borrow().contains(dir) {
+            return Ok(());
+        }
+        if let Some(parent) = dir.parent() {
+            self.make_dirs(parent, mode)?;
+        }
+        match fs::DirBuilder::new().mode(mode).create(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io("creating", dir, e)),
+        }
+        self.made.borrow_mut().insert(dir.to_path_buf());
         Ok(())
     }
 
@@ -79,8 +88,7 @@ impl Staging {
         let Staging { dir, target, .. } = self;
         if !target.exists() {
             let staged = dir.keep();
-            return fs::rename(&staged, &target)
-                .map_err(|e| Error::io("moving output into place at", &target, e));
+            return fs::rename(&staged, &target).map_err(|e| Error::io("moving output into place at", &target, e));
         }
         match rustix::fs::renameat_with(
             rustix::fs::CWD,
@@ -97,8 +105,7 @@ impl Staging {
                 let old = dir.path().with_extension("old");
                 fs::rename(&target, &old).map_err(|e| Error::io("moving aside", &target, e))?;
                 let staged = dir.keep();
-                fs::rename(&staged, &target)
-                    .map_err(|e| Error::io("moving output into place at", &target, e))?;
+                fs::rename(&staged, &target).map_err(|e| Error::io("moving output into place at", &target, e))?;
                 fs::remove_dir_all(&old).map_err(|e| Error::io("removing", &old, e))
             }
         }
@@ -128,18 +135,10 @@ fn parent_of(p: &Path) -> PathBuf {
 pub fn sha256sums<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
     let mut lines: Vec<(String, String)> = files
         .into_iter()
-        .map(|(path, bytes)| {
-            (
-                path.to_string(),
-                crate::pki::hex(&sha2::Sha256::digest(bytes)),
-            )
-        })
+        .map(|(path, bytes)| (path.to_string(), crate::pki::hex(&sha2::Sha256::digest(bytes))))
         .collect();
     lines.sort();
-    lines
-        .into_iter()
-        .map(|(path, sum)| format!("{sum}  {path}\n"))
-        .collect()
+    lines.into_iter().map(|(path, sum)| format!("{sum}  {path}\n")).collect()
 }
 
 /// Whether `inner` is `outer` or lies beneath it, comparing absolute, normalised paths.
@@ -197,11 +196,7 @@ mod tests {
         s.commit().unwrap();
         assert!(!target.join("a/old.txt").exists());
         assert_eq!(fs::read(target.join("a/new.key")).unwrap(), b"new");
-        let mode = fs::metadata(target.join("a/new.key"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777;
+        let mode = fs::metadata(target.join("a/new.key")).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         // Nothing but the target is left beside it.
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);

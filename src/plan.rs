@@ -27,16 +27,8 @@ pub struct NodePlan {
 
 impl NodePlan {
     fn add(&mut self, path: String, mode: u32, contents: impl Into<Vec<u8>>) {
-        debug_assert!(
-            !self.files.iter().any(|f| f.path == path),
-            "{path} planned twice"
-        );
-        self.files.push(PlannedFile {
-            path,
-            mode,
-            owner: "root:root",
-            contents: contents.into(),
-        });
+        debug_assert!(!self.files.iter().any(|f| f.path == path), "{path} planned twice");
+        self.files.push(PlannedFile { path, mode, owner: "root:root", contents: contents.into() });
     }
 
     fn cert(&mut self, stem: &str, cert_pem: &str) {
@@ -50,19 +42,11 @@ impl NodePlan {
 
 /// The plan for every node, in spec order.
 pub fn plan(cluster: &Cluster, state: &State) -> Vec<NodePlan> {
-    cluster
-        .nodes
-        .iter()
-        .map(|node| plan_node(cluster, state, node))
-        .collect()
+    cluster.nodes.iter().map(|node| plan_node(cluster, state, node)).collect()
 }
 
 fn plan_node(cluster: &Cluster, state: &State, node: &Node) -> NodePlan {
-    let mut p = NodePlan {
-        name: node.name.clone(),
-        role: node.role,
-        files: Vec::new(),
-    };
+    let mut p = NodePlan { name: node.name.clone(), role: node.role, files: Vec::new() };
     let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
     match node.role {
         // A worker trusts the cluster CA and holds no key: its kubelet gets a client
@@ -82,19 +66,8 @@ fn plan_node(cluster: &Cluster, state: &State, node: &Node) -> NodePlan {
             }
             for identity in kubeconfig::node_identities(cluster, node) {
                 let stored = state.leaf(&node_kubeconfig_stem(&node.name, identity.file_stem));
-                let kc = kubeconfig::for_node(
-                    cluster,
-                    node,
-                    &identity,
-                    ca_pem,
-                    &stored.cert_pem,
-                    &stored.key_pem,
-                );
-                p.add(
-                    format!("{KUBERNETES_DIR}/{}.conf", identity.file_stem),
-                    0o600,
-                    kc.to_yaml(),
-                );
+                let kc = kubeconfig::for_node(cluster, node, &identity, ca_pem, &stored.cert_pem, &stored.key_pem);
+                p.add(format!("{KUBERNETES_DIR}/{}.conf", identity.file_stem), 0o600, kc.to_yaml());
             }
         }
     }

@@ -36,16 +36,8 @@ const RECORD_VERSION: u32 = 1;
 
 /// Files a user may put in a new state directory before the first bake: their own CAs
 /// (and service-account key pair), used instead of generated ones.
-const BRING_YOUR_OWN: &[&str] = &[
-    "ca.crt",
-    "ca.key",
-    "front-proxy-ca.crt",
-    "front-proxy-ca.key",
-    "etcd/ca.crt",
-    "etcd/ca.key",
-    "sa.key",
-    "sa.pub",
-];
+const BRING_YOUR_OWN: &[&str] =
+    &["ca.crt", "ca.key", "front-proxy-ca.crt", "front-proxy-ca.key", "etcd/ca.crt", "etcd/ca.key", "sa.key", "sa.pub"];
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,9 +86,7 @@ impl State {
 
     /// The leaf stored under `stem` (e.g. `nodes/cp-1/pki/apiserver`).
     pub fn leaf(&self, stem: &str) -> &Leaf {
-        self.leaves
-            .get(stem)
-            .unwrap_or_else(|| panic!("state has no {stem}: sync() covers every wanted leaf"))
+        self.leaves.get(stem).unwrap_or_else(|| panic!("state has no {stem}: sync() covers every wanted leaf"))
     }
 }
 
@@ -122,10 +112,7 @@ fn wanted(cluster: &Cluster) -> BTreeMap<String, Profile> {
             out.insert(node_kubeconfig_stem(&node.name, id.file_stem), id.profile);
         }
     }
-    out.insert(
-        OPERATOR_STEM.to_string(),
-        kubeconfig::operator_identity(cluster).profile,
-    );
+    out.insert(OPERATOR_STEM.to_string(), kubeconfig::operator_identity(cluster).profile);
     out
 }
 
@@ -149,11 +136,10 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State>
 
     let record: Option<Record> = match existing.get(RECORD_FILE) {
         None => None,
-        Some(bytes) => Some(serde_json::from_slice(bytes).map_err(|e| {
-            refuse(format!(
-                "{RECORD_FILE} is unreadable ({e}); the state is damaged"
-            ))
-        })?),
+        Some(bytes) => Some(
+            serde_json::from_slice(bytes)
+                .map_err(|e| refuse(format!("{RECORD_FILE} is unreadable ({e}); the state is damaged")))?,
+        ),
     };
     let initialized = record.is_some();
     if let Some(r) = &record {
@@ -169,10 +155,7 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State>
                 r.cluster, cluster.name
             )));
         }
-    } else if let Some(other) = existing
-        .keys()
-        .find(|k| !BRING_YOUR_OWN.contains(&k.as_str()))
-    {
+    } else if let Some(other) = existing.keys().find(|k| !BRING_YOUR_OWN.contains(&k.as_str())) {
         return Err(refuse(format!(
             "has {other} but no {RECORD_FILE}: it is not a kubebake state, or its first bake did not finish; \
              only your own CA files ({}) may be placed in a new state",
@@ -184,12 +167,8 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State>
         match (text(&ra)?, text(&rb)?) {
             (Some(x), Some(y)) => Ok(Some((x, y))),
             (None, None) => Ok(None),
-            (Some(_), None) => Err(refuse(format!(
-                "has {ra} but not {rb}; the state is half-written"
-            ))),
-            (None, Some(_)) => Err(refuse(format!(
-                "has {rb} but not {ra}; the state is half-written"
-            ))),
+            (Some(_), None) => Err(refuse(format!("has {ra} but not {rb}; the state is half-written"))),
+            (None, Some(_)) => Err(refuse(format!("has {rb} but not {ra}; the state is half-written"))),
         }
     };
     let mut changes = Vec::new();
@@ -200,8 +179,7 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State>
     for id in CaId::ALL {
         match pair(id.stem(), "crt", "key")? {
             Some((crt, key)) => {
-                let ca = Ca::load(id, &crt, &key)
-                    .map_err(|m| refuse(format!("{m}; refusing to use it")))?;
+                let ca = Ca::load(id, &crt, &key).map_err(|m| refuse(format!("{m}; refusing to use it")))?;
                 let parsed = ParsedCert::from_der(&ca.cert_der).map_err(refuse)?;
                 if parsed.not_after <= now {
                     return Err(refuse(format!(
@@ -224,9 +202,7 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State>
         }
     }
     let ca_validity = cluster.pki.ca_validity.as_secs();
-    let generated = parallel_map(&to_generate, |id| {
-        Ca::generate(*id, cluster.pki.algorithm, ca_validity, now)
-    });
+    let generated = parallel_map(&to_generate, |id| Ca::generate(*id, cluster.pki.algorithm, ca_validity, now));
     for (id, ca) in to_generate.iter().zip(generated) {
         changes.push(format!("created CA {}", id.stem()));
         cas.insert(*id, ca?);
@@ -236,15 +212,12 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State>
         Some((key, public)) => {
             let k = PrivateKey::from_pem(&key).map_err(|e| refuse(format!("sa.key: {e}")))?;
             if pem::parse(&public).ok().map(|p| p.into_contents()) != Some(k.public_key_der()) {
-                return Err(refuse(
-                    "sa.pub is not the public half of sa.key; the state is damaged".into(),
-                ));
+                return Err(refuse("sa.pub is not the public half of sa.key; the state is damaged".into()));
             }
             (key, public)
         }
         None if !initialized => {
-            let k = PrivateKey::generate(cluster.pki.algorithm)
-                .map_err(|e| Error::crypto("generating sa.key", e))?;
+            let k = PrivateKey::generate(cluster.pki.algorithm).map_err(|e| Error::crypto("generating sa.key", e))?;
             changes.push("created service-account key pair sa".into());
             (k.to_pem(), k.public_pem())
         }
@@ -265,9 +238,7 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State>
             BootstrapToken::generate()
         }
         None => {
-            return Err(refuse(format!(
-                "{TOKEN_FILE} is missing from a state that was baked before"
-            )));
+            return Err(refuse(format!("{TOKEN_FILE} is missing from a state that was baked before")));
         }
     };
 
@@ -284,87 +255,48 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State>
         match recorded.get(stem) {
             Some(old) if old == profile => {
                 let ca = &cas[&profile.issuer];
-                check_leaf(stem, &crt, &key, ca)
-                    .map_err(|m| refuse(format!("{m}; the state is damaged")))?;
+                check_leaf(stem, &crt, &key, ca).map_err(|m| refuse(format!("{m}; the state is damaged")))?;
                 let parsed = ParsedCert::from_pem(&crt).map_err(refuse)?.0;
                 if parsed.not_after <= now {
                     changes.push(format!("reissued {stem} (expired)"));
                     to_issue.push((stem, profile));
                 } else {
-                    leaves.insert(
-                        stem.clone(),
-                        Leaf {
-                            cert_pem: crt,
-                            key_pem: key,
-                        },
-                    );
+                    leaves.insert(stem.clone(), Leaf { cert_pem: crt, key_pem: key });
                 }
             }
             Some(old) => {
-                changes.push(format!(
-                    "reissued {stem} ({} changed)",
-                    differences(old, profile)
-                ));
+                changes.push(format!("reissued {stem} ({} changed)", differences(old, profile)));
                 to_issue.push((stem, profile));
             }
             None => {
-                changes.push(format!(
-                    "reissued {stem} (no record of what it was issued for)"
-                ));
+                changes.push(format!("reissued {stem} (no record of what it was issued for)"));
                 to_issue.push((stem, profile));
             }
         }
     }
-    let issued = parallel_map(&to_issue, |(_, profile)| {
-        cas[&profile.issuer].issue(profile, now)
-    });
+    let issued = parallel_map(&to_issue, |(_, profile)| cas[&profile.issuer].issue(profile, now));
     for ((stem, _), result) in to_issue.iter().zip(issued) {
         let IssuedCert { cert_pem, key } = result?;
         if !existing.contains_key(&format!("{stem}.crt")) {
             changes.push(format!("issued {stem}"));
         }
-        leaves.insert(
-            (*stem).clone(),
-            Leaf {
-                cert_pem,
-                key_pem: key.to_pem(),
-            },
-        );
+        leaves.insert((*stem).clone(), Leaf { cert_pem, key_pem: key.to_pem() });
     }
 
     // The new state's files: managed ones from above, the user's own carried over.
     let mut files: BTreeMap<String, (Vec<u8>, u32)> = BTreeMap::new();
     for (id, ca) in &cas {
-        files.insert(
-            format!("{}.crt", id.stem()),
-            (ca.cert_pem.clone().into_bytes(), 0o644),
-        );
-        files.insert(
-            format!("{}.key", id.stem()),
-            (ca.key.to_pem().into_bytes(), 0o600),
-        );
+        files.insert(format!("{}.crt", id.stem()), (ca.cert_pem.clone().into_bytes(), 0o644));
+        files.insert(format!("{}.key", id.stem()), (ca.key.to_pem().into_bytes(), 0o600));
     }
     files.insert("sa.key".into(), (sa_key_pem.clone().into_bytes(), 0o600));
     files.insert("sa.pub".into(), (sa_pub_pem.clone().into_bytes(), 0o644));
-    files.insert(
-        TOKEN_FILE.into(),
-        (format!("{}\n", token.expose()).into_bytes(), 0o600),
-    );
+    files.insert(TOKEN_FILE.into(), (format!("{}\n", token.expose()).into_bytes(), 0o600));
     for (stem, leaf) in &leaves {
-        files.insert(
-            format!("{stem}.crt"),
-            (leaf.cert_pem.clone().into_bytes(), 0o644),
-        );
-        files.insert(
-            format!("{stem}.key"),
-            (leaf.key_pem.clone().into_bytes(), 0o600),
-        );
+        files.insert(format!("{stem}.crt"), (leaf.cert_pem.clone().into_bytes(), 0o644));
+        files.insert(format!("{stem}.key"), (leaf.key_pem.clone().into_bytes(), 0o600));
     }
-    let record = Record {
-        version: RECORD_VERSION,
-        cluster: cluster.name.clone(),
-        certificates: wanted,
-    };
+    let record = Record { version: RECORD_VERSION, cluster: cluster.name.clone(), certificates: wanted };
     let mut record_json = serde_json::to_vec_pretty(&record).expect("serialisable");
     record_json.push(b'\n');
     files.insert(RECORD_FILE.into(), (record_json, 0o644));
@@ -380,16 +312,10 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State>
             files.insert(rel.clone(), (bytes.clone(), existing_mode(&dir.join(rel))));
         }
     }
-    changes.extend(
-        dropped
-            .into_iter()
-            .map(|s| format!("dropped {s} (no longer in the spec)")),
-    );
+    changes.extend(dropped.into_iter().map(|s| format!("dropped {s} (no longer in the spec)")));
 
-    let unchanged = files.len() == existing.len()
-        && files
-            .iter()
-            .all(|(rel, (bytes, _))| existing.get(rel) == Some(bytes));
+    let unchanged =
+        files.len() == existing.len() && files.iter().all(|(rel, (bytes, _))| existing.get(rel) == Some(bytes));
     if !unchanged {
         let staging = Staging::new(dir, 0o700, true)?;
         for (rel, (bytes, mode)) in &files {
@@ -398,15 +324,7 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State>
         staging.commit()?;
     }
 
-    Ok(State {
-        dir: dir.to_path_buf(),
-        cas,
-        sa_key_pem,
-        sa_pub_pem,
-        token,
-        leaves,
-        changes,
-    })
+    Ok(State { dir: dir.to_path_buf(), cas, sa_key_pem, sa_pub_pem, token, leaves, changes })
 }
 
 fn check_leaf(stem: &str, crt: &str, key: &str, ca: &Ca) -> Result<(), String> {
@@ -458,8 +376,7 @@ fn read_tree(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
         let abs = dir.join(&rel);
-        let entries =
-            fs::read_dir(&abs).map_err(|e| Error::io("reading state directory", &abs, e))?;
+        let entries = fs::read_dir(&abs).map_err(|e| Error::io("reading state directory", &abs, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| Error::io("reading state directory", &abs, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -480,16 +397,12 @@ fn read_tree(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
 }
 
 fn existing_mode(path: &Path) -> u32 {
-    fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(0o600)
+    fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600)
 }
 
 /// Runs `f` over `items` on all cores (RSA key generation dominates a cold bake).
 fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
     if threads <= 1 {
         return items.iter().map(f).collect();
     }
@@ -507,10 +420,5 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
             });
         }
     });
-    results
-        .into_inner()
-        .expect("threads joined")
-        .into_iter()
-        .map(|r| r.expect("every item ran"))
-        .collect()
+    results.into_inner().expect("threads joined").into_iter().map(|r| r.expect("every item ran")).collect()
 }

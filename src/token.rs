@@ -27,20 +27,16 @@ impl BootstrapToken {
                 }
             }
         }
-        BootstrapToken {
-            id: chars[..6].to_string(),
-            secret: chars[6..].to_string(),
-        }
+        BootstrapToken { id: chars[..6].to_string(), secret: chars[6..].to_string() }
     }
 
     /// Parses `id.secret`, refusing anything that is not kubeadm's token format.
     pub fn parse(s: &str) -> Result<Self, String> {
         let ok = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| ALPHABET.contains(&b));
         match s.split_once('.') {
-            Some((id, secret)) if ok(id, 6) && ok(secret, 16) => Ok(BootstrapToken {
-                id: id.to_string(),
-                secret: secret.to_string(),
-            }),
+            Some((id, secret)) if ok(id, 6) && ok(secret, 16) => {
+                Ok(BootstrapToken { id: id.to_string(), secret: secret.to_string() })
+            }
             _ => Err("not a bootstrap token of the form [a-z0-9]{6}.[a-z0-9]{16}".to_string()),
         }
     }
@@ -102,9 +98,6 @@ mod tests {
     #[test]
     fn printing_never_shows_the_secret() {
         let t = BootstrapToken::parse("abcdef.0123456789abcdef").unwrap();
-        assert_eq!(
-            format!("{t} {t:?}"),
-            "abcdef.**************** BootstrapToken(abcdef.****************)"
-        );
+        assert_eq!(format!("{t} {t:?}"), "abcdef.**************** BootstrapToken(abcdef.****************)");
     }
 }

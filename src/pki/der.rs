@@ -28,23 +28,14 @@ pub fn read(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
         if n == 0 || n > 4 || rest.len() < n {
             return None;
         }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | *b as usize);
+        let len = rest[..n].iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
         (len, &rest[n..])
     };
     if rest.len() < len {
         return None;
     }
     let header = input.len() - rest.len();
-    Some((
-        Tlv {
-            tag,
-            content: &rest[..len],
-            raw: &input[..header + len],
-        },
-        &rest[len..],
-    ))
+    Some((Tlv { tag, content: &rest[..len], raw: &input[..header + len] }, &rest[len..]))
 }
 
 /// All elements inside a constructed element's content.
@@ -72,11 +63,7 @@ pub fn write(tag: u8, content: &[u8]) -> Vec<u8> {
     if len < 0x80 {
         out.push(len as u8);
     } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|b| *b == 0)
-            .collect();
+        let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
         out.push(0x80 | bytes.len() as u8);
         out.extend(bytes);
     }

@@ -3,8 +3,8 @@
 
 use rcgen::string::PrintableString;
 use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose,
+    IsCa, Issuer, KeyIdMethod, KeyUsagePurpose, SanType, SerialNumber,
 };
 use sha1::Digest;
 use time::OffsetDateTime;
@@ -44,27 +44,19 @@ pub struct ParsedCert {
 
 impl ParsedCert {
     pub fn from_der(der: &[u8]) -> Result<Self, String> {
-        let (_, cert) = X509Certificate::from_der(der)
-            .map_err(|e| format!("not an X.509 certificate ({e})"))?;
+        let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("not an X.509 certificate ({e})"))?;
         Ok(ParsedCert {
             spki_der: cert.public_key().raw.to_vec(),
             not_before: cert.validity().not_before.to_datetime(),
             not_after: cert.validity().not_after.to_datetime(),
-            is_ca: cert
-                .basic_constraints()
-                .ok()
-                .flatten()
-                .is_some_and(|bc| bc.value.ca),
+            is_ca: cert.basic_constraints().ok().flatten().is_some_and(|bc| bc.value.ca),
         })
     }
 
     pub fn from_pem(text: &str) -> Result<(Self, Vec<u8>), String> {
         let block = pem::parse(text).map_err(|_| "not a PEM certificate".to_string())?;
         if block.tag() != "CERTIFICATE" {
-            return Err(format!(
-                "holds a {} where a CERTIFICATE was expected",
-                block.tag()
-            ));
+            return Err(format!("holds a {} where a CERTIFICATE was expected", block.tag()));
         }
         let der = block.into_contents();
         Ok((Self::from_der(&der)?, der))
@@ -119,10 +111,7 @@ fn after(now: OffsetDateTime, secs: u64) -> OffsetDateTime {
 fn subject_key_id(spki_der: &[u8]) -> Vec<u8> {
     let bits = der::expect(spki_der, der::SEQUENCE)
         .and_then(|s| der::children(s.content))
-        .and_then(|c| {
-            c.get(1)
-                .map(|b| b.content.get(1..).unwrap_or_default().to_vec())
-        })
+        .and_then(|c| c.get(1).map(|b| b.content.get(1..).unwrap_or_default().to_vec()))
         .unwrap_or_default();
     sha1::Sha1::digest(&bits).to_vec()
 }
@@ -130,12 +119,7 @@ fn subject_key_id(spki_der: &[u8]) -> Vec<u8> {
 impl Ca {
     /// A new self-signed CA as kubeadm makes it: back-dated notBefore, its CN as a DNS SAN,
     /// digitalSignature + keyEncipherment + keyCertSign, CA:TRUE without a path length.
-    pub fn generate(
-        id: CaId,
-        algorithm: KeyAlgorithm,
-        validity_secs: u64,
-        now: OffsetDateTime,
-    ) -> Result<Ca> {
+    pub fn generate(id: CaId, algorithm: KeyAlgorithm, validity_secs: u64, now: OffsetDateTime) -> Result<Ca> {
         let what = format!("generating {}", id.stem());
         let key = PrivateKey::generate(algorithm).map_err(|e| Error::crypto(&what, e))?;
         let mut params = CertificateParams::default();
@@ -143,23 +127,14 @@ impl Ca {
         params.not_before = whole_seconds(now) - CERTIFICATE_BACKDATE;
         params.not_after = after(now, validity_secs);
         params.distinguished_name = subject(id.common_name(), &[]);
-        params.subject_alt_names = vec![SanType::DnsName(
-            id.common_name().try_into().map_err(crypto_err(&what))?,
-        )];
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-            KeyUsagePurpose::KeyCertSign,
-        ];
+        params.subject_alt_names = vec![SanType::DnsName(id.common_name().try_into().map_err(crypto_err(&what))?)];
+        params.key_usages =
+            vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment, KeyUsagePurpose::KeyCertSign];
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_identifier_method =
-            KeyIdMethod::PreSpecified(subject_key_id(&key.public_key_der()));
-        let cert = params
-            .self_signed(key.signer())
-            .map_err(crypto_err(&what))?;
+        params.key_identifier_method = KeyIdMethod::PreSpecified(subject_key_id(&key.public_key_der()));
+        let cert = params.self_signed(key.signer()).map_err(crypto_err(&what))?;
         let cert_der = cert.der().to_vec();
-        Ca::from_parts(id, pem_encode("CERTIFICATE", &cert_der), key)
-            .map_err(|m| Error::crypto(what, m))
+        Ca::from_parts(id, pem_encode("CERTIFICATE", &cert_der), key).map_err(|m| Error::crypto(what, m))
     }
 
     /// Loads a CA from its PEM files, checking that the key belongs to the certificate and
@@ -170,28 +145,14 @@ impl Ca {
     }
 
     fn from_parts(id: CaId, cert_pem: String, key: PrivateKey) -> Result<Ca, String> {
-        let (parsed, cert_der) =
-            ParsedCert::from_pem(&cert_pem).map_err(|m| format!("{}.crt: {m}", id.stem()))?;
+        let (parsed, cert_der) = ParsedCert::from_pem(&cert_pem).map_err(|m| format!("{}.crt: {m}", id.stem()))?;
         if parsed.spki_der != key.public_key_der() {
-            return Err(format!(
-                "{}.key does not belong to {}.crt",
-                id.stem(),
-                id.stem()
-            ));
+            return Err(format!("{}.key does not belong to {}.crt", id.stem(), id.stem()));
         }
         if !parsed.is_ca {
-            return Err(format!(
-                "{}.crt is not a CA certificate (no CA:TRUE basic constraint)",
-                id.stem()
-            ));
+            return Err(format!("{}.crt is not a CA certificate (no CA:TRUE basic constraint)", id.stem()));
         }
-        Ok(Ca {
-            id,
-            cert_pem,
-            cert_der,
-            key,
-            not_before: parsed.not_before,
-        })
+        Ok(Ca { id, cert_pem, cert_der, key, not_before: parsed.not_before })
     }
 
     pub fn public_key_der(&self) -> Vec<u8> {
@@ -209,20 +170,10 @@ impl Ca {
         params.not_after = after(now, profile.validity_seconds);
         params.distinguished_name = subject(&profile.common_name, &profile.organizations);
         for name in &profile.dns_names {
-            params.subject_alt_names.push(SanType::DnsName(
-                name.as_str().try_into().map_err(crypto_err(&what))?,
-            ));
+            params.subject_alt_names.push(SanType::DnsName(name.as_str().try_into().map_err(crypto_err(&what))?));
         }
-        params.subject_alt_names.extend(
-            profile
-                .ip_addresses
-                .iter()
-                .map(|ip| SanType::IpAddress(*ip)),
-        );
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
+        params.subject_alt_names.extend(profile.ip_addresses.iter().map(|ip| SanType::IpAddress(*ip)));
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         params.extended_key_usages = profile
             .usages
             .iter()
@@ -239,15 +190,10 @@ impl Ca {
         params.custom_extensions.push(bc);
         params.use_authority_key_identifier_extension = true;
 
-        let issuer = Issuer::from_ca_cert_der(&self.cert_der.as_slice().into(), self.key.signer())
-            .map_err(crypto_err(&what))?;
-        let cert = params
-            .signed_by(key.signer(), &issuer)
-            .map_err(crypto_err(&what))?;
-        Ok(IssuedCert {
-            cert_pem: pem_encode("CERTIFICATE", cert.der()),
-            key,
-        })
+        let issuer =
+            Issuer::from_ca_cert_der(&self.cert_der.as_slice().into(), self.key.signer()).map_err(crypto_err(&what))?;
+        let cert = params.signed_by(key.signer(), &issuer).map_err(crypto_err(&what))?;
+        Ok(IssuedCert { cert_pem: pem_encode("CERTIFICATE", cert.der()), key })
     }
 
     /// Whether `cert_der` carries a valid signature by this CA.
@@ -290,10 +236,7 @@ mod tests {
         assert!(!other.signed(&der));
         assert!(!parsed.is_ca);
         assert_eq!(parsed.not_before, ca.not_before);
-        assert_eq!(
-            parsed.not_after,
-            whole_seconds(now) + time::Duration::seconds(3600)
-        );
+        assert_eq!(parsed.not_after, whole_seconds(now) + time::Duration::seconds(3600));
     }
 
     #[test]
@@ -301,9 +244,7 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let a = Ca::generate(CaId::Kubernetes, KeyAlgorithm::EcdsaP256, 7200, now).unwrap();
         let b = Ca::generate(CaId::Kubernetes, KeyAlgorithm::EcdsaP256, 7200, now).unwrap();
-        let err = Ca::load(CaId::Kubernetes, &a.cert_pem, &b.key.to_pem())
-            .err()
-            .unwrap();
+        let err = Ca::load(CaId::Kubernetes, &a.cert_pem, &b.key.to_pem()).err().unwrap();
         assert!(err.contains("does not belong"), "{err}");
     }
 }

@@ -4,9 +4,7 @@
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
-use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair,
-};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair};
 use rcgen::{PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_RSA_SHA256, PublicKeyData};
 
 use super::der::{self, Tlv};
@@ -82,10 +80,7 @@ impl PrivateKey {
                     _ => KeySize::Rsa4096,
                 };
                 let kp = RsaKeyPair::generate(size).map_err(|_| KeyError::Generate)?;
-                kp.as_der()
-                    .map_err(|_| KeyError::Generate)?
-                    .as_ref()
-                    .to_vec()
+                kp.as_der().map_err(|_| KeyError::Generate)?.as_ref().to_vec()
             }
             KeyKind::P256 | KeyKind::P384 => {
                 let alg = if kind == KeyKind::P256 {
@@ -94,10 +89,7 @@ impl PrivateKey {
                     &ECDSA_P384_SHA384_ASN1_SIGNING
                 };
                 let kp = EcdsaKeyPair::generate(alg).map_err(|_| KeyError::Generate)?;
-                kp.to_pkcs8v1()
-                    .map_err(|_| KeyError::Generate)?
-                    .as_ref()
-                    .to_vec()
+                kp.to_pkcs8v1().map_err(|_| KeyError::Generate)?.as_ref().to_vec()
             }
         };
         Self::from_pkcs8(kind, pkcs8)
@@ -107,11 +99,7 @@ impl PrivateKey {
         let der = rustls_pki_types_pkcs8(&pkcs8);
         let signer = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, kind.signature())
             .map_err(|_| KeyError::Malformed("rejected by the signer"))?;
-        Ok(PrivateKey {
-            kind,
-            pkcs8,
-            signer,
-        })
+        Ok(PrivateKey { kind, pkcs8, signer })
     }
 
     pub fn kind(&self) -> KeyKind {
@@ -130,14 +118,8 @@ impl PrivateKey {
     /// The PEM kubeadm writes for this kind of key.
     pub fn to_pem(&self) -> String {
         let (tag, body) = match self.kind {
-            KeyKind::Rsa { .. } => (
-                "RSA PRIVATE KEY",
-                pkcs8_inner(&self.pkcs8).expect("own key").to_vec(),
-            ),
-            _ => (
-                "EC PRIVATE KEY",
-                sec1_with_curve(&self.pkcs8, self.kind).expect("own key"),
-            ),
+            KeyKind::Rsa { .. } => ("RSA PRIVATE KEY", pkcs8_inner(&self.pkcs8).expect("own key").to_vec()),
+            _ => ("EC PRIVATE KEY", sec1_with_curve(&self.pkcs8, self.kind).expect("own key")),
         };
         super::pem_encode(tag, &body)
     }
@@ -157,14 +139,12 @@ impl PrivateKey {
                 Self::from_pkcs8(KeyKind::Rsa { bits }, pkcs8)
             }
             "EC PRIVATE KEY" => {
-                let kind = sec1_curve(body)
-                    .ok_or(KeyError::Malformed("SEC1 key without a known named curve"))?;
+                let kind = sec1_curve(body).ok_or(KeyError::Malformed("SEC1 key without a known named curve"))?;
                 let pkcs8 = wrap_pkcs8(OID_EC_PUBLIC_KEY, kind.curve_oid(), body);
                 Self::from_pkcs8(kind, pkcs8)
             }
             "PRIVATE KEY" => {
-                let kind = pkcs8_kind(body)
-                    .ok_or(KeyError::Malformed("PKCS#8 key of an unsupported type"))?;
+                let kind = pkcs8_kind(body).ok_or(KeyError::Malformed("PKCS#8 key of an unsupported type"))?;
                 Self::from_pkcs8(kind, body.to_vec())
             }
             _ => Err(KeyError::NotPem),
@@ -193,9 +173,7 @@ fn pkcs8_kind(pkcs8: &[u8]) -> Option<KeyKind> {
     let (alg, key) = pkcs8_parts(pkcs8)?;
     let oid = alg.first().filter(|t| t.tag == der::OID)?.content;
     if oid == OID_RSA_ENCRYPTION {
-        return Some(KeyKind::Rsa {
-            bits: rsa_bits(key)?,
-        });
+        return Some(KeyKind::Rsa { bits: rsa_bits(key)? });
     }
     if oid == OID_EC_PUBLIC_KEY {
         return curve_kind(alg.get(1).filter(|t| t.tag == der::OID)?.content);
@@ -258,22 +236,11 @@ mod tests {
 
     #[test]
     fn every_algorithm_round_trips_through_kubeadm_pem() {
-        for alg in [
-            KeyAlgorithm::Rsa2048,
-            KeyAlgorithm::EcdsaP256,
-            KeyAlgorithm::EcdsaP384,
-        ] {
+        for alg in [KeyAlgorithm::Rsa2048, KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384] {
             let key = PrivateKey::generate(alg).unwrap();
             let pem = key.to_pem();
-            let expected = if matches!(key.kind(), KeyKind::Rsa { .. }) {
-                "RSA PRIVATE KEY"
-            } else {
-                "EC PRIVATE KEY"
-            };
-            assert!(
-                pem.starts_with(&format!("-----BEGIN {expected}-----\n")),
-                "{alg}"
-            );
+            let expected = if matches!(key.kind(), KeyKind::Rsa { .. }) { "RSA PRIVATE KEY" } else { "EC PRIVATE KEY" };
+            assert!(pem.starts_with(&format!("-----BEGIN {expected}-----\n")), "{alg}");
             let back = PrivateKey::from_pem(&pem).unwrap();
             assert_eq!(back.kind(), KeyKind::of(alg));
             assert_eq!(back.public_key_der(), key.public_key_der());
@@ -285,18 +252,12 @@ mod tests {
     fn pkcs8_input_is_accepted() {
         let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
         let pem = crate::pki::pem_encode("PRIVATE KEY", &key.pkcs8);
-        assert_eq!(
-            PrivateKey::from_pem(&pem).unwrap().public_key_der(),
-            key.public_key_der()
-        );
+        assert_eq!(PrivateKey::from_pem(&pem).unwrap().public_key_der(), key.public_key_der());
     }
 
     #[test]
     fn garbage_is_refused() {
-        assert!(matches!(
-            PrivateKey::from_pem("hello"),
-            Err(KeyError::NotPem)
-        ));
+        assert!(matches!(PrivateKey::from_pem("hello"), Err(KeyError::NotPem)));
         let pem = crate::pki::pem_encode("EC PRIVATE KEY", &[0x30, 0x03, 0x02, 0x01, 0x01]);
         assert!(PrivateKey::from_pem(&pem).is_err());
     }

@@ -17,10 +17,7 @@ use crate::model::{Cluster, Host, KeyAlgorithm, Node, San};
 /// PEM with LF line endings and 64-column lines, as Go's `encoding/pem` writes it.
 pub fn pem_encode(tag: &str, der: &[u8]) -> String {
     let block = pem::Pem::new(tag, der.to_vec());
-    pem::encode_config(
-        &block,
-        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-    )
+    pem::encode_config(&block, pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF))
 }
 
 /// The three CAs of a kubeadm cluster.
@@ -111,47 +108,21 @@ pub fn control_plane_leaves(cluster: &Cluster, node: &Node) -> Vec<LeafSpec> {
     let client = |issuer, cn: &str, orgs: &[&str]| Profile::client(cluster, issuer, cn, orgs);
     let etcd_peerish = |cn: &str| Profile {
         dns_names: vec![node.name.clone(), "localhost".into()],
-        ip_addresses: dedup_ips(vec![
-            node.address,
-            Ipv4Addr::LOCALHOST.into(),
-            Ipv6Addr::LOCALHOST.into(),
-        ]),
+        ip_addresses: dedup_ips(vec![node.address, Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]),
         usages: vec![Usage::ServerAuth, Usage::ClientAuth],
         ..client(CaId::Etcd, cn, &[])
     };
     vec![
-        LeafSpec {
-            stem: "apiserver",
-            profile: apiserver_profile(cluster, node),
-        },
+        LeafSpec { stem: "apiserver", profile: apiserver_profile(cluster, node) },
         LeafSpec {
             stem: "apiserver-kubelet-client",
-            profile: client(
-                CaId::Kubernetes,
-                "kube-apiserver-kubelet-client",
-                &["kubeadm:cluster-admins"],
-            ),
+            profile: client(CaId::Kubernetes, "kube-apiserver-kubelet-client", &["kubeadm:cluster-admins"]),
         },
-        LeafSpec {
-            stem: "front-proxy-client",
-            profile: client(CaId::FrontProxy, "front-proxy-client", &[]),
-        },
-        LeafSpec {
-            stem: "etcd/server",
-            profile: etcd_peerish(&node.name),
-        },
-        LeafSpec {
-            stem: "etcd/peer",
-            profile: etcd_peerish(&node.name),
-        },
-        LeafSpec {
-            stem: "etcd/healthcheck-client",
-            profile: client(CaId::Etcd, "kube-etcd-healthcheck-client", &[]),
-        },
-        LeafSpec {
-            stem: "apiserver-etcd-client",
-            profile: client(CaId::Etcd, "kube-apiserver-etcd-client", &[]),
-        },
+        LeafSpec { stem: "front-proxy-client", profile: client(CaId::FrontProxy, "front-proxy-client", &[]) },
+        LeafSpec { stem: "etcd/server", profile: etcd_peerish(&node.name) },
+        LeafSpec { stem: "etcd/peer", profile: etcd_peerish(&node.name) },
+        LeafSpec { stem: "etcd/healthcheck-client", profile: client(CaId::Etcd, "kube-etcd-healthcheck-client", &[]) },
+        LeafSpec { stem: "apiserver-etcd-client", profile: client(CaId::Etcd, "kube-apiserver-etcd-client", &[]) },
     ]
 }
 
@@ -207,10 +178,7 @@ fn dedup_ips(v: Vec<IpAddr>) -> Vec<IpAddr> {
 pub fn ca_cert_hash(ca_cert_der: &[u8]) -> Result<String, String> {
     use sha2::Digest;
     let parsed = ParsedCert::from_der(ca_cert_der)?;
-    Ok(format!(
-        "sha256:{}",
-        hex(&sha2::Sha256::digest(&parsed.spki_der))
-    ))
+    Ok(format!("sha256:{}", hex(&sha2::Sha256::digest(&parsed.spki_der))))
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -17,17 +17,13 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
     let mut total: f64 = 0.0;
     let mut rest = s2;
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
         if num_len == 0 {
             return Err(bad());
         }
         let value: f64 = rest[..num_len].parse().map_err(|_| bad())?;
         rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let nanos_per_unit = match &rest[..unit_len] {
             "ns" => 1.0,
             "us" | "µs" | "μs" => 1e3,
@@ -68,31 +64,13 @@ mod tests {
 
     #[test]
     fn parses_what_kubeadm_writes() {
-        assert_eq!(
-            parse_go_duration("24h").unwrap(),
-            Duration::from_secs(86_400)
-        );
-        assert_eq!(
-            parse_go_duration("24h0m0s").unwrap(),
-            Duration::from_secs(86_400)
-        );
-        assert_eq!(
-            parse_go_duration("8760h").unwrap(),
-            Duration::from_secs(8760 * 3600)
-        );
-        assert_eq!(
-            parse_go_duration("1h30m").unwrap(),
-            Duration::from_secs(5400)
-        );
-        assert_eq!(
-            parse_go_duration("1.5h").unwrap(),
-            Duration::from_secs(5400)
-        );
+        assert_eq!(parse_go_duration("24h").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(parse_go_duration("24h0m0s").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(parse_go_duration("8760h").unwrap(), Duration::from_secs(8760 * 3600));
+        assert_eq!(parse_go_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_go_duration("1.5h").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_go_duration("0").unwrap(), Duration::ZERO);
-        assert_eq!(
-            parse_go_duration("500ms").unwrap(),
-            Duration::from_millis(500)
-        );
+        assert_eq!(parse_go_duration("500ms").unwrap(), Duration::from_millis(500));
     }
 
     #[test]

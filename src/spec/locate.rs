@@ -45,9 +45,7 @@ impl Locator {
         };
         *pos += 1;
         // Columns are reported 1-based, as editors and serde_yaml do.
-        self.positions
-            .entry(path.clone())
-            .or_insert((marker.line(), marker.col() + 1));
+        self.positions.entry(path.clone()).or_insert((marker.line(), marker.col() + 1));
         match event {
             Event::MappingStart(..) => {
                 while let Some((ev, _)) = events.get(*pos) {
@@ -59,11 +57,7 @@ impl Locator {
                         Event::Scalar(key, ..) => {
                             let key = key.clone();
                             *pos += 1;
-                            let child = if path.is_empty() {
-                                key
-                            } else {
-                                format!("{path}.{key}")
-                            };
+                            let child = if path.is_empty() { key } else { format!("{path}.{key}") };
                             self.walk(events, pos, child);
                         }
                         _ => {
@@ -98,11 +92,7 @@ struct Collector {
 impl MarkedEventReceiver for Collector {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         match ev {
-            Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentStart
-            | Event::DocumentEnd
-            | Event::Nothing => {}
+            Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd | Event::Nothing => {}
             ev => self.events.push((ev, mark)),
         }
     }

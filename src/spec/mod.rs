@@ -107,14 +107,8 @@ pub fn load(path: &Path) -> Result<Loaded> {
 
 /// Like [`load`], for a spec already in memory; `path` is only used in messages.
 pub fn parse(text: &str, path: &Path) -> Result<Loaded> {
-    let fail = |problems: Vec<Problem>| {
-        Error::Spec(Problems {
-            file: path.to_path_buf(),
-            problems,
-        })
-    };
-    let file: ClusterFile =
-        serde_yaml::from_str(text).map_err(|e| fail(vec![serde_problem(&e)]))?;
+    let fail = |problems: Vec<Problem>| Error::Spec(Problems { file: path.to_path_buf(), problems });
+    let file: ClusterFile = serde_yaml::from_str(text).map_err(|e| fail(vec![serde_problem(&e)]))?;
     let locator = Locator::new(text);
     match validate::validate(&file, &locator) {
         Ok((cluster, warnings)) => Ok(Loaded { cluster, warnings }),
@@ -134,10 +128,5 @@ fn serde_problem(e: &serde_yaml::Error) -> Problem {
         _ => (String::new(), message),
     };
     let loc = e.location();
-    Problem {
-        path,
-        line: loc.as_ref().map(|l| l.line()),
-        column: loc.as_ref().map(|l| l.column()),
-        message,
-    }
+    Problem { path, line: loc.as_ref().map(|l| l.line()), column: loc.as_ref().map(|l| l.column()), message }
 }

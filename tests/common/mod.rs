@@ -1,0 +1,204 @@
+//! Shared helpers for the integration tests: bake a spec in a temporary directory with the
+//! real binary, look at the files it wrote, and run the ecosystem's own tools on them.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reference-kubeadm-v1.33.3");
+
+/// A spec with the inputs of the kubeadm v1.33.3 reference (tests/fixtures/README.md).
+pub fn reference_spec(algorithm: &str) -> String {
+    format!(
+        "apiVersion: kubebake.io/v1alpha1
+kind: Cluster
+metadata:
+  name: reference
+spec:
+  kubernetesVersion: v1.33.3
+  controlPlaneEndpoint: 127.0.0.1:6443
+  networking:
+    podSubnet: 192.168.0.0/16
+    serviceSubnet: 10.96.0.0/12
+    dnsDomain: cluster.local
+  pki:
+    encryptionAlgorithm: {algorithm}
+  nodes:
+    - name: cp-1
+      role: control-plane
+      address: 203.0.113.10
+"
+    )
+}
+
+/// Three control planes and `workers` workers.
+pub fn ha_spec(workers: usize, algorithm: &str) -> String {
+    let mut s = format!(
+        "apiVersion: kubebake.io/v1alpha1
+kind: Cluster
+metadata:
+  name: ha
+spec:
+  kubernetesVersion: v1.33.3
+  controlPlaneEndpoint: api.example.internal:6443
+  pki:
+    encryptionAlgorithm: {algorithm}
+  nodes:
+"
+    );
+    for i in 1..=3 {
+        s.push_str(&format!("    - {{name: cp-{i}, role: control-plane, address: 10.0.0.{}}}\n", 10 + i));
+    }
+    for i in 1..=workers {
+        s.push_str(&format!(
+            "    - {{name: worker-{i}, role: worker, address: 10.0.{}.{}}}\n",
+            1 + i / 200,
+            i % 200 + 20
+        ));
+    }
+    s
+}
+
+/// A scratch directory with a spec in it, baked by the real binary.
+pub struct Bake {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub output: Output,
+}
+
+impl Run {
+    pub fn ok(&self) -> bool {
+        self.output.status.success()
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Self {
+        assert!(self.ok(), "kubebake failed:\nstdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
+        self
+    }
+}
+
+impl Bake {
+    pub fn new(spec: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("cluster.yaml"), spec).unwrap();
+        Bake { dir }
+    }
+
+    pub fn spec_path(&self) -> PathBuf {
+        self.dir.path().join("cluster.yaml")
+    }
+
+    pub fn set_spec(&self, spec: &str) {
+        fs::write(self.spec_path(), spec).unwrap();
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("cluster.state")
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// `kubebake bake cluster.yaml -o out` plus `extra` arguments.
+    pub fn bake(&self, extra: &[&str]) -> Run {
+        let mut args = vec!["bake", "cluster.yaml", "-o", "out"];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let output =
+            Command::new(env!("CARGO_BIN_EXE_kubebake")).args(args).current_dir(self.dir.path()).output().unwrap();
+        Run { output }
+    }
+
+    /// A node's file at its absolute path on the node.
+    pub fn node_file(&self, node: &str, abs: &str) -> PathBuf {
+        self.out().join(node).join("rootfs").join(abs.trim_start_matches('/'))
+    }
+
+    pub fn pki(&self, node: &str, rel: &str) -> PathBuf {
+        self.node_file(node, &format!("/etc/kubernetes/pki/{rel}"))
+    }
+}
+
+/// Every file under `root` by relative path, with its bytes and permission bits.
+pub fn snapshot(root: &Path) -> BTreeMap<String, (Vec<u8>, u32)> {
+    let mut out = BTreeMap::new();
+    if !root.exists() {
+        return out;
+    }
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
+                let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, (fs::read(&path).unwrap(), mode));
+            }
+        }
+    }
+    out
+}
+
+/// All directories under `root` (itself included) with their permission bits.
+pub fn dir_modes(root: &Path) -> Vec<(PathBuf, u32)> {
+    let mut out = vec![];
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        out.push((dir.clone(), fs::metadata(&dir).unwrap().permissions().mode() & 0o777));
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// The path of an external tool the test needs. In CI (`CI` set) a missing tool fails the
+/// test; on a developer machine the test says what to install and is skipped.
+pub fn tool(name: &str, debian_package: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()));
+    if found.is_none() {
+        if std::env::var_os("CI").is_some() {
+            panic!("{name} is required by this test and CI must not skip it: apt-get install {debian_package}");
+        }
+        eprintln!("SKIPPED: {name} is not installed (apt-get install {debian_package})");
+    }
+    found
+}
+
+/// Runs a command and returns its stdout, failing the test with its stderr otherwise.
+#[track_caller]
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

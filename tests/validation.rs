@@ -1,0 +1,280 @@
+//! Every validation rule: its bad input, the error a user sees (field path and line), and
+//! proof that nothing was written.
+
+mod common;
+
+use common::*;
+
+const BASE: &str = "apiVersion: kubebake.io/v1alpha1
+kind: Cluster
+metadata:
+  name: demo
+spec:
+  kubernetesVersion: v1.33.3
+  controlPlaneEndpoint: 10.0.0.10:6443
+  networking:
+    podSubnet: 192.168.0.0/16
+    serviceSubnet: 10.96.0.0/12
+    dnsDomain: cluster.local
+  pki:
+    encryptionAlgorithm: ECDSA-P256
+    certificateValidityPeriod: 8760h
+    caCertificateValidityPeriod: 87600h
+  join:
+    tokenTTL: 24h
+  nodes:
+    - name: cp-1
+      role: control-plane
+      address: 10.0.0.11
+    - name: worker-1
+      role: worker
+      address: 10.0.0.21
+";
+
+/// Bakes `spec`, expects failure with each of `expected` in stderr, and checks that no
+/// state and no output appeared.
+#[track_caller]
+fn refused(spec: &str, expected: &[&str]) {
+    let b = Bake::new(spec);
+    let run = b.bake(&[]);
+    assert!(!run.ok(), "accepted:\n{spec}");
+    assert_eq!(run.output.status.code(), Some(2));
+    for e in expected {
+        assert!(run.stderr().contains(e), "expected {e:?} in:\n{}", run.stderr());
+    }
+    assert!(!b.out().exists(), "output written for an invalid spec");
+    assert!(!b.state().exists(), "state written for an invalid spec");
+    let entries: Vec<_> = std::fs::read_dir(b.dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(entries, vec![std::ffi::OsString::from("cluster.yaml")], "stray files");
+    // `validate` reports the same thing, also writing nothing.
+    let v = b.run(&["validate", "cluster.yaml"]);
+    assert!(!v.ok());
+    for e in expected {
+        assert!(v.stderr().contains(e), "validate: expected {e:?} in:\n{}", v.stderr());
+    }
+}
+
+fn with(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "{from} not in BASE");
+    BASE.replacen(from, to, 1)
+}
+
+#[test]
+fn the_base_spec_is_valid() {
+    let b = Bake::new(BASE);
+    b.bake(&[]).assert_ok();
+    let v = b.run(&["validate", "cluster.yaml"]);
+    v.assert_ok();
+    assert!(
+        v.stdout().contains(
+            "valid: cluster \"demo\", Kubernetes v1.33.3, 1 control plane(s), 1 worker(s), endpoint 10.0.0.10:6443"
+        ),
+        "{}",
+        v.stdout()
+    );
+}
+
+#[test]
+fn overlapping_pod_and_service_cidrs() {
+    refused(
+        &with("serviceSubnet: 10.96.0.0/12", "serviceSubnet: 192.168.128.0/20"),
+        &[
+            "cluster.yaml:line 10 column 20: spec.networking.serviceSubnet: 192.168.128.0/20 overlaps spec.networking.podSubnet 192.168.0.0/16",
+        ],
+    );
+}
+
+#[test]
+fn a_node_address_inside_the_pod_or_service_range() {
+    refused(
+        &with("address: 10.0.0.21", "address: 192.168.4.7"),
+        &["line 24 column 16: spec.nodes[1].address: 192.168.4.7 lies inside spec.networking.podSubnet 192.168.0.0/16"],
+    );
+    refused(
+        &with("address: 10.0.0.21", "address: 10.96.0.7"),
+        &["spec.nodes[1].address: 10.96.0.7 lies inside spec.networking.serviceSubnet 10.96.0.0/12"],
+    );
+}
+
+#[test]
+fn the_default_pod_range_is_checked_too() {
+    // Home networks often use 192.168.x.x, which is also Calico's default pod range.
+    let spec = with("    podSubnet: 192.168.0.0/16\n", "").replace("10.0.0.21", "192.168.1.21");
+    refused(&spec, &["spec.nodes[1].address: 192.168.1.21 lies inside spec.networking.podSubnet 192.168.0.0/16"]);
+}
+
+#[test]
+fn duplicate_node_names_and_addresses() {
+    refused(
+        &with("name: worker-1", "name: cp-1"),
+        &["line 22 column 13: spec.nodes[1].name: \"cp-1\" is already the name of spec.nodes[0]"],
+    );
+    refused(
+        &with("address: 10.0.0.21", "address: 10.0.0.11"),
+        &["spec.nodes[1].address: 10.0.0.11 is already the address of spec.nodes[0]"],
+    );
+}
+
+#[test]
+fn names_must_be_dns_1123_labels() {
+    for bad in ["Worker_1", "-worker", "worker.one", &"w".repeat(64)] {
+        refused(&with("name: worker-1", &format!("name: {bad}")), &["spec.nodes[1].name:", "is not a DNS-1123 label"]);
+    }
+    refused(&with("name: demo", "name: Demo"), &["line 4 column 9: metadata.name: \"Demo\" is not a DNS-1123 label"]);
+}
+
+#[test]
+fn a_cluster_needs_a_control_plane() {
+    refused(&with("role: control-plane", "role: worker"), &["spec.nodes: has no node with role control-plane"]);
+    refused(
+        &with("role: worker", "role: master"),
+        &["line 23 column 13: spec.nodes[1].role: \"master\" is not a role (control-plane or worker)"],
+    );
+    let no_nodes = BASE.split("  nodes:\n").next().unwrap().to_string() + "  nodes: []\n";
+    refused(&no_nodes, &["spec.nodes: lists no nodes"]);
+}
+
+#[test]
+fn malformed_endpoints() {
+    for (bad, why) in [
+        ("10.0.0.10:65536", "the port must be a number from 1 to 65535"),
+        ("10.0.0.10:http", "the port must be a number"),
+        ("api_server.example.com", "is not a DNS-1123 subdomain"),
+        ("[10.0.0.10]:6443", "brackets are only for IPv6 addresses"),
+    ] {
+        refused(
+            &with("controlPlaneEndpoint: 10.0.0.10:6443", &format!("controlPlaneEndpoint: \"{bad}\"")),
+            &["line 7 column 25: spec.controlPlaneEndpoint:", why],
+        );
+    }
+}
+
+#[test]
+fn an_endpoint_no_control_plane_serves() {
+    refused(
+        &with("controlPlaneEndpoint: 10.0.0.10:6443", "controlPlaneEndpoint: 10.0.0.21:6443"),
+        &["spec.controlPlaneEndpoint: 10.0.0.21 is the address of worker \"worker-1\", which serves no API server"],
+    );
+    refused(
+        &with("controlPlaneEndpoint: 10.0.0.10:6443", "controlPlaneEndpoint: 10.0.0.11:443"),
+        &["spec.controlPlaneEndpoint: 10.0.0.11 is control plane \"cp-1\", whose API server listens on 6443, not 443"],
+    );
+}
+
+#[test]
+fn malformed_addresses_and_cidrs() {
+    refused(
+        &with("address: 10.0.0.21", "address: 10.0.0.300"),
+        &["line 24 column 16: spec.nodes[1].address: \"10.0.0.300\" is not an IP address"],
+    );
+    refused(
+        &with("podSubnet: 192.168.0.0/16", "podSubnet: 192.168.0.0/33"),
+        &["spec.networking.podSubnet: \"192.168.0.0/33\" is not a CIDR"],
+    );
+    refused(
+        &with("podSubnet: 192.168.0.0/16", "podSubnet: 192.168.1.0/16"),
+        &["192.168.1.0/16 has host bits set; did you mean 192.168.0.0/16?"],
+    );
+    refused(
+        &with("serviceSubnet: 10.96.0.0/12", "serviceSubnet: 10.0.0.0/8"),
+        &["spec.networking.serviceSubnet: 10.0.0.0/8 is too large"],
+    );
+    refused(
+        &with("podSubnet: 192.168.0.0/16", "podSubnet: 192.168.0.0/26"),
+        &["is smaller than one node's /24 pod range"],
+    );
+}
+
+#[test]
+fn malformed_durations() {
+    refused(
+        &with("tokenTTL: 24h", "tokenTTL: 1d"),
+        &["line 17 column 15: spec.join.tokenTTL: \"1d\" is not a duration"],
+    );
+    refused(
+        &with("certificateValidityPeriod: 8760h", "certificateValidityPeriod: 0"),
+        &["spec.pki.certificateValidityPeriod: must be longer than zero"],
+    );
+    refused(
+        &with("certificateValidityPeriod: 8760h", "certificateValidityPeriod: 876000h"),
+        &["certificates would outlive their CA"],
+    );
+}
+
+#[test]
+fn unsupported_versions_and_algorithms() {
+    refused(
+        &with("kubernetesVersion: v1.33.3", "kubernetesVersion: v1.28.0"),
+        &["line 6 column 22: spec.kubernetesVersion: v1.28.0 is not supported; kubebake supports v1.33.x"],
+    );
+    refused(
+        &with("kubernetesVersion: v1.33.3", "kubernetesVersion: stable"),
+        &["\"stable\" is not a Kubernetes release version"],
+    );
+    refused(
+        &with("encryptionAlgorithm: ECDSA-P256", "encryptionAlgorithm: ED25519"),
+        &["\"ED25519\" is not one of kubeadm's algorithms (RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384)"],
+    );
+}
+
+#[test]
+fn dual_stack_and_mixed_families_are_refused_clearly() {
+    refused(
+        &with("podSubnet: 192.168.0.0/16", "podSubnet: 192.168.0.0/16,fd00:10:244::/56"),
+        &["dual-stack is not supported"],
+    );
+    refused(
+        &with("address: 10.0.0.21", "address: fd00::21"),
+        &["spec.nodes[1].address: fd00::21 is not of the same IP family"],
+    );
+}
+
+#[test]
+fn unknown_and_missing_fields_name_the_line() {
+    refused(
+        &with("    dnsDomain: cluster.local\n", "    dnsDomain: cluster.local\n    podCIDR: 10.0.0.0/8\n"),
+        &["line 12 column 5: spec.networking: unknown field `podCIDR`"],
+    );
+    refused(&with("  kubernetesVersion: v1.33.3\n", ""), &["spec: missing field `kubernetesVersion`"]);
+    refused(
+        &with("apiVersion: kubebake.io/v1alpha1", "apiVersion: kubebake.io/v2"),
+        &["line 1 column 13: apiVersion: must be kubebake.io/v1alpha1"],
+    );
+    refused("spec: [unclosed", &["cluster.yaml:line 1"]);
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let spec = with("serviceSubnet: 10.96.0.0/12", "serviceSubnet: 192.168.0.0/20")
+        .replace("tokenTTL: 24h", "tokenTTL: soon")
+        .replace("name: worker-1", "name: cp-1")
+        .replace("address: 10.0.0.21", "address: nowhere");
+    refused(
+        &spec,
+        &[
+            "is not a valid cluster spec (4 problems)",
+            "line 10 column 20: spec.networking.serviceSubnet",
+            "line 17 column 15: spec.join.tokenTTL",
+            "line 22 column 13: spec.nodes[1].name",
+            "line 24 column 16: spec.nodes[1].address",
+        ],
+    );
+}
+
+#[test]
+fn loopback_addresses_are_accepted_with_a_warning() {
+    let spec = BASE
+        .replace("10.0.0.10:6443", "127.0.0.11:6443")
+        .replace("10.0.0.11", "127.0.0.11")
+        .replace("10.0.0.21", "127.0.0.21");
+    let b = Bake::new(&spec);
+    let run = b.bake(&[]);
+    run.assert_ok();
+    assert!(
+        run.stderr().contains(
+            "warning: cluster.yaml:line 21 column 16: spec.nodes[0].address: 127.0.0.11 is a loopback address"
+        ),
+        "{}",
+        run.stderr()
+    );
+}
