@@ -108,7 +108,7 @@ pub fn control_plane_leaves(cluster: &Cluster, node: &Node) -> Vec<LeafSpec> {
     let client = |issuer, cn: &str, orgs: &[&str]| Profile::client(cluster, issuer, cn, orgs);
     let etcd_peerish = |cn: &str| Profile {
         dns_names: vec![node.name.clone(), "localhost".into()],
-        ip_addresses: dedup_ips(vec![node.address, Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]),
+        ip_addresses: dedup(vec![node.address, Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]),
         usages: vec![Usage::ServerAuth, Usage::ClientAuth],
         ..client(CaId::Etcd, cn, &[])
     };
@@ -148,27 +148,18 @@ fn apiserver_profile(cluster: &Cluster, node: &Node) -> Profile {
     }
     Profile {
         dns_names: dedup(dns),
-        ip_addresses: dedup_ips(ips),
+        ip_addresses: dedup(ips),
         usages: vec![Usage::ServerAuth],
         ..Profile::client(cluster, CaId::Kubernetes, "kube-apiserver", &[])
     }
 }
 
-fn dedup(v: Vec<String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(v.len());
-    for s in v {
-        if !out.contains(&s) {
-            out.push(s);
-        }
-    }
-    out
-}
-
-fn dedup_ips(v: Vec<IpAddr>) -> Vec<IpAddr> {
-    let mut out: Vec<IpAddr> = Vec::with_capacity(v.len());
-    for ip in v {
-        if !out.contains(&ip) {
-            out.push(ip);
+/// Keeps the first of each repeated value, in order (a SAN listed twice is noise).
+fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(v.len());
+    for x in v {
+        if !out.contains(&x) {
+            out.push(x);
         }
     }
     out
