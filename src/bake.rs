@@ -71,9 +71,9 @@ pub fn bake(opts: &Options) -> Result<Report> {
     check_places(&state_dir, &opts.out)?;
 
     let state = state::sync(&state_dir, &cluster, opts.now)?;
-    let plans = plan(&cluster, &state);
     let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
     let ca_hash = ca_cert_hash(&state.ca(CaId::Kubernetes).cert_der).map_err(|m| Error::crypto("ca.crt", m))?;
+    let plans = plan(&cluster, &state, &ca_hash);
 
     let operator = state.leaf(OPERATOR_STEM);
     let operator_kc = kubeconfig::for_operator(

@@ -145,7 +145,7 @@ impl Kubeconfig {
     }
 
     pub fn to_yaml(&self) -> String {
-        serde_yaml::to_string(self).expect("kubeconfig serialises")
+        crate::yaml::to_string(self)
     }
 }
 

@@ -4,8 +4,12 @@
 //! token, created once and reused) → [`plan`] (the files each node gets) → [`output`].
 
 pub mod bake;
+pub mod cni;
 pub mod error;
+pub mod invocation;
+pub mod kubeadm_config;
 pub mod kubeconfig;
+pub mod manifests;
 pub mod model;
 pub mod output;
 pub mod pki;
@@ -13,5 +17,7 @@ pub mod plan;
 pub mod spec;
 pub mod state;
 pub mod token;
+pub mod versions;
+pub mod yaml;
 
 pub use error::{Error, Result};

@@ -1,6 +1,7 @@
 //! The resolved cluster: every default applied, every value parsed and checked. Everything
 //! downstream (PKI, kubeconfigs, plans, writers) reads only this.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -24,6 +25,102 @@ pub struct Cluster {
     pub pki: PkiSettings,
     pub join: JoinSettings,
     pub nodes: Vec<Node>,
+    /// Registry of the control-plane images (kubeadm's `imageRepository`).
+    pub image_repository: String,
+    pub extra_args: ExtraArgs,
+    pub vip: Option<Vip>,
+    pub cni: Cni,
+}
+
+/// Per-component extra flags, by flag name without `--`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtraArgs {
+    pub api_server: BTreeMap<String, String>,
+    pub controller_manager: BTreeMap<String, String>,
+    pub scheduler: BTreeMap<String, String>,
+    pub etcd: BTreeMap<String, String>,
+}
+
+/// A virtual IP for the API endpoint, announced over ARP by kube-vip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vip {
+    pub address: IpAddr,
+    pub interface: String,
+    pub image: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cni {
+    /// The operator installs a CNI of their own after the cluster is up.
+    None,
+    Calico(Calico),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Calico {
+    pub version: String,
+    pub mode: CalicoMode,
+    pub encapsulation: Encapsulation,
+    /// None: Calico detects it.
+    pub mtu: Option<u32>,
+    pub registry: Option<String>,
+    pub source: ManifestSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalicoMode {
+    /// The Tigera operator, configured by an `Installation` resource.
+    Operator,
+    /// The all-in-one `calico.yaml`.
+    Manifest,
+}
+
+impl CalicoMode {
+    pub fn manifest_name(self) -> &'static str {
+        match self {
+            CalicoMode::Operator => "tigera-operator.yaml",
+            CalicoMode::Manifest => "calico.yaml",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encapsulation {
+    VxlanCrossSubnet,
+    Vxlan,
+    Ipip,
+    IpipCrossSubnet,
+    None,
+}
+
+impl Encapsulation {
+    pub const ALL: [Encapsulation; 5] = [
+        Encapsulation::VxlanCrossSubnet,
+        Encapsulation::Vxlan,
+        Encapsulation::Ipip,
+        Encapsulation::IpipCrossSubnet,
+        Encapsulation::None,
+    ];
+
+    /// The name the operator's `Installation` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encapsulation::VxlanCrossSubnet => "VXLANCrossSubnet",
+            Encapsulation::Vxlan => "VXLAN",
+            Encapsulation::Ipip => "IPIP",
+            Encapsulation::IpipCrossSubnet => "IPIPCrossSubnet",
+            Encapsulation::None => "None",
+        }
+    }
+}
+
+/// Where Calico's manifest comes from on the first control plane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestSource {
+    /// Fetched at first boot; checked against `sha256` when given.
+    Url { url: String, sha256: Option<String> },
+    /// Read at bake time and shipped with the node's files (air-gapped).
+    File { bytes: Vec<u8> },
 }
 
 impl Cluster {
@@ -185,6 +282,9 @@ pub struct PkiSettings {
 pub struct JoinSettings {
     /// Zero means the token never expires.
     pub token_ttl: Duration,
+    /// How long joining nodes retry, and how long the first control plane waits for the
+    /// others' etcd members to form quorum.
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,13 +1,24 @@
 //! What lands on each node: files at their absolute paths with mode and owner. Every
 //! writer renders from this, so every output format lands the same files.
 
+use crate::cni::{self, CALICO_DIR};
+use crate::invocation;
+use crate::kubeadm_config;
 use crate::kubeconfig;
-use crate::model::{Cluster, Node, Role};
+use crate::manifests::{self, KubeVipKubeconfig};
+use crate::model::{Cluster, Cni, ManifestSource, Node, Role};
 use crate::pki::CaId;
 use crate::state::{State, node_kubeconfig_stem, node_pki_stem};
 
 pub const PKI_DIR: &str = "/etc/kubernetes/pki";
 pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
+pub const KUBELET_DIR: &str = "/var/lib/kubelet";
+/// The first control plane's kube-vip manifest once init is done (reads admin.conf).
+pub const KUBE_VIP_AFTER_INIT: &str = "/etc/kubebake/kube-vip-after-init.yaml";
+
+/// The distribution CA directories kubeadm would find on the node and mount into the API
+/// server and controller manager. None until OS profiles say which exist.
+const HOST_CA_DIRS: &[&str] = &[];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFile {
@@ -41,18 +52,63 @@ impl NodePlan {
 }
 
 /// The plan for every node, in spec order.
-pub fn plan(cluster: &Cluster, state: &State) -> Vec<NodePlan> {
-    cluster.nodes.iter().map(|node| plan_node(cluster, state, node)).collect()
+pub fn plan(cluster: &Cluster, state: &State, ca_hash: &str) -> Vec<NodePlan> {
+    cluster.nodes.iter().map(|node| plan_node(cluster, state, node, ca_hash)).collect()
 }
 
-fn plan_node(cluster: &Cluster, state: &State, node: &Node) -> NodePlan {
+fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -> NodePlan {
     let mut p = NodePlan { name: node.name.clone(), role: node.role, files: Vec::new() };
     let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
+    let first = node.name == cluster.first_control_plane().name;
+
+    // kubeadm's configuration for this node (it carries the token: private), and the
+    // kubelet's, as kubeadm would write them.
+    let skip = invocation::skip_phases(node, first);
+    let ignore = invocation::ignored_preflight_errors(node, first);
+    let kubeadm_config = if first {
+        let init = kubeadm_config::init_configuration(cluster, node, &state.token, skip, ignore);
+        let cluster_config = kubeadm_config::cluster_configuration(cluster);
+        format!("{}---\n{}", crate::yaml::to_string(&init), crate::yaml::to_string(&cluster_config))
+    } else {
+        crate::yaml::to_string(&kubeadm_config::join_configuration(cluster, node, &state.token, ca_hash, skip, ignore))
+    };
+    p.add(kubeadm_config::KUBEADM_CONFIG.into(), 0o600, kubeadm_config);
+    p.add(
+        format!("{KUBELET_DIR}/config.yaml"),
+        0o644,
+        crate::yaml::to_string(&kubeadm_config::kubelet_configuration(cluster)),
+    );
+    p.add(format!("{KUBELET_DIR}/kubeadm-flags.env"), 0o644, kubeadm_config::kubelet_flags_env(cluster, node));
+
     match node.role {
         // A worker trusts the cluster CA and holds no key: its kubelet gets a client
         // certificate through the bootstrap token and a CSR.
         Role::Worker => p.cert("ca", ca_pem),
         Role::ControlPlane => {
+            if let Some(vip) = &cluster.vip {
+                // The first control plane reaches the API through the VIP before kubeadm has
+                // bound admin.conf's group; it switches to admin.conf after init.
+                let during_init = if first { KubeVipKubeconfig::SuperAdmin } else { KubeVipKubeconfig::Admin };
+                p.add(
+                    format!("{}/kube-vip.yaml", manifests::MANIFESTS_DIR),
+                    0o600,
+                    manifests::to_yaml(&manifests::kube_vip(vip, during_init)),
+                );
+                if first {
+                    p.add(
+                        KUBE_VIP_AFTER_INIT.into(),
+                        0o600,
+                        manifests::to_yaml(&manifests::kube_vip(vip, KubeVipKubeconfig::Admin)),
+                    );
+                }
+            }
+            if let (true, Cni::Calico(calico)) = (first, &cluster.cni) {
+                p.add(format!("{CALICO_DIR}/{}", cni::resources_file(calico)), 0o644, cni::resources(cluster, calico));
+                p.add(format!("{CALICO_DIR}/source.env"), 0o644, cni::source_env(calico));
+                if let ManifestSource::File { bytes } = &calico.source {
+                    p.add(format!("{CALICO_DIR}/{}", calico.mode.manifest_name()), 0o644, bytes.clone());
+                }
+            }
             for id in CaId::ALL {
                 p.cert(id.stem(), &state.ca(id).cert_pem);
                 p.key(id.stem(), &state.ca_key_pem(id));
@@ -63,6 +119,14 @@ fn plan_node(cluster: &Cluster, state: &State, node: &Node) -> NodePlan {
                 let stored = state.leaf(&node_pki_stem(&node.name, leaf.stem));
                 p.cert(leaf.stem, &stored.cert_pem);
                 p.key(leaf.stem, &stored.key_pem);
+            }
+            for (name, pod) in [
+                ("etcd", manifests::etcd(cluster, node)),
+                ("kube-apiserver", manifests::apiserver(cluster, node, HOST_CA_DIRS)),
+                ("kube-controller-manager", manifests::controller_manager(cluster, node, HOST_CA_DIRS)),
+                ("kube-scheduler", manifests::scheduler(cluster, node)),
+            ] {
+                p.add(format!("{}/{name}.yaml", manifests::MANIFESTS_DIR), 0o600, manifests::to_yaml(&pod));
             }
             for identity in kubeconfig::node_identities(cluster, node) {
                 let stored = state.leaf(&node_kubeconfig_stem(&node.name, identity.file_stem));

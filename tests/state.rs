@@ -58,9 +58,15 @@ fn a_changed_address_reissues_only_that_nodes_certificates() {
     let run = b.bake(&[]);
     run.assert_ok();
     let diff = changed(&before, &snapshot(&b.out()));
-    // cp-2's address-bearing certificates and the kubeconfigs that name its own API server.
+    // cp-2's address-bearing certificates, the kubeconfigs that name its own API server,
+    // its manifests and kubeadm configuration, and every member's etcd member list.
     let expected: BTreeSet<String> = [
         "SHA256SUMS",
+        "cp-1/rootfs/etc/kubernetes/manifests/etcd.yaml",
+        "cp-3/rootfs/etc/kubernetes/manifests/etcd.yaml",
+        "cp-2/rootfs/etc/kubernetes/manifests/etcd.yaml",
+        "cp-2/rootfs/etc/kubernetes/manifests/kube-apiserver.yaml",
+        "cp-2/rootfs/etc/kubebake/kubeadm-config.yaml",
         "cp-2/rootfs/etc/kubernetes/pki/apiserver.crt",
         "cp-2/rootfs/etc/kubernetes/pki/apiserver.key",
         "cp-2/rootfs/etc/kubernetes/pki/etcd/server.crt",
@@ -90,7 +96,9 @@ fn new_sans_reissue_only_the_apiserver_certificates() {
     ));
     b.bake(&[]).assert_ok();
     let diff = changed(&before, &snapshot(&b.out()));
-    let mut expected: BTreeSet<String> = ["SHA256SUMS".to_string()].into();
+    // The SANs are also in the ClusterConfiguration the first control plane inits with.
+    let mut expected: BTreeSet<String> =
+        ["SHA256SUMS".to_string(), "cp-1/rootfs/etc/kubebake/kubeadm-config.yaml".to_string()].into();
     for node in ["cp-1", "cp-2", "cp-3"] {
         expected.insert(format!("{node}/rootfs/etc/kubernetes/pki/apiserver.crt"));
         expected.insert(format!("{node}/rootfs/etc/kubernetes/pki/apiserver.key"));
@@ -352,10 +360,21 @@ fn workers_get_the_ca_certificate_and_no_key() {
     b.bake(&[]).assert_ok();
     for worker in ["worker-1", "worker-2", "worker-3"] {
         let files = snapshot(&b.out().join(worker));
-        assert_eq!(files.keys().cloned().collect::<Vec<_>>(), vec!["rootfs/etc/kubernetes/pki/ca.crt"]);
-        for (bytes, mode) in files.values() {
-            assert!(!String::from_utf8_lossy(bytes).contains("PRIVATE KEY"));
-            assert_eq!(*mode, 0o644);
+        let paths: Vec<&str> = files.keys().map(String::as_str).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "rootfs/etc/kubebake/kubeadm-config.yaml",
+                "rootfs/etc/kubernetes/pki/ca.crt",
+                "rootfs/var/lib/kubelet/config.yaml",
+                "rootfs/var/lib/kubelet/kubeadm-flags.env",
+            ]
+        );
+        for (path, (bytes, mode)) in &files {
+            assert!(!String::from_utf8_lossy(bytes).contains("PRIVATE KEY"), "{path}");
+            // The join configuration carries the bootstrap token.
+            let expected = if path.ends_with("kubeadm-config.yaml") { 0o600 } else { 0o644 };
+            assert_eq!(*mode, expected, "{path}");
         }
         assert_eq!(fs::read(b.pki(worker, "ca.crt")).unwrap(), fs::read(b.state().join("ca.crt")).unwrap());
     }

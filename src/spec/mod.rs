@@ -12,6 +12,7 @@ mod validate;
 pub use duration::{format_go_duration, parse_go_duration};
 pub use locate::Locator;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -54,6 +55,67 @@ pub struct Spec {
     #[serde(default)]
     pub join: Join,
     pub nodes: Vec<NodeSpec>,
+    /// Where control-plane images come from (kubeadm's `imageRepository`).
+    #[serde(default)]
+    pub image_repository: Option<String>,
+    #[serde(default)]
+    pub api_server: Component,
+    #[serde(default)]
+    pub controller_manager: Component,
+    #[serde(default)]
+    pub scheduler: Component,
+    #[serde(default)]
+    pub etcd: Component,
+    /// A virtual IP for the endpoint, announced by kube-vip on every control plane.
+    #[serde(default)]
+    pub vip: Option<VipSpec>,
+    #[serde(default)]
+    pub cni: Option<CniSpec>,
+}
+
+/// A control-plane component's settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Component {
+    /// Flags without their leading `--`; kubeadm's semantics: a flag the component already
+    /// gets is overridden, any other is added. Values may be any YAML scalar.
+    #[serde(default)]
+    pub extra_args: BTreeMap<String, serde_yaml::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VipSpec {
+    pub address: String,
+    /// The network interface kube-vip announces the address on (ARP).
+    pub interface: String,
+    #[serde(default)]
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CniSpec {
+    pub plugin: Option<String>,
+    pub version: Option<String>,
+    pub mode: Option<String>,
+    pub encapsulation: Option<String>,
+    pub mtu: Option<u32>,
+    /// Image registry for Calico's images (air-gapped installs).
+    pub registry: Option<String>,
+    #[serde(default)]
+    pub manifest: ManifestSource,
+}
+
+/// Where the first control plane gets Calico's manifest (the operator's in operator mode,
+/// `calico.yaml` in manifest mode): a URL fetched at boot, or a local file shipped along.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestSource {
+    pub url: Option<String>,
+    pub sha256: Option<String>,
+    /// Relative paths are relative to the spec file.
+    pub file: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -79,6 +141,8 @@ pub struct Pki {
 pub struct Join {
     #[serde(rename = "tokenTTL")]
     pub token_ttl: Option<String>,
+    /// How long a node keeps trying to reach the first control plane before giving up.
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -110,7 +174,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Loaded> {
     let fail = |problems: Vec<Problem>| Error::Spec(Problems { file: path.to_path_buf(), problems });
     let file: ClusterFile = serde_yaml::from_str(text).map_err(|e| fail(vec![serde_problem(&e)]))?;
     let locator = Locator::new(text);
-    match validate::validate(&file, &locator) {
+    let base = path.parent().unwrap_or(Path::new("."));
+    match validate::validate(&file, &locator, base) {
         Ok((cluster, warnings)) => Ok(Loaded { cluster, warnings }),
         Err(problems) => Err(fail(problems)),
     }

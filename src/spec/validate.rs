@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::{API_VERSION, ClusterFile, KIND, Locator, parse_go_duration};
+use super::{API_VERSION, ClusterFile, CniSpec, KIND, Locator, VipSpec, parse_go_duration};
 use crate::error::Problem;
 use crate::model::*;
 
@@ -21,6 +22,10 @@ const DEFAULT_DNS_DOMAIN: &str = "cluster.local";
 const DEFAULT_CLUSTER_NAME: &str = "kubernetes";
 const DEFAULT_CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
 const DEFAULT_CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+const DEFAULT_IMAGE_REPOSITORY: &str = "registry.k8s.io";
+pub const DEFAULT_KUBE_VIP_IMAGE: &str = "ghcr.io/kube-vip/kube-vip:v0.9.2";
+pub const DEFAULT_CALICO_VERSION: &str = "v3.30.2";
+const DEFAULT_JOIN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
 struct Checker<'a> {
@@ -51,7 +56,11 @@ impl Checker<'_> {
     }
 }
 
-pub fn validate(file: &ClusterFile, locator: &Locator) -> Result<(Cluster, Vec<Problem>), Vec<Problem>> {
+pub fn validate(
+    file: &ClusterFile,
+    locator: &Locator,
+    base_dir: &Path,
+) -> Result<(Cluster, Vec<Problem>), Vec<Problem>> {
     let mut c = Checker { locator, problems: Vec::new(), warnings: Vec::new() };
     let spec = &file.spec;
 
@@ -170,6 +179,8 @@ pub fn validate(file: &ClusterFile, locator: &Locator) -> Result<(Cluster, Vec<P
     }
     let token_ttl =
         duration_field(&mut c, "spec.join.tokenTTL", spec.join.token_ttl.as_deref(), DEFAULT_TOKEN_TTL, true);
+    let join_timeout =
+        duration_field(&mut c, "spec.join.timeout", spec.join.timeout.as_deref(), DEFAULT_JOIN_TIMEOUT, false);
 
     // Nodes.
     let mut nodes = Vec::new();
@@ -238,8 +249,12 @@ pub fn validate(file: &ClusterFile, locator: &Locator) -> Result<(Cluster, Vec<P
     }
 
     // Endpoint: defaults to the first control plane's address, as kubeadm's advertise address.
+    let vip = spec.vip.as_ref().and_then(|v| check_vip(&mut c, v, &nodes, pod, svc));
     let endpoint = match spec.control_plane_endpoint.as_deref() {
         Some(text) => c.check("spec.controlPlaneEndpoint", parse_endpoint(text)),
+        None if spec.vip.is_some() => {
+            vip.as_ref().map(|v| Endpoint { host: Host::Ip(v.address), port: API_SERVER_BIND_PORT })
+        }
         None => first_cp
             .and_then(|i| spec.nodes[i].address.parse::<IpAddr>().ok())
             .map(|ip| Endpoint { host: Host::Ip(ip), port: API_SERVER_BIND_PORT }),
@@ -268,6 +283,30 @@ pub fn validate(file: &ClusterFile, locator: &Locator) -> Result<(Cluster, Vec<P
         }
     }
 
+    if let (Some(v), Some(Endpoint { host: Host::Ip(ip), .. })) = (&vip, &endpoint) {
+        if *ip != v.address {
+            c.error(
+                "spec.controlPlaneEndpoint",
+                format!(
+                    "{ip} is not the virtual IP {}: with spec.vip, clients reach the API through the VIP",
+                    v.address
+                ),
+            );
+        }
+    }
+
+    let image_repository = spec.image_repository.clone().unwrap_or_else(|| DEFAULT_IMAGE_REPOSITORY.into());
+    if let Err(m) = image_reference(&image_repository) {
+        c.error("spec.imageRepository", m);
+    }
+    let extra_args = ExtraArgs {
+        api_server: extra_args(&mut c, "spec.apiServer.extraArgs", &spec.api_server.extra_args),
+        controller_manager: extra_args(&mut c, "spec.controllerManager.extraArgs", &spec.controller_manager.extra_args),
+        scheduler: extra_args(&mut c, "spec.scheduler.extraArgs", &spec.scheduler.extra_args),
+        etcd: extra_args(&mut c, "spec.etcd.extraArgs", &spec.etcd.extra_args),
+    };
+    let cni = check_cni(&mut c, spec.cni.as_ref(), base_dir);
+
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
@@ -291,10 +330,207 @@ pub fn validate(file: &ClusterFile, locator: &Locator) -> Result<(Cluster, Vec<P
         endpoint,
         networking: Networking { pod_subnet: pod, service_subnet: svc, dns_domain },
         pki: PkiSettings { algorithm, cert_validity, ca_validity, api_server_cert_sans: sans },
-        join: JoinSettings { token_ttl },
+        join: JoinSettings { token_ttl, timeout: join_timeout.expect("every missing value recorded a problem") },
         nodes,
+        image_repository,
+        extra_args,
+        vip,
+        cni: cni.expect("every missing value recorded a problem"),
     };
     Ok((cluster, c.warnings))
+}
+
+fn check_vip(c: &mut Checker, v: &VipSpec, nodes: &[Node], pod: Option<IpNet>, svc: Option<IpNet>) -> Option<Vip> {
+    let address = match v.address.parse::<IpAddr>() {
+        Ok(ip) if !ip.is_unspecified() && !ip.is_multicast() => Some(ip),
+        _ => {
+            c.error("spec.vip.address", format!("{:?} is not a usable IP address", v.address));
+            None
+        }
+    };
+    if let Some(ip) = address {
+        if let Some(n) = nodes.iter().find(|n| n.address == ip) {
+            c.error(
+                "spec.vip.address",
+                format!("{ip} is the address of node {:?}; the VIP must be a free address", n.name),
+            );
+        }
+        for (net, field) in [(pod, "podSubnet"), (svc, "serviceSubnet")] {
+            if let Some(net) = net {
+                if net.contains(&ip) {
+                    c.error("spec.vip.address", format!("{ip} lies inside spec.networking.{field} {net}"));
+                }
+            }
+        }
+    }
+    let valid_interface = !v.interface.is_empty()
+        && v.interface.len() <= 15
+        && !v.interface.contains(['/', ':'])
+        && !v.interface.chars().any(char::is_whitespace);
+    if !valid_interface {
+        c.error(
+            "spec.vip.interface",
+            format!("{:?} is not a network interface name (at most 15 characters, no '/', ':' or spaces)", v.interface),
+        );
+    }
+    let image = v.image.clone().unwrap_or_else(|| DEFAULT_KUBE_VIP_IMAGE.into());
+    if let Err(m) = image_reference(&image) {
+        c.error("spec.vip.image", m);
+    }
+    Some(Vip { address: address?, interface: v.interface.clone(), image })
+}
+
+fn extra_args(
+    c: &mut Checker,
+    path: &str,
+    args: &std::collections::BTreeMap<String, serde_yaml::Value>,
+) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for (name, value) in args {
+        let field = format!("{path}.{name}");
+        if let Some(bare) = name.strip_prefix("--") {
+            c.error(&field, format!("write the flag without its dashes: {bare}"));
+            continue;
+        }
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+            c.error(&field, format!("{name:?} is not a flag name"));
+            continue;
+        }
+        let text = match value {
+            serde_yaml::Value::String(s) => s.clone(),
+            serde_yaml::Value::Bool(b) => b.to_string(),
+            serde_yaml::Value::Number(n) => n.to_string(),
+            _ => {
+                c.error(&field, "must be a single value (string, number or boolean)");
+                continue;
+            }
+        };
+        out.insert(name.clone(), text);
+    }
+    out
+}
+
+fn check_cni(c: &mut Checker, spec: Option<&CniSpec>, base_dir: &Path) -> Option<Cni> {
+    let default = CniSpec::default();
+    let spec = spec.unwrap_or(&default);
+    match spec.plugin.as_deref().unwrap_or("calico") {
+        "none" => return Some(Cni::None),
+        "calico" => {}
+        other => {
+            c.error("spec.cni.plugin", format!("{other:?} is not supported (calico, or none to install your own)"));
+            return None;
+        }
+    }
+    let version = spec.version.clone().unwrap_or_else(|| DEFAULT_CALICO_VERSION.into());
+    let version_ok = version.strip_prefix('v').is_some_and(|v| {
+        let parts: Vec<&str> = v.split('.').collect();
+        parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if !version_ok {
+        c.error("spec.cni.version", format!("{version:?} is not a Calico release like {DEFAULT_CALICO_VERSION}"));
+    }
+    let mode = match spec.mode.as_deref().unwrap_or("operator") {
+        "operator" => Some(CalicoMode::Operator),
+        "manifest" => Some(CalicoMode::Manifest),
+        other => {
+            c.error("spec.cni.mode", format!("{other:?} is not a mode (operator or manifest)"));
+            None
+        }
+    };
+    let encapsulation = match spec.encapsulation.as_deref() {
+        None => Some(Encapsulation::VxlanCrossSubnet),
+        Some(name) => {
+            let e = Encapsulation::ALL.into_iter().find(|e| e.name() == name);
+            if e.is_none() {
+                let names: Vec<_> = Encapsulation::ALL.iter().map(|e| e.name()).collect();
+                c.error("spec.cni.encapsulation", format!("{name:?} is not one of {}", names.join(", ")));
+            }
+            e
+        }
+    };
+    if let Some(mtu) = spec.mtu {
+        if !(576..=9000).contains(&mtu) {
+            c.error(
+                "spec.cni.mtu",
+                format!("{mtu} is not an MTU between 576 and 9000 (leave it out to let Calico detect it)"),
+            );
+        }
+    }
+    if spec.mtu.is_some() && mode == Some(CalicoMode::Manifest) {
+        c.error("spec.cni.mtu", "is set through the operator's Installation; in manifest mode Calico detects the MTU");
+    }
+    if let Some(r) = &spec.registry {
+        if let Err(m) = image_reference(r) {
+            c.error("spec.cni.registry", m);
+        }
+    }
+    let m = &spec.manifest;
+    let sha256 = m.sha256.as_ref().map(|h| h.to_ascii_lowercase());
+    if let Some(h) = &sha256 {
+        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            c.error("spec.cni.manifest.sha256", format!("{h:?} is not a SHA-256 in hex (64 characters)"));
+        }
+    }
+    let source = match (&m.url, &m.file) {
+        (Some(_), Some(_)) => {
+            c.error("spec.cni.manifest", "give either url or file, not both");
+            None
+        }
+        (_, Some(file)) => {
+            let path = base_dir.join(file);
+            match std::fs::read(&path) {
+                Err(e) => {
+                    c.error("spec.cni.manifest.file", format!("cannot read {}: {e}", path.display()));
+                    None
+                }
+                Ok(bytes) => {
+                    use sha2::Digest;
+                    let actual = crate::pki::hex(&sha2::Sha256::digest(&bytes));
+                    match &sha256 {
+                        Some(h) if *h != actual => {
+                            c.error(
+                                "spec.cni.manifest.sha256",
+                                format!("{} has sha256 {actual}, not {h}", path.display()),
+                            );
+                            None
+                        }
+                        _ => Some(ManifestSource::File { bytes }),
+                    }
+                }
+            }
+        }
+        (url, None) => {
+            let url = url.clone().unwrap_or_else(|| {
+                format!(
+                    "https://raw.githubusercontent.com/projectcalico/calico/{version}/manifests/{}",
+                    mode.unwrap_or(CalicoMode::Operator).manifest_name()
+                )
+            });
+            if !url.starts_with("https://") && !url.starts_with("http://") {
+                c.error("spec.cni.manifest.url", format!("{url:?} is not an http(s) URL"));
+            }
+            Some(ManifestSource::Url { url, sha256 })
+        }
+    };
+    Some(Cni::Calico(Calico {
+        version,
+        mode: mode?,
+        encapsulation: encapsulation?,
+        mtu: spec.mtu,
+        registry: spec.registry.clone(),
+        source: source?,
+    }))
+}
+
+/// A registry or image reference: no scheme, no spaces.
+fn image_reference(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.contains("://") || s.chars().any(char::is_whitespace) || s.ends_with('/') {
+        Err(format!(
+            "{s:?} is not a registry or image reference like registry.example.com/k8s (no scheme, no trailing '/')"
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 fn duration_field(

@@ -202,3 +202,82 @@ pub fn run_ok(cmd: &mut Command) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Differences between two YAML documents, by field path. Kubernetes objects compare as
+/// kubeadm would see them: `command` lists as `--flag=value` maps (so a difference names
+/// the flag), Go's serialisation artifacts (`creationTimestamp: null`, `status: {}`)
+/// ignored.
+pub fn yaml_differences(ours: &serde_yaml::Value, theirs: &serde_yaml::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    diff_value("", &normalise(ours.clone()), &normalise(theirs.clone()), &mut out);
+    out
+}
+
+fn normalise(v: serde_yaml::Value) -> serde_yaml::Value {
+    use serde_yaml::Value;
+    match v {
+        Value::Mapping(m) => {
+            let mut out = serde_yaml::Mapping::new();
+            for (k, v) in m {
+                let key = k.as_str().unwrap_or_default();
+                let empty_map = v.as_mapping().is_some_and(|m| m.is_empty());
+                if (key == "creationTimestamp" && v.is_null()) || (key == "status" && empty_map) {
+                    continue;
+                }
+                let v = if key == "command" {
+                    let mut flags = serde_yaml::Mapping::new();
+                    for (i, arg) in v.as_sequence().unwrap().iter().enumerate() {
+                        let arg = arg.as_str().unwrap();
+                        match arg.strip_prefix("--").and_then(|a| a.split_once('=')) {
+                            Some((name, value)) => flags.insert(format!("--{name}").into(), value.into()),
+                            None => flags.insert(format!("[{i}]").into(), arg.into()),
+                        };
+                    }
+                    Value::Mapping(flags)
+                } else {
+                    normalise(v)
+                };
+                out.insert(k, v);
+            }
+            Value::Mapping(out)
+        }
+        Value::Sequence(s) => Value::Sequence(s.into_iter().map(normalise).collect()),
+        other => other,
+    }
+}
+
+fn diff_value(path: &str, a: &serde_yaml::Value, b: &serde_yaml::Value, out: &mut Vec<String>) {
+    use serde_yaml::Value;
+    match (a, b) {
+        (Value::Mapping(x), Value::Mapping(y)) => {
+            for (k, v) in x {
+                let p = format!("{path}.{}", k.as_str().unwrap_or("?"));
+                match y.get(k) {
+                    Some(w) => diff_value(&p, v, w, out),
+                    None => out.push(format!("{p}: ours has {}, kubeadm's has none", short(v))),
+                }
+            }
+            for (k, w) in y {
+                if !x.contains_key(k) {
+                    out.push(format!(
+                        "{path}.{}: kubeadm's has {}, ours has none",
+                        k.as_str().unwrap_or("?"),
+                        short(w)
+                    ));
+                }
+            }
+        }
+        (Value::Sequence(x), Value::Sequence(y)) if x.len() == y.len() => {
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                diff_value(&format!("{path}[{i}]"), v, w, out);
+            }
+        }
+        _ if a == b => {}
+        _ => out.push(format!("{path}: ours is {}, kubeadm's is {}", short(a), short(b))),
+    }
+}
+
+fn short(v: &serde_yaml::Value) -> String {
+    let s = serde_yaml::to_string(v).unwrap_or_default().trim().replace('\n', " ");
+    if s.len() > 120 { format!("{}…", &s[..120]) } else { s }
+}

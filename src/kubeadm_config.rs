@@ -1,0 +1,454 @@
+//! kubeadm's configuration files (API `kubeadm.k8s.io/v1beta4`) and the kubelet's
+//! (`kubelet.config.k8s.io/v1beta1`), rendered from the same model as the manifests so the
+//! node, the kubeadm-config ConfigMap kubeadm uploads and the kubelet agree on every value.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::manifests::etcd_data_dir;
+use crate::model::{API_SERVER_BIND_PORT, Cluster, Node, Role};
+use crate::spec::format_go_duration;
+use crate::token::BootstrapToken;
+use crate::versions::{image, pins};
+
+pub const API_VERSION: &str = "kubeadm.k8s.io/v1beta4";
+pub const CRI_SOCKET: &str = "unix:///var/run/containerd/containerd.sock";
+/// Where kubebake puts its own files on a node.
+pub const KUBEBAKE_DIR: &str = "/etc/kubebake";
+pub const KUBEADM_CONFIG: &str = "/etc/kubebake/kubeadm-config.yaml";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Arg {
+    pub name: String,
+    pub value: String,
+}
+
+fn args(map: &BTreeMap<String, String>) -> Vec<Arg> {
+    map.iter().map(|(name, value)| Arg { name: name.clone(), value: value.clone() }).collect()
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentConfig {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_args: Vec<Arg>,
+    #[serde(rename = "certSANs", skip_serializing_if = "Vec::is_empty")]
+    pub cert_sans: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalEtcd {
+    pub data_dir: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_args: Vec<Arg>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Etcd {
+    pub local: LocalEtcd,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkingConfig {
+    pub dns_domain: String,
+    pub pod_subnet: String,
+    pub service_subnet: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Empty {}
+
+/// `ClusterConfiguration`: what kubeadm stores in the `kubeadm-config` ConfigMap.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterConfiguration {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub api_server: ComponentConfig,
+    pub ca_certificate_validity_period: String,
+    pub certificate_validity_period: String,
+    pub certificates_dir: String,
+    pub cluster_name: String,
+    pub control_plane_endpoint: String,
+    pub controller_manager: ComponentConfig,
+    pub dns: Empty,
+    pub encryption_algorithm: String,
+    pub etcd: Etcd,
+    pub image_repository: String,
+    pub kubernetes_version: String,
+    pub networking: NetworkingConfig,
+    pub proxy: Empty,
+    pub scheduler: ComponentConfig,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BootstrapTokenConfig {
+    pub groups: Vec<String>,
+    pub token: String,
+    pub ttl: String,
+    pub usages: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiEndpoint {
+    pub advertise_address: String,
+    pub bind_port: u16,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeRegistration {
+    pub cri_socket: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignore_preflight_errors: Vec<String>,
+    pub image_pull_policy: &'static str,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitConfiguration {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub bootstrap_tokens: Vec<BootstrapTokenConfig>,
+    #[serde(rename = "localAPIEndpoint")]
+    pub local_api_endpoint: ApiEndpoint,
+    pub node_registration: NodeRegistration,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skip_phases: Vec<String>,
+    pub timeouts: Timeouts,
+}
+
+/// v1beta4 timeouts, as Go durations.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timeouts {
+    /// How long init waits for the control plane: with several control planes, until
+    /// enough etcd members are up for quorum.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_plane_component_health_check: Option<String>,
+    /// How long a joining node retries discovery against the endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BootstrapTokenDiscovery {
+    pub api_server_endpoint: String,
+    pub ca_cert_hashes: Vec<String>,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Discovery {
+    pub bootstrap_token: BootstrapTokenDiscovery,
+    pub tls_bootstrap_token: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JoinControlPlane {
+    #[serde(rename = "localAPIEndpoint")]
+    pub local_api_endpoint: ApiEndpoint,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinConfiguration {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_plane: Option<JoinControlPlane>,
+    pub discovery: Discovery,
+    pub node_registration: NodeRegistration,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skip_phases: Vec<String>,
+    pub timeouts: Timeouts,
+}
+
+pub fn cluster_configuration(cluster: &Cluster) -> ClusterConfiguration {
+    let sans: Vec<String> = cluster
+        .pki
+        .api_server_cert_sans
+        .iter()
+        .map(|s| match s {
+            crate::model::San::Dns(d) => d.clone(),
+            crate::model::San::Ip(ip) => ip.to_string(),
+        })
+        .collect();
+    let period = |d: std::time::Duration| format_go_duration(d);
+    let mut etcd_args = cluster.extra_args.etcd.clone();
+    etcd_args.remove("data-dir");
+    ClusterConfiguration {
+        api_version: API_VERSION,
+        kind: "ClusterConfiguration",
+        api_server: ComponentConfig { extra_args: args(&cluster.extra_args.api_server), cert_sans: sans },
+        ca_certificate_validity_period: period(cluster.pki.ca_validity),
+        certificate_validity_period: period(cluster.pki.cert_validity),
+        certificates_dir: "/etc/kubernetes/pki".into(),
+        cluster_name: cluster.cluster_name.clone(),
+        control_plane_endpoint: cluster.endpoint.host_port(),
+        controller_manager: ComponentConfig {
+            extra_args: args(&cluster.extra_args.controller_manager),
+            ..Default::default()
+        },
+        dns: Empty {},
+        encryption_algorithm: cluster.pki.algorithm.name().into(),
+        etcd: Etcd { local: LocalEtcd { data_dir: etcd_data_dir(cluster), extra_args: args(&etcd_args) } },
+        image_repository: cluster.image_repository.clone(),
+        kubernetes_version: cluster.kubernetes_version.to_string(),
+        networking: NetworkingConfig {
+            dns_domain: cluster.networking.dns_domain.clone(),
+            pod_subnet: cluster.networking.pod_subnet.to_string(),
+            service_subnet: cluster.networking.service_subnet.to_string(),
+        },
+        proxy: Empty {},
+        scheduler: ComponentConfig { extra_args: args(&cluster.extra_args.scheduler), ..Default::default() },
+    }
+}
+
+fn node_registration(node: &Node, ignore_preflight_errors: Vec<String>) -> NodeRegistration {
+    NodeRegistration {
+        cri_socket: CRI_SOCKET,
+        ignore_preflight_errors,
+        image_pull_policy: "IfNotPresent",
+        name: node.name.clone(),
+    }
+}
+
+/// `InitConfiguration` for the first control plane, carrying the cluster's one bootstrap
+/// token with kubeadm's default groups and usages.
+pub fn init_configuration(
+    cluster: &Cluster,
+    node: &Node,
+    token: &BootstrapToken,
+    skip_phases: Vec<String>,
+    ignore_preflight_errors: Vec<String>,
+) -> InitConfiguration {
+    InitConfiguration {
+        api_version: API_VERSION,
+        kind: "InitConfiguration",
+        bootstrap_tokens: vec![BootstrapTokenConfig {
+            groups: vec!["system:bootstrappers:kubeadm:default-node-token".into()],
+            token: token.expose(),
+            ttl: format_go_duration(cluster.join.token_ttl),
+            usages: vec!["signing".into(), "authentication".into()],
+        }],
+        local_api_endpoint: ApiEndpoint {
+            advertise_address: node.address.to_string(),
+            bind_port: API_SERVER_BIND_PORT,
+        },
+        node_registration: node_registration(node, ignore_preflight_errors),
+        skip_phases,
+        timeouts: Timeouts {
+            control_plane_component_health_check: Some(format_go_duration(cluster.join.timeout)),
+            ..Default::default()
+        },
+    }
+}
+
+/// `JoinConfiguration` for every other node: token discovery pinned to the CA.
+pub fn join_configuration(
+    cluster: &Cluster,
+    node: &Node,
+    token: &BootstrapToken,
+    ca_cert_hash: &str,
+    skip_phases: Vec<String>,
+    ignore_preflight_errors: Vec<String>,
+) -> JoinConfiguration {
+    JoinConfiguration {
+        api_version: API_VERSION,
+        kind: "JoinConfiguration",
+        control_plane: (node.role == Role::ControlPlane).then(|| JoinControlPlane {
+            local_api_endpoint: ApiEndpoint {
+                advertise_address: node.address.to_string(),
+                bind_port: API_SERVER_BIND_PORT,
+            },
+        }),
+        discovery: Discovery {
+            bootstrap_token: BootstrapTokenDiscovery {
+                api_server_endpoint: cluster.endpoint.host_port(),
+                ca_cert_hashes: vec![ca_cert_hash.to_string()],
+                token: token.expose(),
+            },
+            tls_bootstrap_token: token.expose(),
+        },
+        node_registration: node_registration(node, ignore_preflight_errors),
+        skip_phases,
+        timeouts: Timeouts {
+            control_plane_component_health_check: (node.role == Role::ControlPlane)
+                .then(|| format_go_duration(cluster.join.timeout)),
+            discovery: Some(format_go_duration(cluster.join.timeout)),
+        },
+    }
+}
+
+/// The kubelet's `/var/lib/kubelet/kubeadm-flags.env`, as kubeadm writes it.
+pub fn kubelet_flags_env(cluster: &Cluster, node: &Node) -> String {
+    let pause = image(&cluster.image_repository, "pause", pins(cluster.kubernetes_version).pause);
+    format!(
+        "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint={CRI_SOCKET} --hostname-override={} --pod-infra-container-image={pause}\"\n",
+        node.name
+    )
+}
+
+/// Go's zero `metav1.Duration`, which kubeadm's serialisation writes for unset periods.
+const ZERO: &str = "0s";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Enabled {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookAuthentication {
+    #[serde(rename = "cacheTTL")]
+    pub cache_ttl: &'static str,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct X509Authentication {
+    #[serde(rename = "clientCAFile")]
+    pub client_ca_file: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KubeletAuthentication {
+    pub anonymous: Enabled,
+    pub webhook: WebhookAuthentication,
+    pub x509: X509Authentication,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookAuthorization {
+    #[serde(rename = "cacheAuthorizedTTL")]
+    pub cache_authorized_ttl: &'static str,
+    #[serde(rename = "cacheUnauthorizedTTL")]
+    pub cache_unauthorized_ttl: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KubeletAuthorization {
+    pub mode: &'static str,
+    pub webhook: WebhookAuthorization,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BufferSize {
+    /// A quantity, written as a string by Go.
+    pub info_buffer_size: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggingOptions {
+    pub json: BufferSize,
+    pub text: BufferSize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Logging {
+    pub flush_frequency: u32,
+    pub options: LoggingOptions,
+    pub verbosity: u32,
+}
+
+/// The `KubeletConfiguration` kubeadm writes to `/var/lib/kubelet/config.yaml` and uploads
+/// as the `kubelet-config` ConfigMap, including the zero durations and empty structs its
+/// Go serialisation leaves in, so the file equals kubeadm's.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeletConfiguration {
+    pub api_version: &'static str,
+    pub authentication: KubeletAuthentication,
+    pub authorization: KubeletAuthorization,
+    pub cgroup_driver: &'static str,
+    #[serde(rename = "clusterDNS")]
+    pub cluster_dns: Vec<String>,
+    pub cluster_domain: String,
+    pub container_runtime_endpoint: &'static str,
+    pub cpu_manager_reconcile_period: &'static str,
+    pub crash_loop_back_off: Empty,
+    pub eviction_pressure_transition_period: &'static str,
+    pub file_check_frequency: &'static str,
+    pub healthz_bind_address: &'static str,
+    pub healthz_port: u16,
+    pub http_check_frequency: &'static str,
+    #[serde(rename = "imageMaximumGCAge")]
+    pub image_maximum_gc_age: &'static str,
+    #[serde(rename = "imageMinimumGCAge")]
+    pub image_minimum_gc_age: &'static str,
+    pub kind: &'static str,
+    pub logging: Logging,
+    pub memory_swap: Empty,
+    pub node_status_report_frequency: &'static str,
+    pub node_status_update_frequency: &'static str,
+    pub rotate_certificates: bool,
+    pub runtime_request_timeout: &'static str,
+    pub shutdown_grace_period: &'static str,
+    pub shutdown_grace_period_critical_pods: &'static str,
+    pub static_pod_path: &'static str,
+    pub streaming_connection_idle_timeout: &'static str,
+    pub sync_frequency: &'static str,
+    pub volume_stats_agg_period: &'static str,
+}
+
+pub fn kubelet_configuration(cluster: &Cluster) -> KubeletConfiguration {
+    KubeletConfiguration {
+        api_version: "kubelet.config.k8s.io/v1beta1",
+        authentication: KubeletAuthentication {
+            anonymous: Enabled { enabled: false },
+            webhook: WebhookAuthentication { cache_ttl: ZERO, enabled: true },
+            x509: X509Authentication { client_ca_file: "/etc/kubernetes/pki/ca.crt" },
+        },
+        authorization: KubeletAuthorization {
+            mode: "Webhook",
+            webhook: WebhookAuthorization { cache_authorized_ttl: ZERO, cache_unauthorized_ttl: ZERO },
+        },
+        cgroup_driver: "systemd",
+        cluster_dns: vec![cluster.networking.cluster_dns_ip().to_string()],
+        cluster_domain: cluster.networking.dns_domain.clone(),
+        // kubeadm leaves it empty: the CRI socket is passed in kubeadm-flags.env.
+        container_runtime_endpoint: "",
+        cpu_manager_reconcile_period: ZERO,
+        crash_loop_back_off: Empty {},
+        eviction_pressure_transition_period: ZERO,
+        file_check_frequency: ZERO,
+        healthz_bind_address: "127.0.0.1",
+        healthz_port: 10248,
+        http_check_frequency: ZERO,
+        image_maximum_gc_age: ZERO,
+        image_minimum_gc_age: ZERO,
+        kind: "KubeletConfiguration",
+        logging: Logging {
+            flush_frequency: 0,
+            options: LoggingOptions {
+                json: BufferSize { info_buffer_size: "0" },
+                text: BufferSize { info_buffer_size: "0" },
+            },
+            verbosity: 0,
+        },
+        memory_swap: Empty {},
+        node_status_report_frequency: ZERO,
+        node_status_update_frequency: ZERO,
+        rotate_certificates: true,
+        runtime_request_timeout: ZERO,
+        shutdown_grace_period: ZERO,
+        shutdown_grace_period_critical_pods: ZERO,
+        static_pod_path: "/etc/kubernetes/manifests",
+        streaming_connection_idle_timeout: ZERO,
+        sync_frequency: ZERO,
+        volume_stats_agg_period: ZERO,
+    }
+}

@@ -1,0 +1,77 @@
+//! The local (stacked) etcd member of a control plane.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+
+use super::{HostMount, StaticPod, command, flags, localhost, probes, requests, url_host};
+use crate::model::{Cluster, Node};
+use crate::versions::{image, pins};
+
+const ETCD_PKI: &str = "/etc/kubernetes/pki/etcd";
+pub const DATA_DIR: &str = "/var/lib/etcd";
+
+/// The etcd manifest of `node`. Every control plane's member lists all members in
+/// `--initial-cluster`, in spec order, so that all of them can start at once and form
+/// quorum with no runtime member-add (kubeadm instead adds members one by one as they
+/// join, with `--initial-cluster-state=existing`). With one member the flags are exactly
+/// kubeadm's init flags.
+pub fn etcd(cluster: &Cluster, node: &Node) -> Pod {
+    let addr = url_host(node.address);
+    let local = url_host(localhost(node.address.is_ipv6()).parse().expect("literal"));
+    let members: Vec<String> =
+        cluster.control_planes().map(|n| format!("{}=https://{}:2380", n.name, url_host(n.address))).collect();
+    let mut defaults = flags([
+        ("advertise-client-urls", format!("https://{addr}:2379")),
+        ("cert-file", format!("{ETCD_PKI}/server.crt")),
+        ("client-cert-auth", "true".into()),
+        ("data-dir", DATA_DIR.into()),
+        ("experimental-initial-corrupt-check", "true".into()),
+        ("experimental-watch-progress-notify-interval", "5s".into()),
+        ("initial-advertise-peer-urls", format!("https://{addr}:2380")),
+        ("initial-cluster", members.join(",")),
+        ("key-file", format!("{ETCD_PKI}/server.key")),
+        ("listen-client-urls", format!("https://{local}:2379,https://{addr}:2379")),
+        ("listen-metrics-urls", format!("http://{local}:2381")),
+        ("listen-peer-urls", format!("https://{addr}:2380")),
+        ("name", node.name.clone()),
+        ("peer-cert-file", format!("{ETCD_PKI}/peer.crt")),
+        ("peer-client-cert-auth", "true".into()),
+        ("peer-key-file", format!("{ETCD_PKI}/peer.key")),
+        ("peer-trusted-ca-file", format!("{ETCD_PKI}/ca.crt")),
+        ("snapshot-count", "10000".into()),
+        ("trusted-ca-file", format!("{ETCD_PKI}/ca.crt")),
+    ]);
+    if members.len() > 1 {
+        defaults.insert("initial-cluster-state".into(), "new".into());
+    }
+    let probe_host = localhost(node.address.is_ipv6());
+    let (live, ready, start) = probes(probe_host, 2381, "HTTP", "/livez", Some("/readyz"), "/readyz");
+    let data_dir = etcd_data_dir(cluster);
+    StaticPod {
+        name: "etcd",
+        annotations: BTreeMap::from([(
+            "kubeadm.kubernetes.io/etcd.advertise-client-urls".to_string(),
+            format!("https://{addr}:2379"),
+        )]),
+        container: Container {
+            command: Some(command("etcd", defaults, &cluster.extra_args.etcd)),
+            image: Some(image(&cluster.image_repository, "etcd", pins(cluster.kubernetes_version).etcd)),
+            liveness_probe: Some(live),
+            readiness_probe: ready,
+            startup_probe: Some(start),
+            resources: Some(requests("100m", Some("100Mi"))),
+            ..Default::default()
+        },
+        mounts: vec![
+            HostMount::new("etcd-data", data_dir, "DirectoryOrCreate", false),
+            HostMount::new("etcd-certs", ETCD_PKI, "DirectoryOrCreate", false),
+        ],
+    }
+    .build()
+}
+
+/// etcd's data directory: kubeadm's default unless the spec's etcd extraArgs move it.
+pub fn etcd_data_dir(cluster: &Cluster) -> String {
+    cluster.extra_args.etcd.get("data-dir").cloned().unwrap_or_else(|| DATA_DIR.into())
+}

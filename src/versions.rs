@@ -1,0 +1,24 @@
+//! What each supported Kubernetes minor pins, as kubeadm of that minor does
+//! (`kubeadm config images list`).
+
+use crate::model::Version;
+
+/// Images kubeadm deploys besides the versioned control-plane images.
+#[derive(Debug, Clone, Copy)]
+pub struct Pins {
+    pub etcd: &'static str,
+    pub pause: &'static str,
+    pub coredns: &'static str,
+}
+
+pub fn pins(v: Version) -> Pins {
+    match v.minor {
+        33 => Pins { etcd: "3.5.21-0", pause: "3.10", coredns: "v1.12.0" },
+        m => unreachable!("validation admits only supported minors, not 1.{m}"),
+    }
+}
+
+/// `<repo>/<name>:<tag>`.
+pub fn image(repository: &str, name: &str, tag: &str) -> String {
+    format!("{repository}/{name}:{tag}")
+}

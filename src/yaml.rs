@@ -1,0 +1,358 @@
+//! The YAML writer for every artifact kubebake renders: JSON-shaped values (from typed
+//! structs) written the way Go's `sigs.k8s.io/yaml` writes them (keys sorted, sequences
+//! flush with their key, double quotes, literal blocks for multi-line text), and quoting
+//! every string a YAML 1.1 reader such as PyYAML (cloud-init) or go-yaml v2 would
+//! otherwise take for something else: `yes`, `on`, `1:20`, `0600`, `~`, dates.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Serialises `value` (a typed struct) as YAML. Map keys come out sorted.
+pub fn to_string(value: &impl Serialize) -> String {
+    let json = serde_json::to_value(value).expect("artifacts serialise to JSON values");
+    let mut out = String::new();
+    match &json {
+        Value::Object(m) if m.is_empty() => out.push_str("{}\n"),
+        Value::Array(a) if a.is_empty() => out.push_str("[]\n"),
+        Value::Object(_) | Value::Array(_) => write_block(&mut out, &json, 0),
+        scalar => {
+            write_scalar(&mut out, scalar, 0);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn pad(out: &mut String, indent: usize) {
+    out.extend(std::iter::repeat_n(' ', indent));
+}
+
+/// Writes a non-empty mapping or sequence starting at the current line position, which
+/// is already indented to `indent`.
+fn write_block(out: &mut String, value: &Value, indent: usize) {
+    match value {
+        Value::Object(map) => {
+            for (i, (k, v)) in map.iter().enumerate() {
+                if i > 0 {
+                    pad(out, indent);
+                }
+                write_string(out, k, indent, true);
+                out.push(':');
+                write_value_after_key(out, v, indent);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    pad(out, indent);
+                }
+                out.push_str("- ");
+                match v {
+                    Value::Object(m) if !m.is_empty() => write_block(out, v, indent + 2),
+                    Value::Array(a) if !a.is_empty() => write_block(out, v, indent + 2),
+                    _ => {
+                        write_scalar(out, v, indent + 2);
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        _ => unreachable!("only collections are blocks"),
+    }
+}
+
+fn write_value_after_key(out: &mut String, v: &Value, indent: usize) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            out.push('\n');
+            pad(out, indent + 2);
+            write_block(out, v, indent + 2);
+        }
+        // Sequences sit flush with their key, as go-yaml writes them.
+        Value::Array(a) if !a.is_empty() => {
+            out.push('\n');
+            pad(out, indent);
+            write_block(out, v, indent);
+        }
+        _ => {
+            out.push(' ');
+            write_scalar(out, v, indent + 2);
+            out.push('\n');
+        }
+    }
+}
+
+fn write_scalar(out: &mut String, v: &Value, indent: usize) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => write_string(out, s, indent, false),
+        Value::Object(_) => out.push_str("{}"),
+        Value::Array(_) => out.push_str("[]"),
+    }
+}
+
+fn write_string(out: &mut String, s: &str, indent: usize, is_key: bool) {
+    if plain_is_safe(s) {
+        out.push_str(s);
+    } else if !is_key && literal_is_possible(s) {
+        write_literal(out, s, indent);
+    } else {
+        write_double_quoted(out, s);
+    }
+}
+
+/// `|` block for multi-line text: chomping indicator by trailing newlines, an indentation
+/// indicator when the text starts with a space.
+fn write_literal(out: &mut String, s: &str, indent: usize) {
+    out.push('|');
+    if s.starts_with(' ') {
+        out.push('2');
+    }
+    let body = s.trim_end_matches('\n');
+    match s.len() - body.len() {
+        0 => out.push('-'),
+        1 => {}
+        _ => out.push('+'),
+    }
+    let trailing = s.len() - body.len();
+    for line in body.split('\n') {
+        out.push('\n');
+        if !line.is_empty() {
+            pad(out, indent);
+            out.push_str(line);
+        }
+    }
+    // Keep-chomping: the extra trailing newlines are part of the value.
+    for _ in 1..trailing {
+        out.push('\n');
+    }
+}
+
+fn literal_is_possible(s: &str) -> bool {
+    s.contains('\n')
+        && s.chars().all(|c| c == '\n' || c == '\t' || (!c.is_control() && c != '\u{feff}'))
+        && !s.lines().any(|l| l.ends_with(' ') || l.ends_with('\t'))
+        && !s.starts_with('\n')
+}
+
+fn write_double_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() || c == '\u{feff}' => {
+                let n = c as u32;
+                if n <= 0xff {
+                    out.push_str(&format!("\\x{n:02X}"));
+                } else {
+                    out.push_str(&format!("\\u{n:04X}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Whether `s` can be written unquoted and read back as the same string by YAML 1.1 and
+/// 1.2 readers alike (the plain-scalar rules of libyaml, the emitter go-yaml and PyYAML
+/// share, plus the resolvers of both YAML versions).
+fn plain_is_safe(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let Some(&first) = bytes.first() else { return false };
+    if s.starts_with([' ', '\t']) || s.ends_with([' ', '\t']) {
+        return false;
+    }
+    let followed_by_space = |i: usize| bytes.get(i + 1).is_none_or(|b| *b == b' ' || *b == b'\t');
+    if b"#,[]{}&*!|>'\"%@`".contains(&first) {
+        return false;
+    }
+    if (first == b'-' || first == b'?' || first == b':') && followed_by_space(0) {
+        return false;
+    }
+    if s.starts_with("---") || s.starts_with("...") {
+        return false;
+    }
+    for (i, c) in s.char_indices() {
+        match c {
+            ':' if followed_by_space(i) => return false,
+            '#' if i > 0 && matches!(bytes[i - 1], b' ' | b'\t') => return false,
+            c if c.is_control() || c == '\u{feff}' || c == '\u{85}' || c == '\u{2028}' || c == '\u{2029}' => {
+                return false;
+            }
+            _ => {}
+        }
+    }
+    !resolves_to_non_string(s)
+}
+
+/// YAML 1.1 (PyYAML, go-yaml v2) and 1.2 core-schema resolution of a plain scalar.
+fn resolves_to_non_string(s: &str) -> bool {
+    const SPECIAL: &[&str] = &[
+        "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE",
+        "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF", "=", "<<", ".inf", ".Inf", ".INF", "-.inf",
+        "-.Inf", "-.INF", "+.inf", "+.Inf", "+.INF", ".nan", ".NaN", ".NAN",
+    ];
+    if SPECIAL.contains(&s) {
+        return true;
+    }
+    let unsigned = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let digits_ = |t: &str, radix: u32| !t.is_empty() && t.chars().all(|c| c == '_' || c.is_digit(radix));
+    if let Some(h) = unsigned.strip_prefix("0x").or_else(|| unsigned.strip_prefix("0X")) {
+        return digits_(h, 16);
+    }
+    if let Some(b) = unsigned.strip_prefix("0b").or_else(|| unsigned.strip_prefix("0B")) {
+        return digits_(b, 2);
+    }
+    if let Some(o) = unsigned.strip_prefix("0o") {
+        return digits_(o, 8);
+    }
+    // Integers (with YAML 1.1's underscores and leading-zero octals) and sexagesimals.
+    if unsigned.starts_with(|c: char| c.is_ascii_digit()) {
+        let parts: Vec<&str> = unsigned.split(':').collect();
+        if parts.len() > 1 {
+            let (last, init) = parts.split_last().expect("non-empty");
+            let last_int = last.split('.').next().unwrap_or_default();
+            return init.iter().all(|p| digits_(p, 10)) && digits_(last_int, 10);
+        }
+        if digits_(unsigned, 10) {
+            return true;
+        }
+    }
+    if is_float(unsigned) {
+        return true;
+    }
+    // Timestamps (YAML 1.1): 2001-12-14, 2001-12-14t21:59:43.10-05:00, …
+    let b = s.as_bytes();
+    b.len() >= 8 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[5].is_ascii_digit()
+}
+
+/// `[0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9]+)?` with at least one digit (both YAML versions'
+/// float forms, 1.1's underscores included).
+fn is_float(s: &str) -> bool {
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((a, b)) => (a, Some(b)),
+        None => (mantissa, None),
+    };
+    let digits_ok = |t: &str| t.chars().all(|c| c.is_ascii_digit() || c == '_');
+    let has_digit = int.chars().chain(frac.unwrap_or("").chars()).any(|c| c.is_ascii_digit());
+    let exp_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && e.chars().all(|c| c.is_ascii_digit())
+    });
+    has_digit && digits_ok(int) && frac.is_none_or(digits_ok) && exp_ok && (frac.is_some() || exponent.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn writes_like_go() {
+        let v = json!({
+            "b": [1, "x"],
+            "a": {"k": "", "z": null, "e": {}, "l": []},
+            "list": [{"name": "x", "value": "0"}, {"name": "w"}],
+        });
+        assert_eq!(
+            to_string(&v),
+            "a:\n  e: {}\n  k: \"\"\n  l: []\n  z: null\nb:\n- 1\n- x\nlist:\n- name: x\n  value: \"0\"\n- name: w\n"
+        );
+    }
+
+    #[test]
+    fn yaml_1_1_lookalikes_are_quoted() {
+        for s in [
+            "yes",
+            "no",
+            "on",
+            "off",
+            "y",
+            "N",
+            "~",
+            "null",
+            "1:20",
+            "0600",
+            "0x1F",
+            "1_000",
+            "1e3",
+            ".5",
+            "+1",
+            "2001-12-14",
+            "=",
+            "<<",
+            ".inf",
+            "true",
+            "- x",
+            ": x",
+            "a: b",
+            "a #b",
+            "#x",
+            "'q",
+            "\"q",
+            "@x",
+            "`x",
+            "",
+            " lead",
+            "trail ",
+            "%x",
+            "!x",
+            "&x",
+            "*x",
+            "|x",
+            ">x",
+            "[x",
+            "{x",
+            "---",
+        ] {
+            assert!(!plain_is_safe(s), "{s:?} must be quoted");
+        }
+        for s in [
+            "abc",
+            "127.0.0.1",
+            "/livez",
+            "--flag=value",
+            ":2112",
+            "a:b",
+            "a#b",
+            "v1.33.3",
+            "10.96.0.0/12",
+            "sha256:abc",
+            "1.2.3",
+            "https://x:6443",
+            "Node,RBAC",
+            "--controllers=*,bootstrapsigner",
+            "system:masters",
+        ] {
+            assert!(plain_is_safe(s), "{s:?} can be plain");
+        }
+    }
+
+    #[test]
+    fn multi_line_text_is_a_literal_block() {
+        assert_eq!(to_string(&json!({"s": "a\nb\n"})), "s: |\n  a\n  b\n");
+        assert_eq!(to_string(&json!({"s": "a\n\nb"})), "s: |-\n  a\n\n  b\n");
+        assert_eq!(to_string(&json!({"s": "a\n\n"})), "s: |+\n  a\n\n");
+        assert_eq!(to_string(&json!([{"s": " x\ny\n"}])), "- s: |2\n     x\n    y\n");
+    }
+
+    #[test]
+    fn output_reads_back_as_the_same_value() {
+        let v = json!({"x": ["yes", "1:20", "0600", "a\nb\n", "q\"uote\\", "tab\there", "é ü", "\u{1}"], "k: y": "z"});
+        let back: Value = serde_yaml::from_str::<serde_yaml::Value>(&to_string(&v))
+            .map(|y| serde_json::to_value(y).unwrap())
+            .unwrap();
+        assert_eq!(back, v);
+    }
+}
