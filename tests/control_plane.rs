@@ -144,3 +144,200 @@ fn kubeadm_configuration_equals_what_kubeadm_uploads() {
     assert!(pin.starts_with("sha256:"));
     assert!(join["controlPlane"].is_null(), "a worker joins without controlPlane");
 }
+
+fn manifest(b: &Bake, node: &str, name: &str) -> k8s_openapi::api::core::v1::Pod {
+    let text = fs::read_to_string(b.node_file(node, &format!("/etc/kubernetes/manifests/{name}.yaml"))).unwrap();
+    serde_yaml::from_str(&text).unwrap()
+}
+
+fn flags(pod: &k8s_openapi::api::core::v1::Pod) -> Vec<String> {
+    pod.spec.as_ref().unwrap().containers[0].command.clone().unwrap()
+}
+
+#[test]
+fn kube_vip_runs_on_every_control_plane_with_the_right_kubeconfig() {
+    let spec = ha_spec(1, "ECDSA-P256").replace(
+        "  controlPlaneEndpoint: api.example.internal:6443\n",
+        "  vip: {address: 10.0.0.10, interface: ens18}\n",
+    );
+    let b = Bake::new(&spec);
+    let run = b.bake(&[]);
+    run.assert_ok();
+    // The endpoint defaults to the VIP.
+    assert!(run.stdout().contains("kubeadm join 10.0.0.10:6443 "), "{}", run.stdout());
+    for (node, kubeconfig) in [
+        ("cp-1", "/etc/kubernetes/super-admin.conf"),
+        ("cp-2", "/etc/kubernetes/admin.conf"),
+        ("cp-3", "/etc/kubernetes/admin.conf"),
+    ] {
+        let pod = manifest(&b, node, "kube-vip");
+        let spec = pod.spec.unwrap();
+        let volume = spec.volumes.unwrap()[0].host_path.clone().unwrap();
+        assert_eq!(volume.path, kubeconfig, "{node}");
+        let c = &spec.containers[0];
+        let env: std::collections::BTreeMap<String, String> =
+            c.env.clone().unwrap().into_iter().filter_map(|e| e.value.map(|v| (e.name, v))).collect();
+        assert_eq!(env["address"], "10.0.0.10");
+        assert_eq!(env["vip_interface"], "ens18");
+        assert_eq!(env["vip_arp"], "true");
+        assert_eq!(env["cp_enable"], "true");
+        assert_eq!(env["port"], "6443");
+        assert_eq!(c.image.as_deref(), Some("ghcr.io/kube-vip/kube-vip:v0.9.2"));
+        let caps = c.security_context.clone().unwrap().capabilities.unwrap().add.unwrap();
+        assert_eq!(caps, vec!["NET_ADMIN", "NET_RAW"]);
+        // The API server certificate covers the VIP.
+        let admin = fs::read_to_string(b.node_file(node, "/etc/kubernetes/admin.conf")).unwrap();
+        assert!(admin.contains("server: https://10.0.0.10:6443"));
+    }
+    // After init the first control plane switches to admin.conf; that manifest is ready.
+    let after: k8s_openapi::api::core::v1::Pod = serde_yaml::from_str(
+        &fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/kube-vip-after-init.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(after.spec.unwrap().volumes.unwrap()[0].host_path.clone().unwrap().path, "/etc/kubernetes/admin.conf");
+    assert!(!b.node_file("cp-2", "/etc/kubebake/kube-vip-after-init.yaml").exists());
+    // Without a VIP there is no kube-vip.
+    let plain = Bake::new(&ha_spec(0, "ECDSA-P256"));
+    plain.bake(&[]).assert_ok();
+    assert!(!plain.node_file("cp-1", "/etc/kubernetes/manifests/kube-vip.yaml").exists());
+}
+
+#[test]
+fn calico_resources_carry_the_pod_cidr() {
+    let spec = ha_spec(1, "ECDSA-P256").replace(
+        "  pki:\n",
+        "  networking: {podSubnet: 10.244.0.0/16}\n  cni: {encapsulation: IPIP, mtu: 1450, registry: registry.internal/mirror}\n  pki:\n",
+    );
+    let b = Bake::new(&spec);
+    b.bake(&[]).assert_ok();
+    let text = fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/calico/custom-resources.yaml")).unwrap();
+    let docs = documents(&text);
+    assert_eq!(docs[0]["kind"], "Installation");
+    let pool = &docs[0]["spec"]["calicoNetwork"]["ipPools"][0];
+    assert_eq!(pool["cidr"], "10.244.0.0/16");
+    assert_eq!(pool["encapsulation"], "IPIP");
+    assert_eq!(docs[0]["spec"]["calicoNetwork"]["mtu"], 1450);
+    assert_eq!(docs[0]["spec"]["registry"], "registry.internal/mirror");
+    assert_eq!(docs[1]["kind"], "APIServer");
+    // The same CIDR the controller manager allocates node ranges from.
+    assert!(
+        flags(&manifest(&b, "cp-1", "kube-controller-manager")).contains(&"--cluster-cidr=10.244.0.0/16".to_string())
+    );
+    let env = fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/calico/source.env")).unwrap();
+    assert!(env.contains("CALICO_MANIFEST_URL=https://raw.githubusercontent.com/projectcalico/calico/v3.30.2/manifests/tigera-operator.yaml\n"), "{env}");
+    // Only the first control plane applies Calico.
+    assert!(!b.node_file("cp-2", "/etc/kubebake/calico").exists());
+    assert!(!b.node_file("worker-1", "/etc/kubebake/calico").exists());
+
+    // Manifest mode: an IP pool made before calico-node starts, with the encapsulation.
+    let manifest_mode =
+        Bake::new(&spec.replace("encapsulation: IPIP, mtu: 1450", "mode: manifest, encapsulation: VXLAN"));
+    manifest_mode.bake(&[]).assert_ok();
+    let pool = read_yaml(&manifest_mode.node_file("cp-1", "/etc/kubebake/calico/ippool.yaml"));
+    assert_eq!(pool["kind"], "IPPool");
+    assert_eq!(pool["spec"]["cidr"], "10.244.0.0/16");
+    assert_eq!(pool["spec"]["vxlanMode"], "Always");
+    assert_eq!(pool["spec"]["ipipMode"], "Never");
+}
+
+#[test]
+fn an_air_gapped_spec_ships_the_manifest_and_names_no_url() {
+    let spec = ha_spec(1, "ECDSA-P256").replace(
+        "  pki:\n",
+        "  imageRepository: registry.internal/k8s\n  cni:\n    registry: registry.internal/calico\n    manifest: {file: tigera-operator.yaml}\n  pki:\n",
+    );
+    let b = Bake::new(&spec);
+    let operator =
+        "# a stand-in for the operator manifest\napiVersion: v1\nkind: Namespace\nmetadata: {name: tigera-operator}\n";
+    fs::write(b.path("tigera-operator.yaml"), operator).unwrap();
+    b.bake(&[]).assert_ok();
+    assert_eq!(fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/calico/tigera-operator.yaml")).unwrap(), operator);
+    let env = fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/calico/source.env")).unwrap();
+    assert!(env.contains("CALICO_MANIFEST_FILE=/etc/kubebake/calico/tigera-operator.yaml\n"), "{env}");
+    assert!(!env.contains("URL"), "{env}");
+    // Nothing in any node's files points outside: no download site, no public registry.
+    for (path, (bytes, _)) in snapshot(&b.out()) {
+        let text = String::from_utf8_lossy(&bytes);
+        for outside in ["githubusercontent.com", "github.com", "registry.k8s.io", "docker.io", "quay.io", "ghcr.io"] {
+            assert!(!text.contains(outside), "{path} names {outside}");
+        }
+    }
+    // Every image comes from the private registry, the pause image included.
+    for name in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+        let image = manifest(&b, "cp-2", name).spec.unwrap().containers[0].image.clone().unwrap();
+        assert!(image.starts_with("registry.internal/k8s/"), "{image}");
+    }
+    let flags_env = fs::read_to_string(b.node_file("worker-1", "/var/lib/kubelet/kubeadm-flags.env")).unwrap();
+    assert!(flags_env.contains("--pod-infra-container-image=registry.internal/k8s/pause:3.10"));
+    // A wrong sha256 for the local file is refused at bake time.
+    b.set_spec(&spec.replace(
+        "{file: tigera-operator.yaml}",
+        &format!("{{file: tigera-operator.yaml, sha256: {}}}", "0".repeat(64)),
+    ));
+    let run = b.bake(&[]);
+    assert!(!run.ok());
+    assert!(
+        run.stderr().contains("spec.cni.manifest.sha256:") && run.stderr().contains("tigera-operator.yaml has sha256"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn changing_extra_args_changes_only_the_affected_manifest() {
+    let b = Bake::new(&ha_spec(1, "ECDSA-P256"));
+    b.bake(&[]).assert_ok();
+    let before = snapshot(&b.out());
+    b.set_spec(&ha_spec(1, "ECDSA-P256").replace(
+        "  pki:\n",
+        "  apiServer:\n    extraArgs: {audit-log-maxage: 30, authorization-mode: 'Node,RBAC,Webhook'}\n  pki:\n",
+    ));
+    b.bake(&[]).assert_ok();
+    let after = snapshot(&b.out());
+    let changed: std::collections::BTreeSet<&String> =
+        before.keys().chain(after.keys()).filter(|k| before.get(*k) != after.get(*k)).collect();
+    let expected: std::collections::BTreeSet<String> = [
+        "SHA256SUMS",
+        "cp-1/rootfs/etc/kubernetes/manifests/kube-apiserver.yaml",
+        "cp-2/rootfs/etc/kubernetes/manifests/kube-apiserver.yaml",
+        "cp-3/rootfs/etc/kubernetes/manifests/kube-apiserver.yaml",
+        // The ClusterConfiguration kubeadm uploads carries the same extraArgs.
+        "cp-1/rootfs/etc/kubebake/kubeadm-config.yaml",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(changed.into_iter().cloned().collect::<std::collections::BTreeSet<_>>(), expected);
+    let f = flags(&manifest(&b, "cp-2", "kube-apiserver"));
+    // Overridden in place, added in order, never duplicated.
+    assert!(f.contains(&"--authorization-mode=Node,RBAC,Webhook".to_string()));
+    assert!(f.contains(&"--audit-log-maxage=30".to_string()));
+    assert_eq!(f.iter().filter(|a| a.starts_with("--authorization-mode=")).count(), 1);
+    let mut sorted = f[1..].to_vec();
+    sorted.sort();
+    assert_eq!(f[1..], sorted[..], "flags stay sorted as kubeadm sorts them");
+    let config = documents(&fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/kubeadm-config.yaml")).unwrap());
+    assert_eq!(config[1]["apiServer"]["extraArgs"][0]["name"], "audit-log-maxage");
+    assert_eq!(config[1]["apiServer"]["extraArgs"][0]["value"], "30");
+}
+
+#[test]
+fn joining_control_planes_get_their_own_join_configuration() {
+    let b = Bake::new(&ha_spec(1, "ECDSA-P256"));
+    b.bake(&[]).assert_ok();
+    let join = &documents(&fs::read_to_string(b.node_file("cp-2", "/etc/kubebake/kubeadm-config.yaml")).unwrap())[0];
+    assert_eq!(join["kind"], "JoinConfiguration");
+    assert_eq!(join["controlPlane"]["localAPIEndpoint"]["advertiseAddress"], "10.0.0.12");
+    assert_eq!(join["discovery"]["bootstrapToken"]["apiServerEndpoint"], "api.example.internal:6443");
+    assert_eq!(join["nodeRegistration"]["name"], "cp-2");
+    let skipped: Vec<&str> = join["skipPhases"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(skipped.contains(&"control-plane-join/etcd") && skipped.contains(&"control-plane-prepare/control-plane"));
+    let init = &documents(&fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/kubeadm-config.yaml")).unwrap())[0];
+    let skipped: Vec<&str> = init["skipPhases"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(skipped, ["preflight", "etcd", "control-plane", "kubelet-start", "kubelet-finalize"]);
+    assert_eq!(init["timeouts"]["controlPlaneComponentHealthCheck"], "30m0s");
+    for node in ["cp-1", "cp-2", "worker-1"] {
+        let mode = snapshot(&b.out().join(node))["rootfs/etc/kubebake/kubeadm-config.yaml"].1;
+        assert_eq!(mode, 0o600, "{node}: the kubeadm configuration holds the token");
+    }
+}

@@ -278,3 +278,75 @@ fn loopback_addresses_are_accepted_with_a_warning() {
         run.stderr()
     );
 }
+
+#[test]
+fn virtual_ip_rules() {
+    let vip = |v: &str| BASE.replace("  controlPlaneEndpoint: 10.0.0.10:6443\n", &format!("  vip: {v}\n"));
+    refused(
+        &vip("{address: 10.0.0.21, interface: eth0}"),
+        &["spec.vip.address: 10.0.0.21 is the address of node \"worker-1\""],
+    );
+    refused(
+        &vip("{address: 192.168.7.7, interface: eth0}"),
+        &["spec.vip.address: 192.168.7.7 lies inside spec.networking.podSubnet"],
+    );
+    refused(&vip("{address: ten, interface: eth0}"), &["spec.vip.address: \"ten\" is not a usable IP address"]);
+    refused(
+        &vip("{address: 10.0.0.10, interface: 'a very long interface'}"),
+        &["spec.vip.interface:", "is not a network interface name"],
+    );
+    refused(&vip("{address: 10.0.0.10, interface: eth0, image: 'https://x/kube-vip'}"), &["spec.vip.image:"]);
+    refused(&vip("{address: 10.0.0.10}"), &["spec.vip: missing field `interface`"]);
+    // An explicit IP endpoint must be the VIP.
+    let both = BASE.replace(
+        "  controlPlaneEndpoint: 10.0.0.10:6443\n",
+        "  controlPlaneEndpoint: 10.0.0.9:6443\n  vip: {address: 10.0.0.10, interface: eth0}\n",
+    );
+    refused(&both, &["spec.controlPlaneEndpoint: 10.0.0.9 is not the virtual IP 10.0.0.10"]);
+}
+
+#[test]
+fn cni_rules() {
+    let cni = |c: &str| BASE.replace("  join:\n", &format!("  cni: {c}\n  join:\n"));
+    refused(
+        &cni("{plugin: flannel}"),
+        &["spec.cni.plugin: \"flannel\" is not supported (calico, or none to install your own)"],
+    );
+    refused(&cni("{mode: helm}"), &["spec.cni.mode: \"helm\" is not a mode (operator or manifest)"]);
+    refused(
+        &cni("{encapsulation: GRE}"),
+        &["spec.cni.encapsulation: \"GRE\" is not one of VXLANCrossSubnet, VXLAN, IPIP, IPIPCrossSubnet, None"],
+    );
+    refused(&cni("{version: '3.30'}"), &["spec.cni.version: \"3.30\" is not a Calico release like v3.30.2"]);
+    refused(&cni("{mtu: 100}"), &["spec.cni.mtu: 100 is not an MTU between 576 and 9000"]);
+    refused(&cni("{mode: manifest, mtu: 1450}"), &["spec.cni.mtu: is set through the operator's Installation"]);
+    refused(
+        &cni("{manifest: {url: 'ftp://x/y.yaml'}}"),
+        &["spec.cni.manifest.url: \"ftp://x/y.yaml\" is not an http(s) URL"],
+    );
+    refused(
+        &cni("{manifest: {url: 'https://x/y.yaml', file: y.yaml}}"),
+        &["spec.cni.manifest: give either url or file, not both"],
+    );
+    refused(&cni("{manifest: {file: missing.yaml}}"), &["spec.cni.manifest.file: cannot read"]);
+    refused(&cni("{manifest: {sha256: abc}}"), &["spec.cni.manifest.sha256: \"abc\" is not a SHA-256 in hex"]);
+    refused(&cni("{registry: 'https://registry.internal'}"), &["spec.cni.registry:"]);
+    // `none` leaves the CNI to the operator.
+    let b = Bake::new(&cni("{plugin: none}"));
+    b.bake(&[]).assert_ok();
+    assert!(!b.node_file("cp-1", "/etc/kubebake/calico").exists());
+}
+
+#[test]
+fn extra_args_and_image_repository_rules() {
+    let args = BASE.replace("  join:\n", "  apiServer:\n    extraArgs: {--v: 2}\n  join:\n");
+    refused(&args, &["spec.apiServer.extraArgs.--v: write the flag without its dashes: v"]);
+    let args = BASE.replace("  join:\n", "  etcd:\n    extraArgs: {'bad flag': x}\n  join:\n");
+    refused(&args, &["spec.etcd.extraArgs.bad flag: \"bad flag\" is not a flag name"]);
+    let args = BASE.replace("  join:\n", "  scheduler:\n    extraArgs: {v: [1, 2]}\n  join:\n");
+    refused(&args, &["spec.scheduler.extraArgs.v: must be a single value"]);
+    let repo = BASE.replace("  join:\n", "  imageRepository: 'https://registry.internal/'\n  join:\n");
+    refused(&repo, &["spec.imageRepository: \"https://registry.internal/\" is not a registry or image reference"]);
+    let timeout = BASE.replace("tokenTTL: 24h", "tokenTTL: 24h\n    timeout: forever");
+    refused(&timeout, &["spec.join.timeout: \"forever\" is not a duration"]);
+}
