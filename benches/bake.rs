@@ -42,6 +42,7 @@ fn time_bakes(control_planes: usize, workers: usize, algorithm: &str, runs: usiz
             spec: spec_path.clone(),
             out: dir.path().join("out"),
             state: Some(state),
+            templates: None,
             now: time::OffsetDateTime::now_utc(),
         };
         let start = Instant::now();

@@ -13,6 +13,7 @@ use crate::pki::{CaId, ca_cert_hash};
 use crate::plan::{NodePlan, plan};
 use crate::spec;
 use crate::state::{self, OPERATOR_STEM};
+use crate::templates::Templates;
 use crate::token::BootstrapToken;
 
 /// The operator's kubeconfig at the top of the output.
@@ -23,6 +24,8 @@ pub struct Options {
     pub out: PathBuf,
     /// Defaults to [`default_state_dir`].
     pub state: Option<PathBuf>,
+    /// A directory of templates overriding the built-in ones.
+    pub templates: Option<PathBuf>,
     pub now: OffsetDateTime,
 }
 
@@ -73,7 +76,8 @@ pub fn bake(opts: &Options) -> Result<Report> {
     let state = state::sync(&state_dir, &cluster, opts.now)?;
     let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
     let ca_hash = ca_cert_hash(&state.ca(CaId::Kubernetes).cert_der).map_err(|m| Error::crypto("ca.crt", m))?;
-    let plans = plan(&cluster, &state, &ca_hash);
+    let templates = Templates::load(opts.templates.as_deref())?;
+    let plans = plan(&cluster, &state, &ca_hash, &templates)?;
 
     let operator = state.leaf(OPERATOR_STEM);
     let operator_kc = kubeconfig::for_operator(
@@ -83,7 +87,9 @@ pub fn bake(opts: &Options) -> Result<Report> {
         &operator.cert_pem,
         &operator.key_pem,
     );
-    write_out(&opts.out, &plans, &operator_kc.to_yaml())?;
+    let mut files = rootfs_files(&plans);
+    files.push(OutFile { rel: OPERATOR_KUBECONFIG.into(), bytes: operator_kc.to_yaml().into_bytes(), mode: 0o600 });
+    write_out(&opts.out, &files)?;
 
     Ok(Report {
         nodes: plans
@@ -91,8 +97,8 @@ pub fn bake(opts: &Options) -> Result<Report> {
             .map(|p| NodeSummary {
                 name: p.name.clone(),
                 role: p.role,
-                files: p.files.len(),
-                bytes: p.files.iter().map(|f| f.contents.len()).sum(),
+                files: p.tree().len(),
+                bytes: p.tree().iter().map(|f| f.contents.len()).sum(),
             })
             .collect(),
         spec: opts.spec.clone(),
@@ -134,21 +140,31 @@ fn check_places(state: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `OUT/<node>/rootfs/<path>` for every planned file, the operator kubeconfig, and
-/// SHA256SUMS over all of it. The directory is private (it holds keys).
-fn write_out(out: &Path, plans: &[NodePlan], operator_kubeconfig: &str) -> Result<()> {
-    let staging = Staging::new(out, 0o700, false)?;
-    let mut written: Vec<(String, &[u8])> = Vec::new();
+/// One file of the output tree, by path relative to OUT.
+pub struct OutFile {
+    pub rel: String,
+    pub bytes: Vec<u8>,
+    pub mode: u32,
+}
+
+/// `OUT/<node>/rootfs/<path>` for every planned file (units included).
+fn rootfs_files(plans: &[NodePlan]) -> Vec<OutFile> {
+    let mut out = Vec::new();
     for p in plans {
-        for f in &p.files {
-            let rel = format!("{}/rootfs{}", p.name, f.path);
-            staging.write(&rel, &f.contents, f.mode, false)?;
-            written.push((rel, &f.contents));
+        for f in p.tree() {
+            out.push(OutFile { rel: format!("{}/rootfs{}", p.name, f.path), bytes: f.contents, mode: f.mode });
         }
     }
-    staging.write(OPERATOR_KUBECONFIG, operator_kubeconfig.as_bytes(), 0o600, false)?;
-    written.push((OPERATOR_KUBECONFIG.into(), operator_kubeconfig.as_bytes()));
-    let sums = sha256sums(written.iter().map(|(p, b)| (p.as_str(), *b)));
+    out
+}
+
+/// Writes `files` and SHA256SUMS over all of them. The directory is private (it holds keys).
+fn write_out(out: &Path, files: &[OutFile]) -> Result<()> {
+    let staging = Staging::new(out, 0o700, false)?;
+    for f in files {
+        staging.write(&f.rel, &f.bytes, f.mode, false)?;
+    }
+    let sums = sha256sums(files.iter().map(|f| (f.rel.as_str(), f.bytes.as_slice())));
     staging.write(SUMS_FILE, sums.as_bytes(), 0o644, false)?;
     staging.commit()
 }

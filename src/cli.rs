@@ -29,6 +29,10 @@ pub enum Command {
         /// Print the join command with the real bootstrap token instead of a masked one.
         #[arg(long)]
         show_token: bool,
+        /// A directory of templates overriding the built-in ones by file name
+        /// (firstboot.sh.tera, kubebake-firstboot.service.tera, containerd-config.toml.tera, …).
+        #[arg(long)]
+        templates: Option<PathBuf>,
     },
     /// Check a cluster spec and report every problem in it; writes nothing.
     Validate {

@@ -168,8 +168,8 @@ pub fn source_env(calico: &Calico) -> String {
     };
     let mut out = format!("CALICO_MODE={mode}\nCALICO_VERSION={}\n", calico.version);
     match &calico.source {
-        ManifestSource::Url { url, sha256 } => {
-            out.push_str(&format!("CALICO_MANIFEST_URL={url}\n"));
+        ManifestSource::Url { urls, sha256 } => {
+            out.push_str(&format!("CALICO_MANIFEST_URLS='{}'\n", urls.join(" ")));
             if let Some(h) = sha256 {
                 out.push_str(&format!("CALICO_MANIFEST_SHA256={h}\n"));
             }
@@ -179,8 +179,5 @@ pub fn source_env(calico: &Calico) -> String {
         }
     }
     out.push_str(&format!("CALICO_RESOURCES_FILE={CALICO_DIR}/{}\n", resources_file(calico)));
-    if let Some(r) = &calico.registry {
-        out.push_str(&format!("CALICO_REGISTRY={r}\n"));
-    }
     out
 }

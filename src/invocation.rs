@@ -21,12 +21,21 @@ pub const INIT_SKIP_PHASES: &[&str] = &["preflight", "etcd", "control-plane", "k
 
 /// Phases `kubeadm join --control-plane` must not run on the other control planes:
 /// - `control-plane-prepare/control-plane` rewrites the manifests;
-/// - `kubelet-start` would wait for a TLS bootstrap the pre-placed kubelet.conf makes moot;
-/// - `control-plane-join/etcd` would add this member at run time and rewrite its manifest
-///   with `--initial-cluster-state=existing`: the pre-rendered members form the cluster
-///   together instead.
-pub const CONTROL_PLANE_JOIN_SKIP_PHASES: &[&str] =
-    &["preflight", "control-plane-prepare/control-plane", "kubelet-start", "control-plane-join/etcd"];
+/// - `check-etcd` wants every listed member healthy, which the pre-rendered members are
+///   not until they have all booted;
+/// - `kubelet-start` fails on a node that is already Ready, as the kubelet makes it with
+///   the pre-placed kubelet.conf;
+/// - `etcd-join` (1.33, with ControlPlaneKubeletLocalMode) and `control-plane-join/etcd`
+///   (without it) add this member at run time and rewrite its manifest with
+///   `--initial-cluster-state=existing`: the pre-rendered members form the cluster together.
+pub const CONTROL_PLANE_JOIN_SKIP_PHASES: &[&str] = &[
+    "preflight",
+    "control-plane-prepare/control-plane",
+    "check-etcd",
+    "kubelet-start",
+    "etcd-join",
+    "control-plane-join/etcd",
+];
 
 /// A worker joins the normal way (TLS bootstrap through the token), after its own
 /// preflight run.

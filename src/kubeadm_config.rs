@@ -402,6 +402,8 @@ pub struct KubeletConfiguration {
     pub streaming_connection_idle_timeout: &'static str,
     pub sync_frequency: &'static str,
     pub volume_stats_agg_period: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_plugin_dir: Option<String>,
 }
 
 pub fn kubelet_configuration(cluster: &Cluster) -> KubeletConfiguration {
@@ -450,5 +452,6 @@ pub fn kubelet_configuration(cluster: &Cluster) -> KubeletConfiguration {
         streaming_connection_idle_timeout: ZERO,
         sync_frequency: ZERO,
         volume_stats_agg_period: ZERO,
+        volume_plugin_dir: cluster.extra_args.controller_manager.get("flex-volume-plugin-dir").cloned(),
     }
 }

@@ -6,6 +6,7 @@
 pub mod bake;
 pub mod cni;
 pub mod error;
+pub mod firstboot;
 pub mod invocation;
 pub mod kubeadm_config;
 pub mod kubeconfig;
@@ -14,8 +15,10 @@ pub mod model;
 pub mod output;
 pub mod pki;
 pub mod plan;
+pub mod profile;
 pub mod spec;
 pub mod state;
+pub mod templates;
 pub mod token;
 pub mod versions;
 pub mod yaml;

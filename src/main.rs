@@ -22,8 +22,8 @@ fn main() -> ExitCode {
 
 fn run(command: cli::Command) -> Result<()> {
     match command {
-        cli::Command::Bake { spec, out, state, show_token } => {
-            let report = bake::bake(&Options { spec, out, state, now: time::OffsetDateTime::now_utc() })?;
+        cli::Command::Bake { spec, out, state, show_token, templates } => {
+            let report = bake::bake(&Options { spec, out, state, templates, now: time::OffsetDateTime::now_utc() })?;
             print_report(&report, show_token);
         }
         cli::Command::Validate { spec } => {

@@ -30,6 +30,36 @@ pub struct Cluster {
     pub extra_args: ExtraArgs,
     pub vip: Option<Vip>,
     pub cni: Cni,
+    pub os: NodeOs,
+    pub login: Login,
+    /// containerd registry mirrors: registry host to mirror URLs.
+    pub registry_mirrors: BTreeMap<String, Vec<String>>,
+    pub node_network: Option<NodeNetwork>,
+}
+
+/// The nodes' operating system and how they are provisioned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeOs {
+    pub profile: crate::profile::Profile,
+    pub format: crate::profile::Format,
+    pub ignition_version: String,
+    pub packages: crate::profile::Packages,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    pub user: String,
+    /// Whether the user must be created (it is not the image's own).
+    pub create: bool,
+    pub ssh_authorized_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeNetwork {
+    pub interface: String,
+    pub prefix_length: u8,
+    pub gateway: IpAddr,
+    pub nameservers: Vec<IpAddr>,
 }
 
 /// Per-component extra flags, by flag name without `--`.
@@ -117,8 +147,9 @@ impl Encapsulation {
 /// Where Calico's manifest comes from on the first control plane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ManifestSource {
-    /// Fetched at first boot; checked against `sha256` when given.
-    Url { url: String, sha256: Option<String> },
+    /// Fetched at first boot, in order, into one manifest; checked against `sha256` when
+    /// given (only for a single URL of the user's choosing).
+    Url { urls: Vec<String>, sha256: Option<String> },
     /// Read at bake time and shipped with the node's files (air-gapped).
     File { bytes: Vec<u8> },
 }

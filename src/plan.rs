@@ -2,6 +2,8 @@
 //! writer renders from this, so every output format lands the same files.
 
 use crate::cni::{self, CALICO_DIR};
+use crate::error::Result;
+use crate::firstboot;
 use crate::invocation;
 use crate::kubeadm_config;
 use crate::kubeconfig;
@@ -9,16 +11,16 @@ use crate::manifests::{self, KubeVipKubeconfig};
 use crate::model::{Cluster, Cni, ManifestSource, Node, Role};
 use crate::pki::CaId;
 use crate::state::{State, node_kubeconfig_stem, node_pki_stem};
+use crate::templates::Templates;
 
 pub const PKI_DIR: &str = "/etc/kubernetes/pki";
 pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
 pub const KUBELET_DIR: &str = "/var/lib/kubelet";
+pub const SYSTEMD_DIR: &str = "/etc/systemd/system";
+pub const FIRSTBOOT_SCRIPT: &str = "/opt/kubebake/firstboot.sh";
+pub const FIRSTBOOT_UNIT: &str = "kubebake-firstboot.service";
 /// The first control plane's kube-vip manifest once init is done (reads admin.conf).
 pub const KUBE_VIP_AFTER_INIT: &str = "/etc/kubebake/kube-vip-after-init.yaml";
-
-/// The distribution CA directories kubeadm would find on the node and mount into the API
-/// server and controller manager. None until OS profiles say which exist.
-const HOST_CA_DIRS: &[&str] = &[];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFile {
@@ -29,15 +31,45 @@ pub struct PlannedFile {
     pub contents: Vec<u8>,
 }
 
+/// A systemd unit the node's init system must know and, when `enabled`, start at boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedUnit {
+    pub name: String,
+    pub contents: String,
+    pub enabled: bool,
+}
+
+impl PlannedUnit {
+    pub fn path(&self) -> String {
+        format!("{SYSTEMD_DIR}/{}", self.name)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NodePlan {
     pub name: String,
     pub role: Role,
     pub files: Vec<PlannedFile>,
+    pub units: Vec<PlannedUnit>,
 }
 
 impl NodePlan {
-    fn add(&mut self, path: String, mode: u32, contents: impl Into<Vec<u8>>) {
+    /// Every file the node ends up with, units included, sorted by path.
+    pub fn tree(&self) -> Vec<PlannedFile> {
+        let mut all = self.files.clone();
+        all.extend(self.units.iter().map(|u| PlannedFile {
+            path: u.path(),
+            mode: 0o644,
+            owner: "root:root",
+            contents: u.contents.clone().into_bytes(),
+        }));
+        all.sort_by(|a, b| a.path.cmp(&b.path));
+        all
+    }
+}
+
+impl NodePlan {
+    pub(crate) fn add(&mut self, path: String, mode: u32, contents: impl Into<Vec<u8>>) {
         debug_assert!(!self.files.iter().any(|f| f.path == path), "{path} planned twice");
         self.files.push(PlannedFile { path, mode, owner: "root:root", contents: contents.into() });
     }
@@ -52,12 +84,21 @@ impl NodePlan {
 }
 
 /// The plan for every node, in spec order.
-pub fn plan(cluster: &Cluster, state: &State, ca_hash: &str) -> Vec<NodePlan> {
-    cluster.nodes.iter().map(|node| plan_node(cluster, state, node, ca_hash)).collect()
+pub fn plan(cluster: &Cluster, state: &State, ca_hash: &str, templates: &Templates) -> Result<Vec<NodePlan>> {
+    cluster
+        .nodes
+        .iter()
+        .map(|node| {
+            let mut p = plan_node(cluster, state, node, ca_hash);
+            firstboot::add(&mut p, cluster, node, templates)?;
+            p.files.sort_by(|a, b| a.path.cmp(&b.path));
+            Ok(p)
+        })
+        .collect()
 }
 
 fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -> NodePlan {
-    let mut p = NodePlan { name: node.name.clone(), role: node.role, files: Vec::new() };
+    let mut p = NodePlan { name: node.name.clone(), role: node.role, files: Vec::new(), units: Vec::new() };
     let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
     let first = node.name == cluster.first_control_plane().name;
 
@@ -68,7 +109,15 @@ fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -> No
     let kubeadm_config = if first {
         let init = kubeadm_config::init_configuration(cluster, node, &state.token, skip, ignore);
         let cluster_config = kubeadm_config::cluster_configuration(cluster);
-        format!("{}---\n{}", crate::yaml::to_string(&init), crate::yaml::to_string(&cluster_config))
+        // The KubeletConfiguration goes along, so the kubelet-config ConfigMap kubeadm
+        // uploads is the very file every node's kubelet reads.
+        let kubelet = kubeadm_config::kubelet_configuration(cluster);
+        format!(
+            "{}---\n{}---\n{}",
+            crate::yaml::to_string(&init),
+            crate::yaml::to_string(&cluster_config),
+            crate::yaml::to_string(&kubelet)
+        )
     } else {
         crate::yaml::to_string(&kubeadm_config::join_configuration(cluster, node, &state.token, ca_hash, skip, ignore))
     };
@@ -80,6 +129,7 @@ fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -> No
     );
     p.add(format!("{KUBELET_DIR}/kubeadm-flags.env"), 0o644, kubeadm_config::kubelet_flags_env(cluster, node));
 
+    let ca_dirs: Vec<&str> = cluster.os.profile.ca_dirs.iter().map(String::as_str).collect();
     match node.role {
         // A worker trusts the cluster CA and holds no key: its kubelet gets a client
         // certificate through the bootstrap token and a CSR.
@@ -122,8 +172,8 @@ fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -> No
             }
             for (name, pod) in [
                 ("etcd", manifests::etcd(cluster, node)),
-                ("kube-apiserver", manifests::apiserver(cluster, node, HOST_CA_DIRS)),
-                ("kube-controller-manager", manifests::controller_manager(cluster, node, HOST_CA_DIRS)),
+                ("kube-apiserver", manifests::apiserver(cluster, node, &ca_dirs)),
+                ("kube-controller-manager", manifests::controller_manager(cluster, node, &ca_dirs)),
                 ("kube-scheduler", manifests::scheduler(cluster, node)),
             ] {
                 p.add(format!("{}/{name}.yaml", manifests::MANIFESTS_DIR), 0o600, manifests::to_yaml(&pod));

@@ -114,8 +114,10 @@ fn kubeadm_configuration_equals_what_kubeadm_uploads() {
     let reference = Path::new(REFERENCE);
     let text = fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/kubeadm-config.yaml")).unwrap();
     let docs = documents(&text);
-    assert_eq!(docs.len(), 2);
+    assert_eq!(docs.len(), 3);
     let (init, cluster) = (&docs[0], &docs[1]);
+    // The kubelet's configuration travels with it, so kubeadm uploads that very file.
+    assert_eq!(yaml_differences(&docs[2], &read_yaml(&reference.join("kubelet/config.yaml"))), Vec::<String>::new());
     // ClusterConfiguration: field for field what kubeadm stored in the kubeadm-config ConfigMap.
     let cm = read_yaml(&reference.join("cluster-objects/kubeadm-config-configmap.yaml"));
     let uploaded: serde_yaml::Value =
@@ -224,7 +226,13 @@ fn calico_resources_carry_the_pod_cidr() {
         flags(&manifest(&b, "cp-1", "kube-controller-manager")).contains(&"--cluster-cidr=10.244.0.0/16".to_string())
     );
     let env = fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/calico/source.env")).unwrap();
-    assert!(env.contains("CALICO_MANIFEST_URL=https://raw.githubusercontent.com/projectcalico/calico/v3.30.2/manifests/tigera-operator.yaml\n"), "{env}");
+    assert!(
+        env.contains(
+            "CALICO_MANIFEST_URLS='https://raw.githubusercontent.com/projectcalico/calico/v3.30.3/manifests/operator-crds.yaml \
+             https://raw.githubusercontent.com/projectcalico/calico/v3.30.3/manifests/tigera-operator.yaml'\n"
+        ),
+        "{env}"
+    );
     // Only the first control plane applies Calico.
     assert!(!b.node_file("cp-2", "/etc/kubebake/calico").exists());
     assert!(!b.node_file("worker-1", "/etc/kubebake/calico").exists());
@@ -244,7 +252,7 @@ fn calico_resources_carry_the_pod_cidr() {
 fn an_air_gapped_spec_ships_the_manifest_and_names_no_url() {
     let spec = ha_spec(1, "ECDSA-P256").replace(
         "  pki:\n",
-        "  imageRepository: registry.internal/k8s\n  cni:\n    registry: registry.internal/calico\n    manifest: {file: tigera-operator.yaml}\n  pki:\n",
+        "  imageRepository: registry.internal/k8s\n  packages: prebaked\n  cni:\n    registry: registry.internal/calico\n    manifest: {file: tigera-operator.yaml}\n  pki:\n",
     );
     let b = Bake::new(&spec);
     let operator =
@@ -258,7 +266,16 @@ fn an_air_gapped_spec_ships_the_manifest_and_names_no_url() {
     // Nothing in any node's files points outside: no download site, no public registry.
     for (path, (bytes, _)) in snapshot(&b.out()) {
         let text = String::from_utf8_lossy(&bytes);
-        for outside in ["githubusercontent.com", "github.com", "registry.k8s.io", "docker.io", "quay.io", "ghcr.io"] {
+        for outside in [
+            "githubusercontent.com",
+            "github.com",
+            "registry.k8s.io",
+            "docker.io",
+            "quay.io",
+            "ghcr.io",
+            "pkgs.k8s.io",
+            "dl.k8s.io",
+        ] {
             assert!(!text.contains(outside), "{path} names {outside}");
         }
     }

@@ -365,16 +365,28 @@ fn workers_get_the_ca_certificate_and_no_key() {
         assert_eq!(
             paths,
             vec![
+                "rootfs/etc/containerd/config.toml",
+                "rootfs/etc/hostname",
                 "rootfs/etc/kubebake/kubeadm-config.yaml",
                 "rootfs/etc/kubernetes/pki/ca.crt",
+                "rootfs/etc/modules-load.d/kubebake.conf",
+                "rootfs/etc/sysctl.d/99-kubebake.conf",
+                "rootfs/etc/systemd/system/kubebake-firstboot.service",
+                "rootfs/opt/kubebake/firstboot.sh",
                 "rootfs/var/lib/kubelet/config.yaml",
                 "rootfs/var/lib/kubelet/kubeadm-flags.env",
             ]
         );
         for (path, (bytes, mode)) in &files {
             assert!(!String::from_utf8_lossy(bytes).contains("PRIVATE KEY"), "{path}");
-            // The join configuration carries the bootstrap token.
-            let expected = if path.ends_with("kubeadm-config.yaml") { 0o600 } else { 0o644 };
+            // The join configuration carries the bootstrap token; the script runs.
+            let expected = if path.ends_with("kubeadm-config.yaml") {
+                0o600
+            } else if path.ends_with(".sh") {
+                0o755
+            } else {
+                0o644
+            };
             assert_eq!(*mode, expected, "{path}");
         }
         assert_eq!(fs::read(b.pki(worker, "ca.crt")).unwrap(), fs::read(b.state().join("ca.crt")).unwrap());

@@ -71,6 +71,48 @@ pub struct Spec {
     pub vip: Option<VipSpec>,
     #[serde(default)]
     pub cni: Option<CniSpec>,
+    /// A built-in OS profile (ubuntu-24.04, debian-12, flatcar, fedora-coreos) or the path
+    /// of a profile file.
+    #[serde(default)]
+    pub os: Option<String>,
+    /// cloud-init or ignition, where the profile supports both.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Ignition spec version of config.ign (3.3.0 by default; 3.4.0 also works).
+    #[serde(default)]
+    pub ignition_version: Option<String>,
+    /// apt, download or prebaked, overriding the profile.
+    #[serde(default)]
+    pub packages: Option<String>,
+    #[serde(default)]
+    pub login: Option<LoginSpec>,
+    /// containerd registry mirrors: registry host to mirror URLs, tried in order.
+    #[serde(default)]
+    pub registry_mirrors: BTreeMap<String, Vec<String>>,
+    /// Static addressing for every node (its `address` with this prefix and gateway);
+    /// without it nodes use DHCP.
+    #[serde(default)]
+    pub node_network: Option<NodeNetworkSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoginSpec {
+    /// Defaults to the image's own user (the profile's).
+    pub user: Option<String>,
+    #[serde(default)]
+    pub ssh_authorized_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeNetworkSpec {
+    #[serde(default)]
+    pub interface: Option<String>,
+    pub prefix_length: u8,
+    pub gateway: String,
+    #[serde(default)]
+    pub nameservers: Vec<String>,
 }
 
 /// A control-plane component's settings.

@@ -24,7 +24,7 @@ const DEFAULT_CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
 const DEFAULT_CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 const DEFAULT_IMAGE_REPOSITORY: &str = "registry.k8s.io";
 pub const DEFAULT_KUBE_VIP_IMAGE: &str = "ghcr.io/kube-vip/kube-vip:v0.9.2";
-pub const DEFAULT_CALICO_VERSION: &str = "v3.30.2";
+pub const DEFAULT_CALICO_VERSION: &str = "v3.30.3";
 const DEFAULT_JOIN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -306,6 +306,34 @@ pub fn validate(
         etcd: extra_args(&mut c, "spec.etcd.extraArgs", &spec.etcd.extra_args),
     };
     let cni = check_cni(&mut c, spec.cni.as_ref(), base_dir);
+    let os = check_os(&mut c, spec, base_dir);
+    let mut extra_args = extra_args;
+    if let Some(dir) = os.as_ref().and_then(|o| o.profile.flex_volume_dir.clone()) {
+        // The OS's /usr is read-only: the controller manager (and the kubelet) use the
+        // profile's flexvolume directory unless the spec says otherwise.
+        extra_args.controller_manager.entry("flex-volume-plugin-dir".into()).or_insert(dir);
+    }
+    if os.as_ref().is_some_and(|o| o.format == crate::profile::Format::Ignition) && spec.node_network.is_some() {
+        c.error("spec.nodeNetwork", "is written as cloud-init network-config; for Ignition nodes configure the network in the image or with DHCP");
+    }
+    let login = os.as_ref().and_then(|os| check_login(&mut c, spec.login.as_ref(), &os.profile));
+    let mut registry_mirrors = std::collections::BTreeMap::new();
+    for (host, urls) in &spec.registry_mirrors {
+        let path = format!("spec.registryMirrors.{host}");
+        if host.is_empty() || host.contains(['/', ' ']) {
+            c.error(&path, format!("{host:?} is not a registry host (like docker.io or registry.k8s.io)"));
+        }
+        if urls.is_empty() {
+            c.error(&path, "lists no mirror");
+        }
+        for (i, u) in urls.iter().enumerate() {
+            if !(u.starts_with("https://") || u.starts_with("http://")) || u.contains(char::is_whitespace) {
+                c.error(&format!("{path}[{i}]"), format!("{u:?} is not an http(s) URL"));
+            }
+        }
+        registry_mirrors.insert(host.clone(), urls.clone());
+    }
+    let node_network = spec.node_network.as_ref().and_then(|n| check_node_network(&mut c, n, &nodes));
 
     if !c.problems.is_empty() {
         return Err(c.problems);
@@ -336,6 +364,10 @@ pub fn validate(
         extra_args,
         vip,
         cni: cni.expect("every missing value recorded a problem"),
+        os: os.expect("every missing value recorded a problem"),
+        login: login.expect("every missing value recorded a problem"),
+        registry_mirrors,
+        node_network,
     };
     Ok((cluster, c.warnings))
 }
@@ -499,17 +531,29 @@ fn check_cni(c: &mut Checker, spec: Option<&CniSpec>, base_dir: &Path) -> Option
                 }
             }
         }
-        (url, None) => {
-            let url = url.clone().unwrap_or_else(|| {
-                format!(
-                    "https://raw.githubusercontent.com/projectcalico/calico/{version}/manifests/{}",
-                    mode.unwrap_or(CalicoMode::Operator).manifest_name()
-                )
-            });
+        (Some(url), None) => {
             if !url.starts_with("https://") && !url.starts_with("http://") {
                 c.error("spec.cni.manifest.url", format!("{url:?} is not an http(s) URL"));
             }
-            Some(ManifestSource::Url { url, sha256 })
+            Some(ManifestSource::Url { urls: vec![url.clone()], sha256 })
+        }
+        (None, None) => {
+            if sha256.is_some() {
+                c.error(
+                    "spec.cni.manifest.sha256",
+                    "checks a url or file the spec names; the default is several files",
+                );
+            }
+            let base = format!("https://raw.githubusercontent.com/projectcalico/calico/{version}/manifests");
+            let mode = mode.unwrap_or(CalicoMode::Operator);
+            // Since v3.30 the operator's CRDs come in a file of their own, applied first.
+            let minor = version.trim_start_matches('v').split('.').nth(1).and_then(|m| m.parse::<u32>().ok());
+            let mut urls = Vec::new();
+            if mode == CalicoMode::Operator && minor.is_none_or(|m| m >= 30) {
+                urls.push(format!("{base}/operator-crds.yaml"));
+            }
+            urls.push(format!("{base}/{}", mode.manifest_name()));
+            Some(ManifestSource::Url { urls, sha256: None })
         }
     };
     Some(Cni::Calico(Calico {
@@ -520,6 +564,119 @@ fn check_cni(c: &mut Checker, spec: Option<&CniSpec>, base_dir: &Path) -> Option
         registry: spec.registry.clone(),
         source: source?,
     }))
+}
+
+fn check_os(c: &mut Checker, spec: &super::Spec, base_dir: &Path) -> Option<NodeOs> {
+    use crate::profile::{Format, Packages, Profile};
+    let name = spec.os.as_deref().unwrap_or(crate::profile::DEFAULT);
+    let profile = match Profile::load(name, base_dir) {
+        Ok(p) => p,
+        Err(m) => {
+            c.error("spec.os", m);
+            return None;
+        }
+    };
+    let format = match spec.format.as_deref() {
+        None => profile.formats[0],
+        Some(f) => {
+            let format = match f {
+                "cloud-init" => Format::CloudInit,
+                "ignition" => Format::Ignition,
+                other => {
+                    c.error("spec.format", format!("{other:?} is not a format (cloud-init or ignition)"));
+                    return None;
+                }
+            };
+            if !profile.formats.contains(&format) {
+                c.error("spec.format", format!("{} does not take {f} user-data", profile.name));
+                return None;
+            }
+            format
+        }
+    };
+    let ignition_version = spec.ignition_version.clone().unwrap_or_else(|| "3.3.0".into());
+    if !["3.3.0", "3.4.0"].contains(&ignition_version.as_str()) {
+        c.error(
+            "spec.ignitionVersion",
+            format!("{ignition_version:?} is not a supported Ignition spec (3.3.0 or 3.4.0)"),
+        );
+    }
+    let packages = match spec.packages.as_deref() {
+        None => profile.packages,
+        Some("apt") if profile.containerd_package.is_some() => Packages::Apt,
+        Some("apt") => {
+            c.error("spec.packages", format!("{} has no apt (its profile names no containerd package)", profile.name));
+            return None;
+        }
+        Some("download") => Packages::Download,
+        Some("prebaked") => Packages::Prebaked,
+        Some(other) => {
+            c.error("spec.packages", format!("{other:?} is not a package source (apt, download or prebaked)"));
+            return None;
+        }
+    };
+    Some(NodeOs { profile, format, ignition_version, packages })
+}
+
+fn check_login(c: &mut Checker, spec: Option<&super::LoginSpec>, profile: &crate::profile::Profile) -> Option<Login> {
+    let user = spec.and_then(|l| l.user.clone()).unwrap_or_else(|| profile.login_user.clone());
+    let valid = !user.is_empty()
+        && user.len() <= 32
+        && user.starts_with(|ch: char| ch.is_ascii_lowercase() || ch == '_')
+        && user.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !valid {
+        c.error("spec.login.user", format!("{user:?} is not a Linux user name (lower case, digits, '_' and '-')"));
+    }
+    let keys = spec.map(|l| l.ssh_authorized_keys.clone()).unwrap_or_default();
+    for (i, k) in keys.iter().enumerate() {
+        let kind = k.split_whitespace().next().unwrap_or_default();
+        let known = kind.starts_with("ssh-") || kind.starts_with("ecdsa-sha2-") || kind.starts_with("sk-");
+        if !known || k.split_whitespace().count() < 2 || k.contains('\n') {
+            c.error(
+                &format!("spec.login.sshAuthorizedKeys[{i}]"),
+                "is not an OpenSSH public key line (like ssh-ed25519 AAAA... comment)",
+            );
+        }
+    }
+    Some(Login { create: user != profile.login_user, user, ssh_authorized_keys: keys })
+}
+
+fn check_node_network(c: &mut Checker, n: &super::NodeNetworkSpec, nodes: &[Node]) -> Option<NodeNetwork> {
+    let gateway = match n.gateway.parse::<IpAddr>() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            c.error("spec.nodeNetwork.gateway", format!("{:?} is not an IP address", n.gateway));
+            None
+        }
+    };
+    let max = if gateway.is_some_and(|g| g.is_ipv6()) { 128 } else { 32 };
+    if n.prefix_length == 0 || n.prefix_length > max {
+        c.error("spec.nodeNetwork.prefixLength", format!("{} is not a prefix length (1 to {max})", n.prefix_length));
+    }
+    if let Some(gw) = gateway {
+        for node in nodes {
+            let net = IpNet::new(node.address, n.prefix_length.min(max)).map(|n| n.trunc());
+            if net.as_ref().is_ok_and(|net| !net.contains(&gw)) {
+                c.error(
+                    "spec.nodeNetwork.gateway",
+                    format!("{gw} is not on node {:?}'s network {}", node.name, net.expect("checked")),
+                );
+                break;
+            }
+        }
+    }
+    let mut nameservers = Vec::new();
+    for (i, s) in n.nameservers.iter().enumerate() {
+        match s.parse::<IpAddr>() {
+            Ok(ip) => nameservers.push(ip),
+            Err(_) => c.error(&format!("spec.nodeNetwork.nameservers[{i}]"), format!("{s:?} is not an IP address")),
+        }
+    }
+    let interface = n.interface.clone().unwrap_or_else(|| "eth0".into());
+    if interface.is_empty() || interface.len() > 15 || interface.contains(['/', ' ', ':']) {
+        c.error("spec.nodeNetwork.interface", format!("{interface:?} is not a network interface name"));
+    }
+    Some(NodeNetwork { interface, prefix_length: n.prefix_length, gateway: gateway?, nameservers })
 }
 
 /// A registry or image reference: no scheme, no spaces.

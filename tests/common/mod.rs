@@ -26,6 +26,7 @@ spec:
     dnsDomain: cluster.local
   pki:
     encryptionAlgorithm: {algorithm}
+  os: reference-host.yaml
   nodes:
     - name: cp-1
       role: control-plane
@@ -88,10 +89,22 @@ impl Run {
     }
 }
 
+/// An OS profile for the machine kubeadm's reference output was made on: it had none of
+/// the CA directories kubeadm mounts into the control plane when it finds them.
+pub const REFERENCE_HOST_PROFILE: &str = "name: reference-host
+formats: [cloud-init]
+packages: prebaked
+firewall: none
+loginUser: root
+binDir: /usr/bin
+caDirs: []
+";
+
 impl Bake {
     pub fn new(spec: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("cluster.yaml"), spec).unwrap();
+        fs::write(dir.path().join("reference-host.yaml"), REFERENCE_HOST_PROFILE).unwrap();
         Bake { dir }
     }
 

@@ -1,0 +1,168 @@
+//! What a node runs on first boot: the script (from `firstboot.sh.tera`), its one-shot
+//! unit, and the node configuration the script relies on (kernel modules, sysctls,
+//! containerd, registry mirrors, and the kubelet's unit where no package provides it).
+
+use serde::Serialize;
+
+use crate::cni::CALICO_DIR;
+use crate::error::Result;
+use crate::kubeadm_config::KUBEADM_CONFIG;
+use crate::model::{CalicoMode, Cluster, Cni, Node, Role};
+use crate::plan::{FIRSTBOOT_SCRIPT, FIRSTBOOT_UNIT, KUBE_VIP_AFTER_INIT, NodePlan, PlannedUnit, SYSTEMD_DIR};
+use crate::profile::{Firewall, Packages};
+use crate::templates::Templates;
+use crate::versions::{image, pins};
+
+/// What the first-boot script template sees. Every value is validated by the spec, so it
+/// is safe inside single quotes in the shell.
+#[derive(Debug, Serialize)]
+pub struct ScriptContext {
+    pub node_name: String,
+    /// init, join-control-plane or join-worker.
+    pub role: &'static str,
+    pub kubernetes_version: String,
+    /// The version without its `v`, as the packages name it.
+    pub package_version: String,
+    pub packages: &'static str,
+    pub containerd_package: Option<String>,
+    pub apt_repository: String,
+    pub download_base: String,
+    pub bin_dir: String,
+    pub kubeadm_config: &'static str,
+    pub join_timeout_seconds: u64,
+    pub endpoint: String,
+    pub firewall: &'static str,
+    pub ports: Vec<String>,
+    pub kube_vip_after_init: Option<&'static str>,
+    pub login_user: String,
+    pub calico: bool,
+    pub calico_dir: &'static str,
+    /// In manifest mode, the registry Calico's images are rewritten to.
+    pub calico_manifest_registry: Option<String>,
+}
+
+/// The ports a node of `role` serves, in the firewall's own syntax.
+pub fn ports(role: Role, firewall: Firewall) -> Vec<String> {
+    let own: &[(u16, u16, &str)] = match role {
+        Role::ControlPlane => &[
+            (6443, 6443, "tcp"),
+            (2379, 2380, "tcp"),
+            (10250, 10250, "tcp"),
+            (10257, 10257, "tcp"),
+            (10259, 10259, "tcp"),
+        ],
+        Role::Worker => &[(10250, 10250, "tcp"), (10256, 10256, "tcp"), (30000, 32767, "tcp")],
+    };
+    // Calico: BGP, VXLAN and Typha.
+    let calico = [(179, 179, "tcp"), (4789, 4789, "udp"), (5473, 5473, "tcp")];
+    let range = if firewall == Firewall::Ufw { ":" } else { "-" };
+    own.iter()
+        .chain(calico.iter())
+        .map(
+            |(from, to, proto)| {
+                if from == to { format!("{from}/{proto}") } else { format!("{from}{range}{to}/{proto}") }
+            },
+        )
+        .collect()
+}
+
+pub fn script_context(cluster: &Cluster, node: &Node) -> ScriptContext {
+    let first = node.name == cluster.first_control_plane().name;
+    let v = cluster.kubernetes_version;
+    let os = &cluster.os;
+    ScriptContext {
+        node_name: node.name.clone(),
+        role: match (node.role, first) {
+            (Role::ControlPlane, true) => "init",
+            (Role::ControlPlane, false) => "join-control-plane",
+            (Role::Worker, _) => "join-worker",
+        },
+        kubernetes_version: v.to_string(),
+        package_version: format!("{}.{}.{}", v.major, v.minor, v.patch),
+        packages: os.packages.name(),
+        containerd_package: os.profile.containerd_package.clone(),
+        apt_repository: format!("https://pkgs.k8s.io/core:/stable:/v{}.{}/deb/", v.major, v.minor),
+        download_base: format!("https://dl.k8s.io/release/{v}/bin/linux"),
+        bin_dir: os.profile.bin_dir.clone(),
+        kubeadm_config: KUBEADM_CONFIG,
+        join_timeout_seconds: cluster.join.timeout.as_secs(),
+        endpoint: cluster.endpoint.host_port(),
+        firewall: os.profile.firewall.name(),
+        ports: ports(node.role, os.profile.firewall),
+        kube_vip_after_init: (first && cluster.vip.is_some()).then_some(KUBE_VIP_AFTER_INIT),
+        login_user: cluster.login.user.clone(),
+        calico: matches!(cluster.cni, Cni::Calico(_)),
+        calico_dir: CALICO_DIR,
+        calico_manifest_registry: match &cluster.cni {
+            Cni::Calico(c) if c.mode == CalicoMode::Manifest => c.registry.clone(),
+            _ => None,
+        },
+    }
+}
+
+#[derive(Serialize)]
+struct UnitContext<'a> {
+    role: &'static str,
+    node_name: &'a str,
+    script: &'static str,
+}
+
+#[derive(Serialize)]
+struct MirrorContext<'a> {
+    registry: &'a str,
+    server: String,
+    mirrors: &'a [String],
+}
+
+/// Adds the first-boot script, its unit and the node configuration to `p`.
+pub fn add(p: &mut NodePlan, cluster: &Cluster, node: &Node, templates: &Templates) -> Result<()> {
+    let ctx = script_context(cluster, node);
+    let unit = templates.render(
+        "kubebake-firstboot.service.tera",
+        &UnitContext { role: ctx.role, node_name: &node.name, script: FIRSTBOOT_SCRIPT },
+    )?;
+    p.add(FIRSTBOOT_SCRIPT.into(), 0o755, templates.render("firstboot.sh.tera", &ctx)?);
+    p.units.push(PlannedUnit { name: FIRSTBOOT_UNIT.into(), contents: unit, enabled: true });
+
+    let none = serde_json::json!({});
+    p.add("/etc/hostname".into(), 0o644, format!("{}\n", node.name));
+    p.add("/etc/modules-load.d/kubebake.conf".into(), 0o644, templates.render("modules-load.conf.tera", &none)?);
+    p.add("/etc/sysctl.d/99-kubebake.conf".into(), 0o644, templates.render("sysctl.conf.tera", &none)?);
+    let pause = image(&cluster.image_repository, "pause", pins(cluster.kubernetes_version).pause);
+    p.add(
+        "/etc/containerd/config.toml".into(),
+        0o644,
+        templates.render("containerd-config.toml.tera", &serde_json::json!({ "pause_image": pause }))?,
+    );
+    if cluster.os.profile.containerd_config_drop_in {
+        p.add(
+            format!("{SYSTEMD_DIR}/containerd.service.d/10-kubebake.conf"),
+            0o644,
+            templates.render("containerd-dropin.conf.tera", &none)?,
+        );
+    }
+    for (registry, mirrors) in &cluster.registry_mirrors {
+        // Docker Hub's API lives on another host than its name.
+        let server = if registry == "docker.io" {
+            "https://registry-1.docker.io".to_string()
+        } else {
+            format!("https://{registry}")
+        };
+        let ctx = MirrorContext { registry, server, mirrors };
+        p.add(
+            format!("/etc/containerd/certs.d/{registry}/hosts.toml"),
+            0o644,
+            templates.render("hosts.toml.tera", &ctx)?,
+        );
+    }
+    if cluster.os.packages == Packages::Download {
+        let bin = serde_json::json!({ "bin_dir": cluster.os.profile.bin_dir });
+        p.add(format!("{SYSTEMD_DIR}/kubelet.service"), 0o644, templates.render("kubelet.service.tera", &bin)?);
+        p.add(
+            format!("{SYSTEMD_DIR}/kubelet.service.d/10-kubeadm.conf"),
+            0o644,
+            templates.render("10-kubeadm.conf.tera", &bin)?,
+        );
+    }
+    Ok(())
+}
