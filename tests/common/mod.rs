@@ -104,7 +104,9 @@ impl Bake {
     pub fn new(spec: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("cluster.yaml"), spec).unwrap();
-        fs::write(dir.path().join("reference-host.yaml"), REFERENCE_HOST_PROFILE).unwrap();
+        if spec.contains("os: reference-host.yaml") {
+            fs::write(dir.path().join("reference-host.yaml"), REFERENCE_HOST_PROFILE).unwrap();
+        }
         Bake { dir }
     }
 
