@@ -317,7 +317,7 @@ fn cni_rules() {
         &cni("{encapsulation: GRE}"),
         &["spec.cni.encapsulation: \"GRE\" is not one of VXLANCrossSubnet, VXLAN, IPIP, IPIPCrossSubnet, None"],
     );
-    refused(&cni("{version: '3.30'}"), &["spec.cni.version: \"3.30\" is not a Calico release like v3.30.2"]);
+    refused(&cni("{version: '3.30'}"), &["spec.cni.version: \"3.30\" is not a Calico release like v3.30.3"]);
     refused(&cni("{mtu: 100}"), &["spec.cni.mtu: 100 is not an MTU between 576 and 9000"]);
     refused(&cni("{mode: manifest, mtu: 1450}"), &["spec.cni.mtu: is set through the operator's Installation"]);
     refused(
