@@ -43,6 +43,7 @@ fn time_bakes(control_planes: usize, workers: usize, algorithm: &str, runs: usiz
             out: dir.path().join("out"),
             state: Some(state),
             templates: None,
+            platform: None,
             now: time::OffsetDateTime::now_utc(),
         };
         let start = Instant::now();

@@ -11,6 +11,8 @@ use crate::model::{Cluster, Role};
 use crate::output::{SUMS_FILE, Staging, is_within, sha256sums};
 use crate::pki::{CaId, ca_cert_hash};
 use crate::plan::{NodePlan, plan};
+use crate::profile::Format;
+use crate::render::{self, Platform};
 use crate::spec;
 use crate::state::{self, OPERATOR_STEM};
 use crate::templates::Templates;
@@ -26,6 +28,8 @@ pub struct Options {
     pub state: Option<PathBuf>,
     /// A directory of templates overriding the built-in ones.
     pub templates: Option<PathBuf>,
+    /// The platform whose user-data size limit every node must meet.
+    pub platform: Option<Platform>,
     pub now: OffsetDateTime,
 }
 
@@ -47,6 +51,11 @@ pub struct NodeSummary {
     pub role: Role,
     pub files: usize,
     pub bytes: usize,
+    pub format: Format,
+    /// The user-data document's size, and what the platform receives (gzip'd where the
+    /// format allows).
+    pub raw: usize,
+    pub delivered: usize,
 }
 
 impl Report {
@@ -88,19 +97,34 @@ pub fn bake(opts: &Options) -> Result<Report> {
         &operator.key_pem,
     );
     let mut files = rootfs_files(&plans);
+    let mut summaries = Vec::new();
+    for p in &plans {
+        let user_data = render::render(&cluster, p);
+        let tree = p.tree();
+        summaries.push(NodeSummary {
+            name: p.name.clone(),
+            role: p.role,
+            files: tree.len(),
+            bytes: tree.iter().map(|f| f.contents.len()).sum(),
+            format: user_data.format,
+            raw: user_data.raw,
+            delivered: user_data.delivered,
+        });
+        // User-data holds every secret the node gets.
+        files.extend(user_data.files.into_iter().map(|r| OutFile {
+            rel: format!("{}/{}", p.name, r.name),
+            bytes: r.bytes,
+            mode: 0o600,
+        }));
+    }
+    if let Some(platform) = opts.platform {
+        check_sizes(platform, &summaries)?;
+    }
     files.push(OutFile { rel: OPERATOR_KUBECONFIG.into(), bytes: operator_kc.to_yaml().into_bytes(), mode: 0o600 });
     write_out(&opts.out, &files)?;
 
     Ok(Report {
-        nodes: plans
-            .iter()
-            .map(|p| NodeSummary {
-                name: p.name.clone(),
-                role: p.role,
-                files: p.tree().len(),
-                bytes: p.tree().iter().map(|f| f.contents.len()).sum(),
-            })
-            .collect(),
+        nodes: summaries,
         spec: opts.spec.clone(),
         cluster,
         warnings: loaded.warnings,
@@ -138,6 +162,27 @@ fn check_places(state: &Path, out: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Refuses user-data over the platform's limit, saying which nodes and what would help.
+fn check_sizes(platform: Platform, nodes: &[NodeSummary]) -> Result<()> {
+    let over: Vec<String> = nodes
+        .iter()
+        .filter(|n| platform.counted(n.delivered) > platform.limit)
+        .map(|n| format!("{} ({} bytes)", n.name, platform.counted(n.delivered)))
+        .collect();
+    if over.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "user-data over {}'s limit of {} bytes{}: {}. Smaller keys help (encryptionAlgorithm: ECDSA-P256), as do \
+         fewer extra files (a local Calico manifest ships inside the first control plane's user-data); \
+         otherwise deliver the files in the image (OUT/<node>/rootfs) or from a platform with a larger limit",
+        platform.name,
+        platform.limit,
+        if platform.counts_base64 { " (counted base64-encoded)" } else { "" },
+        over.join(", ")
+    )))
 }
 
 /// One file of the output tree, by path relative to OUT.

@@ -33,6 +33,10 @@ pub enum Command {
         /// (firstboot.sh.tera, kubebake-firstboot.service.tera, containerd-config.toml.tera, …).
         #[arg(long)]
         templates: Option<PathBuf>,
+        /// Check every node's user-data against this platform's size limit and fail when
+        /// one is over.
+        #[arg(long, value_parser = ["aws", "azure", "gce", "openstack", "vsphere", "hetzner", "none"])]
+        platform: Option<String>,
     },
     /// Check a cluster spec and report every problem in it; writes nothing.
     Validate {

@@ -16,6 +16,7 @@ pub mod output;
 pub mod pki;
 pub mod plan;
 pub mod profile;
+pub mod render;
 pub mod spec;
 pub mod state;
 pub mod templates;

@@ -22,8 +22,10 @@ fn main() -> ExitCode {
 
 fn run(command: cli::Command) -> Result<()> {
     match command {
-        cli::Command::Bake { spec, out, state, show_token, templates } => {
-            let report = bake::bake(&Options { spec, out, state, templates, now: time::OffsetDateTime::now_utc() })?;
+        cli::Command::Bake { spec, out, state, show_token, templates, platform } => {
+            let platform = platform.as_deref().and_then(kubebake::render::Platform::by_name);
+            let report =
+                bake::bake(&Options { spec, out, state, templates, platform, now: time::OffsetDateTime::now_utc() })?;
             print_report(&report, show_token);
         }
         cli::Command::Validate { spec } => {
@@ -61,9 +63,21 @@ fn print_report(r: &Report, show_token: bool) {
     }
     println!("out    {}", r.out.display());
     let width = r.nodes.iter().map(|n| n.name.len()).max().unwrap_or(4).max(4);
-    println!("       {:<width$}  {:<13}  {:>5}  {:>9}", "node", "role", "files", "bytes");
+    println!(
+        "       {:<width$}  {:<13}  {:>5}  {:>9}  {:<10}  {:>9}  {:>9}",
+        "node", "role", "files", "bytes", "format", "user-data", "delivered"
+    );
     for n in &r.nodes {
-        println!("       {:<width$}  {:<13}  {:>5}  {:>9}", n.name, n.role.name(), n.files, n.bytes);
+        println!(
+            "       {:<width$}  {:<13}  {:>5}  {:>9}  {:<10}  {:>9}  {:>9}",
+            n.name,
+            n.role.name(),
+            n.files,
+            n.bytes,
+            n.format.name(),
+            n.raw,
+            n.delivered
+        );
     }
     println!("       {} (operator kubeconfig)", r.out.join(bake::OPERATOR_KUBECONFIG).display());
     println!("join   {}", r.join_command(show_token));

@@ -84,6 +84,9 @@ pub struct Profile {
     pub firewall: Firewall,
     /// The image's default login user, given the SSH keys when the spec sets no user.
     pub login_user: String,
+    /// The group that grants sudo, given to a login user kubebake creates.
+    #[serde(default = "default_admin_group")]
+    pub admin_group: String,
     /// Where kubeadm, kubelet and kubectl are (or go).
     pub bin_dir: String,
     /// CA directories the OS has, which kubeadm mounts into the control plane.
@@ -95,6 +98,10 @@ pub struct Profile {
     /// containerd.service needs a drop-in to read /etc/containerd/config.toml.
     #[serde(default)]
     pub containerd_config_drop_in: bool,
+}
+
+fn default_admin_group() -> String {
+    "sudo".into()
 }
 
 impl Profile {

@@ -130,6 +130,11 @@ fn write_literal(out: &mut String, s: &str, indent: usize) {
     }
 }
 
+/// Whether [`to_string`] writes `s` as a literal block, which reads back exactly.
+pub fn is_literal_block(s: &str) -> bool {
+    !plain_is_safe(s) && literal_is_possible(s)
+}
+
 fn literal_is_possible(s: &str) -> bool {
     s.contains('\n')
         && s.chars().all(|c| c == '\n' || c == '\t' || (!c.is_control() && c != '\u{feff}'))

@@ -324,7 +324,7 @@ fn changing_extra_args_changes_only_the_affected_manifest() {
     .into_iter()
     .map(String::from)
     .collect();
-    assert_eq!(changed.into_iter().cloned().collect::<std::collections::BTreeSet<_>>(), expected);
+    assert_eq!(changed.into_iter().cloned().collect::<std::collections::BTreeSet<_>>(), with_user_data(expected));
     let f = flags(&manifest(&b, "cp-2", "kube-apiserver"));
     // Overridden in place, added in order, never duplicated.
     assert!(f.contains(&"--authorization-mode=Node,RBAC,Webhook".to_string()));

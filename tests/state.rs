@@ -80,7 +80,7 @@ fn a_changed_address_reissues_only_that_nodes_certificates() {
     .into_iter()
     .map(String::from)
     .collect();
-    assert_eq!(diff, expected);
+    assert_eq!(diff, with_user_data(expected));
     assert!(run.stdout().contains("reissued nodes/cp-2/pki/apiserver (SANs changed)"), "{}", run.stdout());
 }
 
@@ -103,7 +103,7 @@ fn new_sans_reissue_only_the_apiserver_certificates() {
         expected.insert(format!("{node}/rootfs/etc/kubernetes/pki/apiserver.crt"));
         expected.insert(format!("{node}/rootfs/etc/kubernetes/pki/apiserver.key"));
     }
-    assert_eq!(diff, expected);
+    assert_eq!(diff, with_user_data(expected));
     // The CAs, SA key and token are untouched.
     let state_after = snapshot(&b.state());
     for shared in ["ca.crt", "ca.key", "etcd/ca.key", "front-proxy-ca.key", "sa.key", "sa.pub", "token"] {
@@ -360,7 +360,13 @@ fn workers_get_the_ca_certificate_and_no_key() {
     let b = Bake::new(&ha_spec(3, "ECDSA-P256"));
     b.bake(&[]).assert_ok();
     for worker in ["worker-1", "worker-2", "worker-3"] {
-        let files = snapshot(&b.out().join(worker));
+        let all = snapshot(&b.out().join(worker));
+        for (name, (bytes, mode)) in all.iter().filter(|(p, _)| !p.starts_with("rootfs/")) {
+            assert!(["meta-data", "user-data", "user-data.gz"].contains(&name.as_str()), "{name}");
+            assert!(!String::from_utf8_lossy(bytes).contains("PRIVATE KEY"), "{name}");
+            assert_eq!(*mode, 0o600, "{name}");
+        }
+        let files: std::collections::BTreeMap<_, _> = all.into_iter().filter(|(p, _)| p.starts_with("rootfs/")).collect();
         let paths: Vec<&str> = files.keys().map(String::as_str).collect();
         assert_eq!(
             paths,

@@ -296,3 +296,15 @@ fn short(v: &serde_yaml::Value) -> String {
     let s = serde_yaml::to_string(v).unwrap_or_default().trim().replace('\n', " ");
     if s.len() > 120 { format!("{}…", &s[..120]) } else { s }
 }
+
+/// `paths` plus, for every node among them, the user-data that carries its files.
+pub fn with_user_data<I: IntoIterator<Item = String>>(paths: I) -> std::collections::BTreeSet<String> {
+    let mut out: std::collections::BTreeSet<String> = paths.into_iter().collect();
+    let nodes: Vec<String> =
+        out.iter().filter(|p| p.contains("/rootfs/")).map(|p| p.split('/').next().unwrap().to_string()).collect();
+    for node in nodes {
+        out.insert(format!("{node}/user-data"));
+        out.insert(format!("{node}/user-data.gz"));
+    }
+    out
+}

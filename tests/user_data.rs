@@ -1,0 +1,439 @@
+//! Per-node user-data, checked by the ecosystem's own tools: cloud-init's schema and its
+//! write_files module, ignition-validate and Ignition's files stage, PyYAML (YAML 1.1, as
+//! cloud-init reads it), shellcheck; and the size limits of the platforms.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::*;
+use sha2::Digest;
+
+const IGNITION: &str = "/usr/lib/dracut/modules.d/30ignition/ignition";
+
+/// A cluster with the awkward bits: YAML 1.1 look-alike names and values, a created login
+/// user with keys, mirrors, static addressing, a VIP.
+fn cloud_init_spec(os: &str) -> String {
+    format!(
+        "apiVersion: kubebake.io/v1alpha1
+kind: Cluster
+metadata: {{name: awkward}}
+spec:
+  kubernetesVersion: v1.33.3
+  os: {os}
+  vip: {{address: 10.0.0.10, interface: ens18}}
+  apiServer:
+    extraArgs: {{audit-log-maxage: '0600', event-ttl: '1:20'}}
+  login:
+    user: ops
+    sshAuthorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDq0bPbBsOTVJbnS9PzWSk9IeJrn0RjxwMmfQjvbSlQe ops@example']
+  registryMirrors:
+    docker.io: [https://mirror.example.internal]
+  nodeNetwork: {{interface: ens18, prefixLength: 24, gateway: 10.0.0.1, nameservers: [10.0.0.1]}}
+  nodes:
+    - {{name: cp-1, role: control-plane, address: 10.0.0.11}}
+    - {{name: cp-2, role: control-plane, address: 10.0.0.12}}
+    - {{name: 'yes', role: worker, address: 10.0.0.21}}
+    - {{name: 'on', role: worker, address: 10.0.0.22}}
+"
+    )
+}
+
+fn ignition_spec(os: &str, version: &str, login: bool) -> String {
+    let login = if login {
+        "  login: {sshAuthorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDq0bPbBsOTVJbnS9PzWSk9IeJrn0RjxwMmfQjvbSlQe core@example']}\n"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: kubebake.io/v1alpha1
+kind: Cluster
+metadata: {{name: ign}}
+spec:
+  kubernetesVersion: v1.33.3
+  os: {os}
+  ignitionVersion: {version}
+{login}  nodes:
+    - {{name: cp-1, role: control-plane, address: 10.0.0.11}}
+    - {{name: cp-2, role: control-plane, address: 10.0.0.12}}
+    - {{name: cp-3, role: control-plane, address: 10.0.0.13}}
+    - {{name: worker-1, role: worker, address: 10.0.0.21}}
+"
+    )
+}
+
+const NODES: [&str; 4] = ["cp-1", "cp-2", "yes", "on"];
+const IGNITION_NODES: [&str; 4] = ["cp-1", "cp-2", "cp-3", "worker-1"];
+
+/// (mode, sha256) of every file under a node's rootfs, by absolute path.
+fn rootfs(b: &Bake, node: &str) -> BTreeMap<String, (u32, String)> {
+    snapshot(&b.out().join(node).join("rootfs"))
+        .into_iter()
+        .map(|(path, (bytes, mode))| (format!("/{path}"), (mode, kubebake::pki::hex(&sha2::Sha256::digest(&bytes)))))
+        .collect()
+}
+
+fn is_root() -> bool {
+    run_ok(Command::new("id").arg("-u")).trim() == "0"
+}
+
+/// Tests that need root for namespaces: fail in CI without it, skip elsewhere.
+fn root_or_skip() -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI runs this test as root");
+    eprintln!("SKIPPED: needs root for mount namespaces");
+    false
+}
+
+#[test]
+fn cloud_init_accepts_every_user_data() {
+    let Some(cloud_init) = tool("cloud-init", "cloud-init") else { return };
+    for os in ["ubuntu-24.04", "debian-12"] {
+        let b = Bake::new(&cloud_init_spec(os));
+        b.bake(&[]).assert_ok();
+        for node in NODES {
+            let out = run_ok(
+                Command::new(&cloud_init).args(["schema", "--config-file"]).arg(b.out().join(node).join("user-data")),
+            );
+            assert!(out.contains("Valid cloud-config"), "{os} {node}: {out}");
+            let user_data = fs::read_to_string(b.out().join(node).join("user-data")).unwrap();
+            assert!(user_data.starts_with("#cloud-config\n"));
+            // NoCloud meta-data and the static address.
+            let meta: serde_yaml::Value =
+                serde_yaml::from_str(&fs::read_to_string(b.out().join(node).join("meta-data")).unwrap()).unwrap();
+            assert_eq!(meta["local-hostname"].as_str(), Some(node));
+            let net: serde_yaml::Value =
+                serde_yaml::from_str(&fs::read_to_string(b.out().join(node).join("network-config")).unwrap()).unwrap();
+            assert_eq!(net["version"], 2);
+            assert_eq!(net["ethernets"]["ens18"]["routes"][0]["via"], "10.0.0.1");
+            // The gzip'd copy is the same document.
+            let gz = fs::read(b.out().join(node).join("user-data.gz")).unwrap();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).unwrap();
+            assert_eq!(text, user_data);
+        }
+    }
+    // Without static addressing there is no network-config: the node uses DHCP.
+    let b = Bake::new(&ha_spec(1, "ECDSA-P256"));
+    b.bake(&[]).assert_ok();
+    assert!(!b.out().join("cp-1/network-config").exists());
+}
+
+#[test]
+fn pyyaml_reads_every_user_data_as_written() {
+    // cloud-init parses with PyYAML (YAML 1.1): `yes`, `on`, `0600`, `1:20` must stay strings.
+    let Some(python) = tool("python3", "python3-yaml") else { return };
+    let python =
+        if Path::new("/usr/bin/python3").exists() { Path::new("/usr/bin/python3").to_path_buf() } else { python };
+    let b = Bake::new(&cloud_init_spec("ubuntu-24.04"));
+    b.bake(&[]).assert_ok();
+    for node in NODES {
+        let path = b.out().join(node).join("user-data");
+        let out = run_ok(
+            Command::new(&python)
+                .args(["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))"])
+                .arg(&path),
+        );
+        let pyyaml: serde_json::Value = serde_json::from_str(&out).unwrap();
+        // What kubebake meant: the same document read as YAML 1.2 by serde_yaml.
+        let ours: serde_json::Value = serde_json::to_value(
+            serde_yaml::from_str::<serde_yaml::Value>(&fs::read_to_string(&path).unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(pyyaml, ours, "{node}: PyYAML reads the user-data differently");
+        assert_eq!(pyyaml["hostname"], serde_json::json!(node));
+        // Every text file reads back byte for byte, and every mode is a string.
+        let tree = snapshot(&b.out().join(node).join("rootfs"));
+        for f in pyyaml["write_files"].as_array().unwrap() {
+            assert!(f["permissions"].is_string(), "{f}");
+            if f.get("encoding").is_none() {
+                let path = f["path"].as_str().unwrap().trim_start_matches('/');
+                assert_eq!(f["content"].as_str().unwrap().as_bytes(), &tree[path].0[..], "{node} {path}");
+            }
+        }
+    }
+    let manifest = fs::read_to_string(b.node_file("cp-1", "/etc/kubernetes/manifests/kube-apiserver.yaml")).unwrap();
+    assert!(manifest.contains("- --event-ttl=1:20") && manifest.contains("- --audit-log-maxage=0600"));
+}
+
+#[test]
+fn cloud_init_write_files_lays_down_the_rootfs() {
+    if tool("cloud-init", "cloud-init").is_none() || tool("unshare", "util-linux").is_none() || !root_or_skip() {
+        return;
+    }
+    let b = Bake::new(&cloud_init_spec("ubuntu-24.04"));
+    b.bake(&[]).assert_ok();
+    // cloud-init's own module writes into an overlay of / inside a private mount
+    // namespace; only the overlay's upper layer sees the files, and it vanishes after.
+    let script = r#"set -eu
+T=$1
+mount -t tmpfs tmpfs "$T"
+mkdir -p "$T/upper" "$T/work" "$T/merged"
+mount -t overlay overlay -o lowerdir=/,upperdir="$T/upper",workdir="$T/work" "$T/merged"
+for d in proc sys dev; do mount --rbind "/$d" "$T/merged/$d"; done
+chroot "$T/merged" /usr/bin/python3 -B -c '
+import logging, sys, yaml
+from cloudinit.config import cc_write_files
+class Distro:
+    default_owner = "root:root"
+class Cloud:
+    distro = Distro()
+cfg = yaml.safe_load(sys.stdin)
+cc_write_files.handle("write_files", cfg, Cloud(), logging.getLogger("kubebake-test"), [])
+'
+cd "$T/upper"
+find . -type f ! -name '*.pyc' -printf '%m %p\n' | while read -r mode path; do
+  echo "$mode $(sha256sum "$path" | cut -d' ' -f1) ${path#.}"
+done
+"#;
+    for node in NODES {
+        let mount_point = b.path(&format!("mnt-{node}"));
+        fs::create_dir_all(&mount_point).unwrap();
+        let user_data = fs::File::open(b.out().join(node).join("user-data")).unwrap();
+        let out = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", script, "write-files"])
+            .arg(&mount_point)
+            .stdin(Stdio::from(user_data))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{node}: {}", String::from_utf8_lossy(&out.stderr));
+        let written: BTreeMap<String, (u32, String)> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut parts = l.splitn(3, ' ');
+                let mode = u32::from_str_radix(parts.next().unwrap(), 8).unwrap();
+                let sum = parts.next().unwrap().to_string();
+                (parts.next().unwrap().to_string(), (mode, sum))
+            })
+            .collect();
+        assert_eq!(written, rootfs(&b, node), "{node}: write_files laid down another tree");
+    }
+}
+
+#[test]
+fn ignition_validate_accepts_every_config() {
+    let Some(validate) = tool("ignition-validate", "ignition") else { return };
+    for (os, version) in [("flatcar", "3.3.0"), ("fedora-coreos", "3.3.0")] {
+        let b = Bake::new(&ignition_spec(os, version, true));
+        b.bake(&[]).assert_ok();
+        for node in IGNITION_NODES {
+            let config = b.out().join(node).join("config.ign");
+            run_ok(Command::new(&validate).arg(&config));
+            let json: serde_json::Value = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
+            assert_eq!(json["ignition"]["version"], version);
+            assert_eq!(json["passwd"]["users"][0]["name"], "core");
+            let unit = &json["systemd"]["units"][0];
+            assert_eq!(
+                (unit["name"].as_str(), unit["enabled"].as_bool()),
+                (Some("kubebake-firstboot.service"), Some(true))
+            );
+        }
+    }
+}
+
+#[test]
+fn spec_3_4_0_differs_only_in_its_version() {
+    // Debian's Ignition (2.14) predates spec 3.4.0, so it cannot validate it; kubebake uses
+    // nothing 3.4.0 changed, and the configs are the same but for the version.
+    let old = Bake::new(&ignition_spec("flatcar", "3.3.0", true));
+    old.bake(&[]).assert_ok();
+    let new = Bake::new(&ignition_spec("flatcar", "3.4.0", true));
+    fs::create_dir_all(new.state()).unwrap();
+    for (path, (bytes, _)) in snapshot(&old.state()) {
+        let target = new.state().join(&path);
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::write(target, bytes).unwrap();
+    }
+    new.bake(&[]).assert_ok();
+    for node in IGNITION_NODES {
+        let a = fs::read_to_string(old.out().join(node).join("config.ign")).unwrap();
+        let b = fs::read_to_string(new.out().join(node).join("config.ign")).unwrap();
+        assert_eq!(a.replace("\"version\":\"3.3.0\"", "\"version\":\"3.4.0\""), b);
+    }
+}
+
+#[test]
+fn ignition_lays_down_the_rootfs_and_enables_the_first_boot_unit() {
+    if tool("ignition-validate", "ignition").is_none() || !root_or_skip() {
+        return;
+    }
+    assert!(Path::new(IGNITION).exists(), "Debian's ignition package puts the binary at {IGNITION}");
+    let b = Bake::new(&ignition_spec("flatcar", "3.3.0", false));
+    b.bake(&[]).assert_ok();
+    // Debian builds Ignition to relabel what it writes for SELinux, which needs setfiles and
+    // a policy inside the target; neither matters to which files land where, so relabeling
+    // is a no-op here.
+    let stubs = b.path("stubs");
+    fs::create_dir_all(&stubs).unwrap();
+    fs::write(stubs.join("setfiles"), "#!/bin/sh\nexit 0\n").unwrap();
+    fs::set_permissions(stubs.join("setfiles"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", stubs.display(), std::env::var("PATH").unwrap_or_default());
+    for node in IGNITION_NODES {
+        let root = b.path(&format!("ign-root-{node}"));
+        let run = b.path(&format!("ign-run-{node}"));
+        // Ignition relabels for SELinux unless the target says SELinux is off.
+        fs::create_dir_all(root.join("etc/selinux")).unwrap();
+        fs::write(root.join("etc/selinux/config"), "SELINUX=disabled\nSELINUXTYPE=targeted\n").unwrap();
+        fs::create_dir_all(&run).unwrap();
+        let config = b.out().join(node).join("config.ign");
+        for stage in ["fetch-offline", "files"] {
+            let out = Command::new(IGNITION)
+                .args(["-platform", "file", "-stage", stage, "-log-to-stdout", "-root"])
+                .arg(&root)
+                .arg("-config-cache")
+                .arg(run.join("config.json"))
+                .arg("-state-file")
+                .arg(run.join("state"))
+                .arg("-neednet")
+                .arg(run.join("neednet"))
+                .env("IGNITION_CONFIG_FILE", &config)
+                .env("PATH", &path)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{node} {stage}: {}", String::from_utf8_lossy(&out.stdout));
+        }
+        let preset = fs::read_to_string(root.join("etc/systemd/system-preset/20-ignition.preset")).unwrap();
+        assert!(preset.lines().any(|l| l == "enable kubebake-firstboot.service"), "{preset}");
+        let mut laid: BTreeMap<String, (u32, String)> = BTreeMap::new();
+        for (path, (bytes, mode)) in snapshot(&root) {
+            if ["etc/selinux/config", "etc/.ignition-result.json", "etc/systemd/system-preset/20-ignition.preset"]
+                .contains(&path.as_str())
+            {
+                continue;
+            }
+            laid.insert(format!("/{path}"), (mode, kubebake::pki::hex(&sha2::Sha256::digest(&bytes))));
+        }
+        assert_eq!(laid, rootfs(&b, node), "{node}: Ignition laid down another tree");
+    }
+}
+
+#[test]
+fn shellcheck_passes_every_first_boot_script() {
+    let Some(shellcheck) = tool("shellcheck", "shellcheck") else { return };
+    let mut checked = 0;
+    for os in ["ubuntu-24.04", "debian-12", "flatcar", "fedora-coreos"] {
+        for packages in ["", "  packages: prebaked\n"] {
+            let spec = ignition_spec(os, "3.3.0", false)
+                .replace(
+                    "  ignitionVersion: 3.3.0\n",
+                    &format!("  vip: {{address: 10.0.0.10, interface: eth0}}\n{packages}"),
+                )
+                .replace("  nodes:\n", "  cni: {mode: manifest, registry: registry.internal}\n  nodes:\n");
+            let b = Bake::new(&spec);
+            b.bake(&[]).assert_ok();
+            for node in IGNITION_NODES {
+                let script = b.node_file(node, "/opt/kubebake/firstboot.sh");
+                let out = Command::new(&shellcheck).arg(&script).output().unwrap();
+                assert!(out.status.success(), "{os} {node}:\n{}", String::from_utf8_lossy(&out.stdout));
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 4 * 2 * 4);
+}
+
+#[test]
+fn the_first_boot_script_follows_the_profile_and_role() {
+    let b = Bake::new(&cloud_init_spec("ubuntu-24.04"));
+    b.bake(&[]).assert_ok();
+    let script = |node: &str| fs::read_to_string(b.node_file(node, "/opt/kubebake/firstboot.sh")).unwrap();
+    let init = script("cp-1");
+    assert!(init.contains("kubeadm init --config \"$CONFIG\""));
+    assert!(init.contains("'kubelet=1.33.3-*' 'kubeadm=1.33.3-*' 'kubectl=1.33.3-*'"));
+    assert!(init.contains("https://pkgs.k8s.io/core:/stable:/v1.33/deb/"));
+    assert!(init.contains("ufw allow"));
+    assert!(
+        init.contains("for port in 6443/tcp 2379:2380/tcp 10250/tcp 10257/tcp 10259/tcp 179/tcp 4789/udp 5473/tcp;")
+    );
+    assert!(
+        init.contains(
+            "install -m 0600 '/etc/kubebake/kube-vip-after-init.yaml' /etc/kubernetes/manifests/kube-vip.yaml"
+        )
+    );
+    assert!(init.contains("step cni"));
+    let join = script("cp-2");
+    assert!(join.contains("kubeadm join --config \"$CONFIG\"") && !join.contains("kubeadm init"));
+    let worker = script("yes");
+    assert!(worker.contains("for port in 10250/tcp 10256/tcp 30000:32767/tcp 179/tcp 4789/udp 5473/tcp;"));
+    assert!(!worker.contains("step cni"));
+    // containerd: systemd cgroups and the kubelet's pause image; mirrors where given.
+    let containerd = fs::read_to_string(b.node_file("yes", "/etc/containerd/config.toml")).unwrap();
+    assert!(
+        containerd.contains("SystemdCgroup = true")
+            && containerd.contains("sandbox_image = \"registry.k8s.io/pause:3.10\"")
+    );
+    let hosts = fs::read_to_string(b.node_file("yes", "/etc/containerd/certs.d/docker.io/hosts.toml")).unwrap();
+    assert!(hosts.contains("[host.\"https://mirror.example.internal\"]"));
+    // Debian: no firewall to open; a baked image: versions checked, nothing installed.
+    let b = Bake::new(
+        &cloud_init_spec("debian-12").replace("  os: debian-12\n", "  os: debian-12\n  packages: prebaked\n"),
+    );
+    b.bake(&[]).assert_ok();
+    let s = fs::read_to_string(b.node_file("cp-1", "/opt/kubebake/firstboot.sh")).unwrap();
+    assert!(s.contains("firewall: none; leaving the firewall alone"));
+    assert!(s.contains("[ \"$found\" = \"v1.33.3\" ] || fail \"kubeadm is $found, not v1.33.3\""));
+    assert!(!s.contains("apt-get") && !s.contains("curl -fsSL -o \"$BIN"));
+    // Flatcar: binaries downloaded into /opt/bin and checked against their sha256.
+    let b = Bake::new(&ignition_spec("flatcar", "3.3.0", false));
+    b.bake(&[]).assert_ok();
+    let s = fs::read_to_string(b.node_file("worker-1", "/opt/kubebake/firstboot.sh")).unwrap();
+    assert!(
+        s.contains("readonly BIN=/opt/bin")
+            && s.contains("https://dl.k8s.io/release/v1.33.3/bin/linux/$arch/$name.sha256")
+    );
+    let kubelet = fs::read_to_string(b.node_file("worker-1", "/etc/systemd/system/kubelet.service")).unwrap();
+    assert!(kubelet.contains("ExecStart=/opt/bin/kubelet"));
+    let kubelet_config = fs::read_to_string(b.node_file("worker-1", "/var/lib/kubelet/config.yaml")).unwrap();
+    assert!(kubelet_config.contains("volumePluginDir: /opt/libexec/kubernetes/kubelet-plugins/volume/exec"));
+}
+
+#[test]
+fn templates_can_be_overridden() {
+    let b = Bake::new(&ha_spec(0, "ECDSA-P256"));
+    fs::create_dir_all(b.path("my-templates")).unwrap();
+    fs::write(
+        b.path("my-templates/sysctl.conf.tera"),
+        "# ours for {{ nothing | default(value='all') }}\nvm.swappiness = 0\n",
+    )
+    .unwrap();
+    b.bake(&["--templates", "my-templates"]).assert_ok();
+    assert_eq!(
+        fs::read_to_string(b.node_file("cp-2", "/etc/sysctl.d/99-kubebake.conf")).unwrap(),
+        "# ours for all\nvm.swappiness = 0\n"
+    );
+    fs::write(b.path("my-templates/firstboot.tera"), "").unwrap();
+    let run = b.bake(&["--templates", "my-templates"]);
+    assert!(!run.ok());
+    assert!(run.stderr().contains("firstboot.tera overrides no template"), "{}", run.stderr());
+}
+
+#[test]
+fn sizes_are_reported_and_platform_limits_enforced() {
+    let quickstart = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.yaml")).unwrap();
+    let b = Bake::new(&quickstart);
+    let run = b.bake(&["--platform", "aws"]);
+    run.assert_ok();
+    let line = run.stdout().lines().find(|l| l.trim_start().starts_with("cp-1")).unwrap().to_string();
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cols[4], "cloud-init", "{line}");
+    let delivered: usize = cols[6].parse().unwrap();
+    assert!(delivered <= 16_384, "quickstart's control plane does not fit EC2: {line}");
+    assert_eq!(delivered, fs::read(b.out().join("cp-1/user-data.gz")).unwrap().len());
+    // RSA-4096 and a shipped Calico manifest make the control plane too big for EC2: refused,
+    // with the node, the size and advice; and nothing is written.
+    let big = quickstart.replace("encryptionAlgorithm: ECDSA-P256", "encryptionAlgorithm: RSA-4096");
+    let b = Bake::new(&big);
+    let run = b.bake(&["--platform", "aws"]);
+    assert!(!run.ok());
+    assert!(run.stderr().contains("user-data over aws's limit of 16384 bytes: cp-1 ("), "{}", run.stderr());
+    assert!(run.stderr().contains("ECDSA-P256"));
+    assert!(!b.out().exists());
+    // GCE takes it.
+    b.bake(&["--platform", "gce"]).assert_ok();
+}
