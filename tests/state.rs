@@ -366,7 +366,8 @@ fn workers_get_the_ca_certificate_and_no_key() {
             assert!(!String::from_utf8_lossy(bytes).contains("PRIVATE KEY"), "{name}");
             assert_eq!(*mode, 0o600, "{name}");
         }
-        let files: std::collections::BTreeMap<_, _> = all.into_iter().filter(|(p, _)| p.starts_with("rootfs/")).collect();
+        let files: std::collections::BTreeMap<_, _> =
+            all.into_iter().filter(|(p, _)| p.starts_with("rootfs/")).collect();
         let paths: Vec<&str> = files.keys().map(String::as_str).collect();
         assert_eq!(
             paths,

@@ -1,0 +1,109 @@
+//! The rendered first-boot script, run for real by bash in an overlay of / (inside a
+//! private mount namespace), with the commands that would change the machine or reach
+//! the network replaced by stubs that log their calls: a failed join is reported and
+//! resumed on the next boot without redoing finished steps; a finished node does nothing.
+
+mod common;
+
+use std::fs;
+use std::process::Command;
+
+use common::*;
+
+const SPEC: &str = "apiVersion: kubebake.io/v1alpha1
+kind: Cluster
+metadata: {name: boot}
+spec:
+  kubernetesVersion: v1.33.3
+  join: {timeout: 1s}
+  nodes:
+    - {name: cp-1, role: control-plane, address: 10.0.0.11}
+    - {name: worker-1, role: worker, address: 10.0.0.21}
+";
+
+/// Runs the script three times in one overlay: with `kubeadm join` failing, then
+/// succeeding, then once more. Prints each run's exit code, status file and stub calls.
+const HARNESS: &str = r#"set -u
+T=$1; SCRIPT=$2
+mount -t tmpfs tmpfs "$T"
+mkdir -p "$T/upper" "$T/work" "$T/m"
+mount -t overlay overlay -o lowerdir=/,upperdir="$T/upper",workdir="$T/work" "$T/m"
+for d in proc sys dev; do mount --rbind "/$d" "$T/m/$d"; done
+for cmd in apt-get apt-mark curl gpg kubeadm systemctl swapoff modprobe sysctl ufw sleep; do
+  for dir in /usr/bin /usr/sbin /bin /sbin; do
+    rm -f "$T/m$dir/$cmd"
+  done
+  cat > "$T/m/usr/bin/$cmd" <<STUB
+#!/bin/sh
+echo "$cmd \$*" >> /var/log/kubebake-stub-calls
+if [ "$cmd" = kubeadm ] && [ "\$1 \$2" = "join --config" ] && [ -f /tmp/join-fails ]; then exit 1; fi
+exit 0
+STUB
+  chmod 755 "$T/m/usr/bin/$cmd"
+done
+mkdir -p "$T/m/opt/kubebake" "$T/m/etc/apt/keyrings"
+cp "$SCRIPT" "$T/m/opt/kubebake/firstboot.sh"
+touch "$T/m/tmp/join-fails"
+for run in 1 2 3; do
+  [ "$run" = 2 ] && rm -f "$T/m/tmp/join-fails"
+  : > "$T/m/var/log/kubebake-stub-calls"
+  chroot "$T/m" /bin/bash /opt/kubebake/firstboot.sh > "$T/out" 2>&1
+  echo "== run $run exit $?"
+  echo "status: $(cat "$T/m/var/lib/kubebake/status")"
+  sed 's/^/call: /' "$T/m/var/log/kubebake-stub-calls"
+  sed 's/^/log: /' "$T/out"
+done
+"#;
+
+#[test]
+fn a_failed_join_is_reported_and_resumed_and_a_finished_node_does_nothing() {
+    if tool("unshare", "util-linux").is_none() {
+        return;
+    }
+    if run_ok(Command::new("id").arg("-u")).trim() != "0" {
+        assert!(std::env::var_os("CI").is_none(), "CI runs this test as root");
+        eprintln!("SKIPPED: needs root for a mount namespace");
+        return;
+    }
+    let b = Bake::new(SPEC);
+    b.bake(&[]).assert_ok();
+    let mount_point = b.path("mnt");
+    fs::create_dir_all(&mount_point).unwrap();
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", HARNESS, "harness"])
+        .arg(&mount_point)
+        .arg(b.node_file("worker-1", "/opt/kubebake/firstboot.sh"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let runs: Vec<&str> = text.split("== run ").skip(1).collect();
+    assert_eq!(runs.len(), 3, "{text}");
+
+    // 1: everything up to the join ran; the join failed within the bounded time.
+    assert!(runs[0].starts_with("1 exit 1"), "{}", runs[0]);
+    assert!(runs[0].contains("status: failed: kubeadm join did not succeed within 1s"), "{}", runs[0]);
+    for call in [
+        "call: swapoff -a",
+        "call: modprobe br_netfilter",
+        "call: apt-mark hold containerd kubelet kubeadm kubectl",
+        "call: ufw allow 10250/tcp",
+        "call: kubeadm join phase preflight --config /etc/kubebake/kubeadm-config.yaml",
+    ] {
+        assert!(runs[0].contains(call), "run 1 lacks {call:?}:\n{}", runs[0]);
+    }
+    assert!(runs[0].contains("call: apt-get install -y -q -o Dpkg::Options::=--force-confold containerd kubelet=1.33.3-* kubeadm=1.33.3-* kubectl=1.33.3-*"), "{}", runs[0]);
+
+    // 2: resumes at the failed step only.
+    assert!(runs[1].starts_with("2 exit 0"), "{}", runs[1]);
+    assert!(runs[1].contains("status: done"), "{}", runs[1]);
+    assert!(runs[1].contains("log: kubebake: packages: finished on an earlier boot"), "{}", runs[1]);
+    assert!(!runs[1].contains("call: apt-get") && !runs[1].contains("call: swapoff"), "{}", runs[1]);
+    assert!(runs[1].contains("call: kubeadm join --config /etc/kubebake/kubeadm-config.yaml"), "{}", runs[1]);
+    assert!(!runs[1].contains("join phase preflight"), "preflight ran twice:\n{}", runs[1]);
+
+    // 3: a finished node does nothing at all.
+    assert!(runs[2].starts_with("3 exit 0"), "{}", runs[2]);
+    assert!(!runs[2].contains("call: "), "{}", runs[2]);
+    assert!(runs[2].contains("log: kubebake: this node was set up before; nothing to do"), "{}", runs[2]);
+}
