@@ -76,20 +76,6 @@ fn rootfs(b: &Bake, node: &str) -> BTreeMap<String, (u32, String)> {
         .collect()
 }
 
-fn is_root() -> bool {
-    run_ok(Command::new("id").arg("-u")).trim() == "0"
-}
-
-/// Tests that need root for namespaces: fail in CI without it, skip elsewhere.
-fn root_or_skip() -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "CI runs this test as root");
-    eprintln!("SKIPPED: needs root for mount namespaces");
-    false
-}
-
 #[test]
 fn cloud_init_accepts_every_user_data() {
     let Some(cloud_init) = tool("cloud-init", "cloud-init") else { return };

@@ -308,3 +308,14 @@ pub fn with_user_data<I: IntoIterator<Item = String>>(paths: I) -> std::collecti
     }
     out
 }
+
+/// Tests that need root (network and mount namespaces) run in CI, which is root; elsewhere
+/// they say why and skip.
+pub fn root_or_skip() -> bool {
+    if run_ok(Command::new("id").arg("-u")).trim() == "0" {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI runs this test as root");
+    eprintln!("SKIPPED: needs root for network and mount namespaces");
+    false
+}
