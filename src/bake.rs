@@ -82,6 +82,8 @@ pub fn bake(opts: &Options) -> Result<Report> {
     let state_dir = opts.state.clone().unwrap_or_else(|| default_state_dir(&opts.spec));
     check_places(&state_dir, &opts.out)?;
 
+    // Held until the output is written, so the output always matches the state.
+    let _lock = state::lock(&state_dir)?;
     let state = state::sync(&state_dir, &cluster, opts.now)?;
     let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
     let ca_hash = ca_cert_hash(&state.ca(CaId::Kubernetes).cert_der).map_err(|m| Error::crypto("ca.crt", m))?;

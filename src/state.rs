@@ -90,6 +90,34 @@ impl State {
     }
 }
 
+/// An exclusive lock on a state directory, held for a whole bake: two bakes of one state at
+/// once could otherwise each create a CA, and one output would not match the state.
+pub struct Lock {
+    _file: fs::File,
+}
+
+/// Takes the lock beside `dir` (`.<name>.lock`: inside it, it would be part of the state),
+/// failing at once, with a message, when another bake holds it.
+pub fn lock(dir: &Path) -> Result<Lock> {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "state".into());
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(|e| Error::io("creating", &parent, e))?;
+    let path = parent.join(format!(".{name}.lock"));
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("opening lock file", &path, e))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(|_| {
+        Error::state(dir, "another kubebake is baking with this state right now; try again when it is done")
+    })?;
+    Ok(Lock { _file: file })
+}
+
 /// The stem under which a control plane's leaf lives in the state.
 pub fn node_pki_stem(node: &str, leaf: &str) -> String {
     format!("nodes/{node}/pki/{leaf}")

@@ -220,10 +220,11 @@ fn a_damaged_state_is_refused_and_left_alone() {
         assert_eq!(run.output.status.code(), Some(2));
         assert_eq!(changed(&state, &snapshot(&b.state())), BTreeSet::new(), "{name}: state was modified");
         assert_eq!(changed(&out, &snapshot(&b.out())), BTreeSet::new(), "{name}: output was modified");
+        // The lock file stays beside the state (removing lock files races); nothing else may.
         let leftovers: Vec<_> = fs::read_dir(b.dir.path())
             .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .filter(|n| n.to_string_lossy().starts_with('.'))
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.') && n != ".cluster.state.lock")
             .collect();
         assert!(leftovers.is_empty(), "{name}: left {leftovers:?}");
     }
@@ -472,4 +473,21 @@ fn sums_cover_every_output_file() {
     let listed = out.lines().count();
     assert_eq!(listed, snapshot(&b.out()).len() - 1, "{out}");
     assert!(out.lines().all(|l| l.ends_with(": OK")));
+}
+
+#[test]
+fn a_state_in_use_by_another_bake_is_refused() {
+    let b = Bake::new(&ha_spec(0, "ECDSA-P256"));
+    b.bake(&[]).assert_ok();
+    let state_before = snapshot(&b.state());
+    // Another bake holds the lock (flock, as kubebake takes it).
+    let holder = fs::OpenOptions::new().write(true).open(b.path(".cluster.state.lock")).unwrap();
+    rustix::fs::flock(&holder, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    let run = b.bake(&[]);
+    drop(holder);
+    assert!(!run.ok());
+    assert!(run.stderr().contains("another kubebake is baking with this state right now"), "{}", run.stderr());
+    assert_eq!(changed(&state_before, &snapshot(&b.state())), BTreeSet::new());
+    // Released, it bakes.
+    b.bake(&[]).assert_ok();
 }
