@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::kubeadm_config::KUBEADM_CONFIG;
 use crate::model::{CalicoMode, Cluster, Cni, Node, Role};
 use crate::plan::{FIRSTBOOT_SCRIPT, FIRSTBOOT_UNIT, KUBE_VIP_AFTER_INIT, NodePlan, PlannedUnit, SYSTEMD_DIR};
-use crate::profile::{Firewall, Packages};
+use crate::profile::{Firewall, Format, NetworkConfig, Packages};
 use crate::templates::Templates;
 use crate::versions::{image, pins};
 
@@ -154,6 +154,34 @@ pub fn add(p: &mut NodePlan, cluster: &Cluster, node: &Node, templates: &Templat
             0o644,
             templates.render("hosts.toml.tera", &ctx)?,
         );
+    }
+    if let (Format::Ignition, Some(net)) = (cluster.os.format, &cluster.node_network) {
+        // cloud-init nodes get network-config instead; Ignition has no network section.
+        let v6 = node.address.is_ipv6();
+        let ctx = serde_json::json!({
+            "node_name": node.name,
+            "interface": net.interface,
+            "address": node.address.to_string(),
+            "prefix_length": net.prefix_length,
+            "gateway": net.gateway.to_string(),
+            "nameservers": net.nameservers.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+            "family": if v6 { "ipv6" } else { "ipv4" },
+            "other_family": if v6 { "ipv4" } else { "ipv6" },
+        });
+        match cluster.os.profile.network_config {
+            Some(NetworkConfig::Networkd) => p.add(
+                format!("/etc/systemd/network/10-kubebake-{}.network", net.interface),
+                0o644,
+                templates.render("networkd.network.tera", &ctx)?,
+            ),
+            // NetworkManager ignores keyfiles others can read.
+            Some(NetworkConfig::NetworkManager) => p.add(
+                format!("/etc/NetworkManager/system-connections/kubebake-{}.nmconnection", net.interface),
+                0o600,
+                templates.render("networkmanager.nmconnection.tera", &ctx)?,
+            ),
+            None => unreachable!("validation requires networkConfig for Ignition with nodeNetwork"),
+        }
     }
     if cluster.os.packages == Packages::Download {
         let bin = serde_json::json!({ "bin_dir": cluster.os.profile.bin_dir });

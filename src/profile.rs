@@ -98,6 +98,18 @@ pub struct Profile {
     /// containerd.service needs a drop-in to read /etc/containerd/config.toml.
     #[serde(default)]
     pub containerd_config_drop_in: bool,
+    /// How static addressing is written where cloud-init's network-config does not apply.
+    #[serde(default)]
+    pub network_config: Option<NetworkConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkConfig {
+    /// A systemd-networkd `.network` file.
+    Networkd,
+    /// A NetworkManager keyfile.
+    NetworkManager,
 }
 
 fn default_admin_group() -> String {

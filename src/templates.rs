@@ -19,6 +19,8 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("sysctl.conf.tera", include_str!("../templates/sysctl.conf.tera")),
     ("kubelet.service.tera", include_str!("../templates/kubelet.service.tera")),
     ("10-kubeadm.conf.tera", include_str!("../templates/10-kubeadm.conf.tera")),
+    ("networkd.network.tera", include_str!("../templates/networkd.network.tera")),
+    ("networkmanager.nmconnection.tera", include_str!("../templates/networkmanager.nmconnection.tera")),
 ];
 
 pub struct Templates {

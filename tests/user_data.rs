@@ -423,3 +423,32 @@ fn sizes_are_reported_and_platform_limits_enforced() {
     // GCE takes it.
     b.bake(&["--platform", "gce"]).assert_ok();
 }
+
+#[test]
+fn ignition_nodes_get_static_addressing_in_their_own_network_files() {
+    let Some(validate) = tool("ignition-validate", "ignition") else { return };
+    let net = "  nodeNetwork: {interface: ens3, prefixLength: 24, gateway: 10.0.0.1, nameservers: [10.0.0.1, 1.1.1.1]}\n  nodes:\n";
+    let flatcar = Bake::new(&ignition_spec("flatcar", "3.3.0", false).replace("  nodes:\n", net));
+    flatcar.bake(&[]).assert_ok();
+    let networkd =
+        fs::read_to_string(flatcar.node_file("cp-2", "/etc/systemd/network/10-kubebake-ens3.network")).unwrap();
+    assert!(networkd.contains("Name=ens3\n") && networkd.contains("Address=10.0.0.12/24\n"), "{networkd}");
+    assert!(networkd.contains("Gateway=10.0.0.1\n") && networkd.contains("DNS=1.1.1.1\n"), "{networkd}");
+    let fcos = Bake::new(&ignition_spec("fedora-coreos", "3.3.0", false).replace("  nodes:\n", net));
+    fcos.bake(&[]).assert_ok();
+    let path = "/etc/NetworkManager/system-connections/kubebake-ens3.nmconnection";
+    let keyfile = fs::read_to_string(fcos.node_file("worker-1", path)).unwrap();
+    assert!(
+        keyfile.contains("address1=10.0.0.21/24,10.0.0.1\n") && keyfile.contains("dns=10.0.0.1;1.1.1.1;\n"),
+        "{keyfile}"
+    );
+    // NetworkManager ignores keyfiles that others can read.
+    assert_eq!(snapshot(&fcos.out().join("worker-1/rootfs"))[path.trim_start_matches('/')].1, 0o600);
+    for b in [&flatcar, &fcos] {
+        for node in IGNITION_NODES {
+            run_ok(Command::new(&validate).arg(b.out().join(node).join("config.ign")));
+            // cloud-init's network-config is for cloud-init nodes only.
+            assert!(!b.out().join(node).join("network-config").exists());
+        }
+    }
+}

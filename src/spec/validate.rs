@@ -313,8 +313,13 @@ pub fn validate(
         // profile's flexvolume directory unless the spec says otherwise.
         extra_args.controller_manager.entry("flex-volume-plugin-dir".into()).or_insert(dir);
     }
-    if os.as_ref().is_some_and(|o| o.format == crate::profile::Format::Ignition) && spec.node_network.is_some() {
-        c.error("spec.nodeNetwork", "is written as cloud-init network-config; for Ignition nodes configure the network in the image or with DHCP");
+    if let Some(o) = os.as_ref().filter(|o| o.format == crate::profile::Format::Ignition) {
+        if spec.node_network.is_some() && o.profile.network_config.is_none() {
+            c.error(
+                "spec.nodeNetwork",
+                format!("profile {} says how to write no static network configuration (networkConfig)", o.profile.name),
+            );
+        }
     }
     let login = os.as_ref().and_then(|os| check_login(&mut c, spec.login.as_ref(), &os.profile));
     let mut registry_mirrors = std::collections::BTreeMap::new();
