@@ -14,8 +14,7 @@ use crate::versions::{image, pins};
 
 pub const API_VERSION: &str = "kubeadm.k8s.io/v1beta4";
 pub const CRI_SOCKET: &str = "unix:///var/run/containerd/containerd.sock";
-/// Where kubebake puts its own files on a node.
-pub const KUBEBAKE_DIR: &str = "/etc/kubebake";
+/// kubeadm's configuration on every node; kubebake's own node files live under /etc/kubebake.
 pub const KUBEADM_CONFIG: &str = "/etc/kubebake/kubeadm-config.yaml";
 
 #[derive(Debug, Clone, Serialize)]
