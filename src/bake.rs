@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Problem, Result};
+use crate::firstboot;
 use crate::kubeconfig;
 use crate::model::{Cluster, Role};
 use crate::output::{SUMS_FILE, Staging, is_within, sha256sums};
 use crate::pki::{CaId, ca_cert_hash};
-use crate::plan::{NodePlan, plan};
+use crate::plan::{NodePlan, plan_node};
 use crate::profile::Format;
 use crate::render::{self, Platform};
 use crate::spec;
@@ -88,7 +89,16 @@ pub fn bake(opts: &Options) -> Result<Report> {
     let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
     let ca_hash = ca_cert_hash(&state.ca(CaId::Kubernetes).cert_der).map_err(|m| Error::crypto("ca.crt", m))?;
     let templates = Templates::load(opts.templates.as_deref())?;
-    let plans = plan(&cluster, &state, &ca_hash, &templates)?;
+    let plans = cluster
+        .nodes
+        .iter()
+        .map(|node| {
+            let mut p = plan_node(&cluster, &state, node, &ca_hash);
+            firstboot::add(&mut p, &cluster, node, &templates)?;
+            p.files.sort_by(|a, b| a.path.cmp(&b.path));
+            Ok(p)
+        })
+        .collect::<Result<Vec<NodePlan>>>()?;
 
     let operator = state.leaf(OPERATOR_STEM);
     let operator_kc = kubeconfig::for_operator(

@@ -8,10 +8,15 @@ use crate::cni::CALICO_DIR;
 use crate::error::Result;
 use crate::kubeadm_config::KUBEADM_CONFIG;
 use crate::model::{CalicoMode, Cluster, Cni, Node, Role};
-use crate::plan::{FIRSTBOOT_SCRIPT, FIRSTBOOT_UNIT, KUBE_VIP_AFTER_INIT, NodePlan, PlannedUnit, SYSTEMD_DIR};
+use crate::plan::{
+    FIRSTBOOT_SCRIPT, FIRSTBOOT_UNIT, KUBE_VIP_AFTER_INIT, NodePlan, PlannedUnit, STAGED_MANIFESTS_DIR, SYSTEMD_DIR,
+};
 use crate::profile::{Firewall, Format, NetworkConfig, Packages};
 use crate::templates::Templates;
 use crate::versions::{image, pins};
+
+/// kubebake's sysctls; first boot applies this file alone.
+pub const SYSCTL_FILE: &str = "/etc/sysctl.d/99-kubebake.conf";
 
 /// What the first-boot script template sees. Every value is validated by the spec, so it
 /// is safe inside single quotes in the shell.
@@ -39,6 +44,8 @@ pub struct ScriptContext {
     pub calico_dir: &'static str,
     /// In manifest mode, the registry Calico's images are rewritten to.
     pub calico_manifest_registry: Option<String>,
+    pub sysctl_file: &'static str,
+    pub staged_manifests_dir: &'static str,
 }
 
 /// The ports a node of `role` serves, in the firewall's own syntax.
@@ -97,6 +104,8 @@ pub fn script_context(cluster: &Cluster, node: &Node) -> ScriptContext {
             Cni::Calico(c) if c.mode == CalicoMode::Manifest => c.registry.clone(),
             _ => None,
         },
+        sysctl_file: SYSCTL_FILE,
+        staged_manifests_dir: STAGED_MANIFESTS_DIR,
     }
 }
 
@@ -127,7 +136,7 @@ pub fn add(p: &mut NodePlan, cluster: &Cluster, node: &Node, templates: &Templat
     let none = serde_json::json!({});
     p.add("/etc/hostname".into(), 0o644, format!("{}\n", node.name));
     p.add("/etc/modules-load.d/kubebake.conf".into(), 0o644, templates.render("modules-load.conf.tera", &none)?);
-    p.add("/etc/sysctl.d/99-kubebake.conf".into(), 0o644, templates.render("sysctl.conf.tera", &none)?);
+    p.add(SYSCTL_FILE.into(), 0o644, templates.render("sysctl.conf.tera", &none)?);
     let pause = image(&cluster.image_repository, "pause", pins(cluster.kubernetes_version).pause);
     p.add(
         "/etc/containerd/config.toml".into(),

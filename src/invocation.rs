@@ -1,18 +1,14 @@
 //! How each node runs kubeadm so that kubeadm reuses every pre-placed file and rewrites
-//! none of them. `docs/kubeadm-invocation.md` explains each choice against kubeadm's source;
-//! the first-boot script and the rendered kubeadm configuration both take their lists from
-//! here, so they cannot drift apart.
+//! none of them, and so that nodes booted in any order converge. `docs/kubeadm-invocation.md`
+//! reasons it through per role against kubeadm's source; the first-boot script and the
+//! rendered kubeadm configuration both take their lists from here, so they cannot drift apart.
 
 use crate::model::{Node, Role};
 
-/// Static pod manifests kubebake places; kubeadm's preflight refuses to overwrite them.
-const MANIFEST_FILES: [&str; 4] = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"];
-
 /// Phases `kubeadm init` must not run on the first control plane:
-/// - `preflight` runs on its own first (before the kubelet starts the static pods, whose
-///   ports it would otherwise find taken);
-/// - `etcd` and `control-plane` always rewrite the manifests (and `etcd` would write a
-///   one-member cluster);
+/// - `preflight` runs on its own first, before the kubelet starts the static pods whose
+///   ports it checks;
+/// - `etcd` and `control-plane` always rewrite the manifests (kubebake's are kubeadm's);
 /// - `kubelet-start` rewrites the kubelet's config and flags and restarts it; kubebake's
 ///   copies are kubeadm's, and the first-boot step starts the kubelet itself;
 /// - `kubelet-finalize` rewrites kubelet.conf to point at the rotated client certificate;
@@ -20,42 +16,35 @@ const MANIFEST_FILES: [&str; 4] = ["etcd", "kube-apiserver", "kube-controller-ma
 pub const INIT_SKIP_PHASES: &[&str] = &["preflight", "etcd", "control-plane", "kubelet-start", "kubelet-finalize"];
 
 /// Phases `kubeadm join --control-plane` must not run on the other control planes:
-/// - `control-plane-prepare/control-plane` rewrites the manifests;
-/// - `check-etcd` wants every listed member healthy, which the pre-rendered members are
-///   not until they have all booted;
-/// - `kubelet-start` fails on a node that is already Ready, as the kubelet makes it with
-///   the pre-placed kubelet.conf;
-/// - `etcd-join` (1.33, with ControlPlaneKubeletLocalMode) and `control-plane-join/etcd`
-///   (without it) add this member at run time and rewrite its manifest with
-///   `--initial-cluster-state=existing`: the pre-rendered members form the cluster together.
-pub const CONTROL_PLANE_JOIN_SKIP_PHASES: &[&str] = &[
-    "preflight",
-    "control-plane-prepare/control-plane",
-    "check-etcd",
-    "kubelet-start",
-    "etcd-join",
-    "control-plane-join/etcd",
-];
+/// - `preflight` runs on its own first, before this node's kubelet runs anything;
+/// - `control-plane-prepare/control-plane` rewrites the three manifests kubebake placed;
+/// - `check-etcd` wants every member healthy, so a member that was added as a learner but
+///   never started (a reboot right after `etcd-join` added it) would block this node's
+///   own retry forever; a learner does not count for quorum, so adding one is safe anyway;
+/// - `kubelet-start` refuses a node that is already Ready, which a retried join after a
+///   reboot finds; the first-boot step starts the kubelet on the pre-placed kubelet.conf.
+///
+/// `etcd-join` runs: it adds this member as a learner through the running cluster, writes
+/// its manifest and promotes it, exactly as for any kubeadm control-plane join, and skips
+/// the add when a retried join finds the member already there.
+pub const CONTROL_PLANE_JOIN_SKIP_PHASES: &[&str] =
+    &["preflight", "control-plane-prepare/control-plane", "check-etcd", "kubelet-start"];
 
 /// A worker joins the normal way (TLS bootstrap through the token), after its own
 /// preflight run.
 pub const WORKER_JOIN_SKIP_PHASES: &[&str] = &["preflight"];
 
-/// Preflight checks that fail only because kubebake placed files ahead of kubeadm.
+/// Preflight checks that fail only because kubebake placed files ahead of kubeadm. The
+/// static pod manifests are staged outside `/etc/kubernetes/manifests` until preflight has
+/// passed, so no manifest or port check needs ignoring.
 pub fn ignored_preflight_errors(node: &Node, first_control_plane: bool) -> Vec<String> {
-    let mut out = Vec::new();
-    if node.role == Role::ControlPlane {
-        for m in MANIFEST_FILES {
-            out.push(format!("FileAvailable--etc-kubernetes-manifests-{m}.yaml"));
-        }
-        if !first_control_plane {
-            out.push("FileAvailable--etc-kubernetes-kubelet.conf".into());
-        }
-    } else {
+    match (node.role, first_control_plane) {
+        (Role::ControlPlane, true) => Vec::new(),
+        // This node's own identity, for its kubelet to start before its API server exists.
+        (Role::ControlPlane, false) => vec!["FileAvailable--etc-kubernetes-kubelet.conf".into()],
         // Workers get the CA certificate up front; join's preflight expects none.
-        out.push("FileAvailable--etc-kubernetes-pki-ca.crt".into());
+        (Role::Worker, _) => vec!["FileAvailable--etc-kubernetes-pki-ca.crt".into()],
     }
-    out
 }
 
 pub fn skip_phases(node: &Node, first_control_plane: bool) -> Vec<String> {

@@ -1,9 +1,8 @@
 //! What lands on each node: files at their absolute paths with mode and owner. Every
-//! writer renders from this, so every output format lands the same files.
+//! writer renders from this, so every output format lands the same files. The first-boot
+//! part of a plan (`firstboot`) builds on this module, never the other way round.
 
 use crate::cni::{self, CALICO_DIR};
-use crate::error::Result;
-use crate::firstboot;
 use crate::invocation;
 use crate::kubeadm_config;
 use crate::kubeconfig;
@@ -11,7 +10,6 @@ use crate::manifests::{self, KubeVipKubeconfig};
 use crate::model::{Cluster, Cni, ManifestSource, Node, Role};
 use crate::pki::CaId;
 use crate::state::{State, node_kubeconfig_stem, node_pki_stem};
-use crate::templates::Templates;
 
 pub const PKI_DIR: &str = "/etc/kubernetes/pki";
 pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
@@ -21,6 +19,10 @@ pub const FIRSTBOOT_SCRIPT: &str = "/opt/kubebake/firstboot.sh";
 pub const FIRSTBOOT_UNIT: &str = "kubebake-firstboot.service";
 /// The first control plane's kube-vip manifest once init is done (reads admin.conf).
 pub const KUBE_VIP_AFTER_INIT: &str = "/etc/kubebake/kube-vip-after-init.yaml";
+/// Where a control plane's static pod manifests wait until preflight has passed: a kubelet
+/// that a package started early must find nothing to run, or preflight would find the
+/// ports taken. First boot installs them, unchanged, into `/etc/kubernetes/manifests`.
+pub const STAGED_MANIFESTS_DIR: &str = "/etc/kubebake/manifests";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFile {
@@ -83,21 +85,9 @@ impl NodePlan {
     }
 }
 
-/// The plan for every node, in spec order.
-pub fn plan(cluster: &Cluster, state: &State, ca_hash: &str, templates: &Templates) -> Result<Vec<NodePlan>> {
-    cluster
-        .nodes
-        .iter()
-        .map(|node| {
-            let mut p = plan_node(cluster, state, node, ca_hash);
-            firstboot::add(&mut p, cluster, node, templates)?;
-            p.files.sort_by(|a, b| a.path.cmp(&b.path));
-            Ok(p)
-        })
-        .collect()
-}
-
-fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -> NodePlan {
+/// The cluster files of `node`: PKI, kubeconfigs, manifests and configuration, sorted by
+/// path. The first-boot part is added by `firstboot::add`.
+pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -> NodePlan {
     let mut p = NodePlan { name: node.name.clone(), role: node.role, files: Vec::new(), units: Vec::new() };
     let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
     let first = node.name == cluster.first_control_plane().name;
@@ -140,7 +130,7 @@ fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -> No
                 // bound admin.conf's group; it switches to admin.conf after init.
                 let during_init = if first { KubeVipKubeconfig::SuperAdmin } else { KubeVipKubeconfig::Admin };
                 p.add(
-                    format!("{}/kube-vip.yaml", manifests::MANIFESTS_DIR),
+                    format!("{STAGED_MANIFESTS_DIR}/kube-vip.yaml"),
                     0o600,
                     manifests::to_yaml(&manifests::kube_vip(vip, during_init)),
                 );
@@ -170,13 +160,14 @@ fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -> No
                 p.cert(leaf.stem, &stored.cert_pem);
                 p.key(leaf.stem, &stored.key_pem);
             }
-            for (name, pod) in [
-                ("etcd", manifests::etcd(cluster, node)),
+            // Joining members get their etcd manifest from `kubeadm join` (etcd-join).
+            let etcd = first.then(|| ("etcd", manifests::etcd(cluster, node)));
+            for (name, pod) in etcd.into_iter().chain([
                 ("kube-apiserver", manifests::apiserver(cluster, node, &ca_dirs)),
                 ("kube-controller-manager", manifests::controller_manager(cluster, node, &ca_dirs)),
                 ("kube-scheduler", manifests::scheduler(cluster, node)),
-            ] {
-                p.add(format!("{}/{name}.yaml", manifests::MANIFESTS_DIR), 0o600, manifests::to_yaml(&pod));
+            ]) {
+                p.add(format!("{STAGED_MANIFESTS_DIR}/{name}.yaml"), 0o600, manifests::to_yaml(&pod));
             }
             for identity in kubeconfig::node_identities(cluster, node) {
                 let stored = state.leaf(&node_kubeconfig_stem(&node.name, identity.file_stem));

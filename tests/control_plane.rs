@@ -16,13 +16,13 @@ fn manifests_equal_kubeadms() {
     let b = Bake::new(&reference_spec("RSA-2048"));
     b.bake(&[]).assert_ok();
     for name in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
-        let ours = read_yaml(&b.node_file("cp-1", &format!("/etc/kubernetes/manifests/{name}.yaml")));
+        let ours = read_yaml(&b.node_file("cp-1", &format!("/etc/kubebake/manifests/{name}.yaml")));
         let theirs = read_yaml(&Path::new(REFERENCE).join(format!("manifests/{name}.yaml")));
         let diff = yaml_differences(&ours, &theirs);
         assert!(diff.is_empty(), "{name}.yaml differs from kubeadm's:\n{}", diff.join("\n"));
         // And byte for byte, so `kubeadm upgrade` finds nothing to change.
         assert_eq!(
-            fs::read_to_string(b.node_file("cp-1", &format!("/etc/kubernetes/manifests/{name}.yaml"))).unwrap(),
+            fs::read_to_string(b.node_file("cp-1", &format!("/etc/kubebake/manifests/{name}.yaml"))).unwrap(),
             fs::read_to_string(Path::new(REFERENCE).join(format!("manifests/{name}.yaml"))).unwrap(),
             "{name}.yaml"
         );
@@ -50,7 +50,7 @@ fn every_manifest_parses_as_a_v1_pod() {
     b.bake(&[]).assert_ok();
     let mut seen = 0;
     for node in ["cp-1", "cp-2", "cp-3"] {
-        for entry in fs::read_dir(b.node_file(node, "/etc/kubernetes/manifests")).unwrap() {
+        for entry in fs::read_dir(b.node_file(node, "/etc/kubebake/manifests")).unwrap() {
             let text = fs::read_to_string(entry.unwrap().path()).unwrap();
             let pod: k8s_openapi::api::core::v1::Pod = serde_yaml::from_str(&text).unwrap();
             let spec = pod.spec.unwrap();
@@ -59,7 +59,8 @@ fn every_manifest_parses_as_a_v1_pod() {
             seen += 1;
         }
     }
-    assert_eq!(seen, 3 * 5);
+    // cp-1: etcd, the three control-plane pods and kube-vip; the others have no etcd.yaml.
+    assert_eq!(seen, 5 + 2 * 4);
 }
 
 /// The reference spec with kubeadm.yaml's token, so configuration files can be compared.
@@ -148,7 +149,7 @@ fn kubeadm_configuration_equals_what_kubeadm_uploads() {
 }
 
 fn manifest(b: &Bake, node: &str, name: &str) -> k8s_openapi::api::core::v1::Pod {
-    let text = fs::read_to_string(b.node_file(node, &format!("/etc/kubernetes/manifests/{name}.yaml"))).unwrap();
+    let text = fs::read_to_string(b.node_file(node, &format!("/etc/kubebake/manifests/{name}.yaml"))).unwrap();
     serde_yaml::from_str(&text).unwrap()
 }
 
@@ -201,7 +202,7 @@ fn kube_vip_runs_on_every_control_plane_with_the_right_kubeconfig() {
     // Without a VIP there is no kube-vip.
     let plain = Bake::new(&ha_spec(0, "ECDSA-P256"));
     plain.bake(&[]).assert_ok();
-    assert!(!plain.node_file("cp-1", "/etc/kubernetes/manifests/kube-vip.yaml").exists());
+    assert!(!plain.node_file("cp-1", "/etc/kubebake/manifests/kube-vip.yaml").exists());
 }
 
 #[test]
@@ -281,7 +282,7 @@ fn an_air_gapped_spec_ships_the_manifest_and_names_no_url() {
     }
     // Every image comes from the private registry, the pause image included.
     for name in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
-        let image = manifest(&b, "cp-2", name).spec.unwrap().containers[0].image.clone().unwrap();
+        let image = manifest(&b, "cp-1", name).spec.unwrap().containers[0].image.clone().unwrap();
         assert!(image.starts_with("registry.internal/k8s/"), "{image}");
     }
     let flags_env = fs::read_to_string(b.node_file("worker-1", "/var/lib/kubelet/kubeadm-flags.env")).unwrap();
@@ -315,9 +316,9 @@ fn changing_extra_args_changes_only_the_affected_manifest() {
         before.keys().chain(after.keys()).filter(|k| before.get(*k) != after.get(*k)).collect();
     let expected: std::collections::BTreeSet<String> = [
         "SHA256SUMS",
-        "cp-1/rootfs/etc/kubernetes/manifests/kube-apiserver.yaml",
-        "cp-2/rootfs/etc/kubernetes/manifests/kube-apiserver.yaml",
-        "cp-3/rootfs/etc/kubernetes/manifests/kube-apiserver.yaml",
+        "cp-1/rootfs/etc/kubebake/manifests/kube-apiserver.yaml",
+        "cp-2/rootfs/etc/kubebake/manifests/kube-apiserver.yaml",
+        "cp-3/rootfs/etc/kubebake/manifests/kube-apiserver.yaml",
         // The ClusterConfiguration kubeadm uploads carries the same extraArgs.
         "cp-1/rootfs/etc/kubebake/kubeadm-config.yaml",
     ]
@@ -348,7 +349,13 @@ fn joining_control_planes_get_their_own_join_configuration() {
     assert_eq!(join["discovery"]["bootstrapToken"]["apiServerEndpoint"], "api.example.internal:6443");
     assert_eq!(join["nodeRegistration"]["name"], "cp-2");
     let skipped: Vec<&str> = join["skipPhases"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(skipped.contains(&"control-plane-join/etcd") && skipped.contains(&"control-plane-prepare/control-plane"));
+    // The member joins through kubeadm's own etcd-join; kubebake's manifests stay as placed.
+    assert_eq!(skipped, ["preflight", "control-plane-prepare/control-plane", "check-etcd", "kubelet-start"]);
+    assert_eq!(join["nodeRegistration"]["ignorePreflightErrors"][0], "FileAvailable--etc-kubernetes-kubelet.conf");
+    assert!(
+        !b.node_file("cp-2", "/etc/kubebake/manifests/etcd.yaml").exists(),
+        "kubeadm writes a joining member's etcd.yaml"
+    );
     let init = &documents(&fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/kubeadm-config.yaml")).unwrap())[0];
     let skipped: Vec<&str> = init["skipPhases"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(skipped, ["preflight", "etcd", "control-plane", "kubelet-start", "kubelet-finalize"]);

@@ -1,5 +1,8 @@
-//! The rendered etcd manifests of a 3-control-plane cluster, run by Debian's etcd with
-//! exactly their command, flags and certificates, form a healthy cluster at once.
+//! The first control plane's rendered etcd manifest, run by Debian's etcd with exactly its
+//! command, flags and certificates, is a healthy one-member cluster; a joining control
+//! plane's baked etcd certificates then carry it through kubeadm's join flow (added as a
+//! learner over the client API, started with `--initial-cluster-state=existing`,
+//! promoted). The real kubeadm does that flow in the end-to-end tier (tests/e2e.rs).
 //!
 //! Each member runs in a network namespace of its own (every member also listens on
 //! 127.0.0.1:2379 and :2381, as kubeadm's etcd does), bridged to the others, with its node
@@ -87,7 +90,7 @@ impl Drop for Members {
 }
 
 fn etcd_command(b: &Bake, node: &str) -> Vec<String> {
-    let text = fs::read_to_string(b.node_file(node, "/etc/kubernetes/manifests/etcd.yaml")).unwrap();
+    let text = fs::read_to_string(b.node_file(node, "/etc/kubebake/manifests/etcd.yaml")).unwrap();
     let pod: k8s_openapi::api::core::v1::Pod = serde_yaml::from_str(&text).unwrap();
     pod.spec.unwrap().containers[0].command.clone().unwrap()
 }
@@ -110,8 +113,61 @@ fn etcdctl(namespace: &str, pki: &Path, cert: Option<(&str, &str)>, args: &[&str
     cmd.args(args).env("ETCDCTL_API", "3").output().unwrap()
 }
 
+/// Starts `command` as `node`'s member in namespace `ns`, with its baked /etc/kubernetes.
+fn start_member(b: &Bake, ns: &str, node: &str, command: &[String], logs: &mut Vec<PathBuf>) -> Child {
+    let data = b.path(&format!("data-{node}"));
+    fs::create_dir_all(&data).unwrap();
+    fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let log = b.path(&format!("etcd-{node}.log"));
+    let etc = b.node_file(node, "/etc/kubernetes");
+    let child = Command::new("ip")
+        .args(["netns", "exec", ns, "unshare", "--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind \"$1\" /etc/kubernetes && mount --bind \"$2\" /var/lib/etcd && shift 2 && exec \"$@\"")
+        .arg("etcd-member")
+        .arg(&etc)
+        .arg(&data)
+        .args(command)
+        .stdout(Stdio::from(fs::File::create(&log).unwrap()))
+        .stderr(Stdio::from(fs::File::create(&log).unwrap().try_clone().unwrap()))
+        .spawn()
+        .unwrap();
+    logs.push(log);
+    child
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Retries `etcdctl args` until `done` holds for its output, or panics with the logs.
+fn wait_for(
+    ns: &str,
+    pki: &Path,
+    args: &[&str],
+    logs: &[PathBuf],
+    done: impl Fn(&std::process::Output, &str) -> bool,
+) -> String {
+    let healthcheck = Some(("etcd/healthcheck-client.crt", "etcd/healthcheck-client.key"));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let out = etcdctl(ns, pki, healthcheck, args);
+        let t = text(&out);
+        if done(&out, &t) {
+            return t;
+        }
+        if Instant::now() > deadline {
+            let tails: String = logs
+                .iter()
+                .map(|l| format!("--- {}\n{}", l.display(), fs::read_to_string(l).unwrap_or_default()))
+                .collect();
+            panic!("etcdctl {args:?} did not get there:\n{t}\n{tails}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 #[test]
-fn three_members_form_a_healthy_cluster_and_refuse_strangers() {
+fn the_first_member_runs_alone_and_a_joiner_with_its_baked_certificates_joins_it() {
     let (Some(_), Some(_), Some(_)) =
         (tool("etcd", "etcd-server"), tool("etcdctl", "etcd-client"), tool("ip", "iproute2"))
     else {
@@ -122,67 +178,72 @@ fn three_members_form_a_healthy_cluster_and_refuse_strangers() {
     }
     let b = Bake::new(SPEC);
     b.bake(&[]).assert_ok();
-    // Every member's manifest lists all three, new, as one cluster.
-    for node in ["cp-1", "cp-2", "cp-3"] {
-        let cmd = etcd_command(&b, node);
-        assert!(cmd.contains(&"--initial-cluster=cp-1=https://127.0.0.11:2380,cp-2=https://127.0.0.12:2380,cp-3=https://127.0.0.13:2380".to_string()));
-        assert!(cmd.contains(&"--initial-cluster-state=new".to_string()));
+    // cp-1's member is a cluster of one, exactly as `kubeadm init` writes it; the joiners
+    // get no etcd manifest from kubebake.
+    let cmd = etcd_command(&b, "cp-1");
+    assert!(cmd.contains(&"--initial-cluster=cp-1=https://127.0.0.11:2380".to_string()), "{cmd:?}");
+    assert!(!cmd.iter().any(|a| a.starts_with("--initial-cluster-state")), "{cmd:?}");
+    for node in ["cp-2", "cp-3"] {
+        assert!(!b.node_file(node, "/etc/kubebake/manifests/etcd.yaml").exists());
+        assert!(b.node_file(node, "/etc/kubernetes/pki/etcd/peer.crt").exists());
     }
 
     for mount_point in ["/etc/kubernetes", "/var/lib/etcd"] {
         fs::create_dir_all(mount_point).unwrap();
     }
-    let ns = Namespaces::new(3);
+    let ns = Namespaces::new(2);
     let mut members = Members(Vec::new());
     let mut logs: Vec<PathBuf> = Vec::new();
-    for (i, node) in ["cp-1", "cp-2", "cp-3"].iter().enumerate() {
-        let data = b.path(&format!("data-{node}"));
-        fs::create_dir_all(&data).unwrap();
-        fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-        let log = b.path(&format!("etcd-{node}.log"));
-        let etc = b.node_file(node, "/etc/kubernetes");
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns.members[i], "unshare", "--mount", "--propagation", "private", "sh", "-c"])
-            .arg("mount --bind \"$1\" /etc/kubernetes && mount --bind \"$2\" /var/lib/etcd && shift 2 && exec \"$@\"")
-            .arg("etcd-member")
-            .arg(&etc)
-            .arg(&data)
-            .args(etcd_command(&b, node))
-            .stdout(Stdio::from(fs::File::create(&log).unwrap()))
-            .stderr(Stdio::from(fs::File::create(&log).unwrap().try_clone().unwrap()))
-            .spawn()
-            .unwrap();
-        members.0.push(child);
-        logs.push(log);
-    }
-
+    members.0.push(start_member(&b, &ns.members[0], "cp-1", &cmd, &mut logs));
     let pki = b.node_file("cp-1", "/etc/kubernetes/pki");
-    let healthcheck = Some(("etcd/healthcheck-client.crt", "etcd/healthcheck-client.key"));
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let health = loop {
-        let out = etcdctl(&ns.members[0], &pki, healthcheck, &["endpoint", "health", "--cluster"]);
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        if out.status.success() && text.matches("is healthy").count() == 3 {
-            break text;
-        }
-        if Instant::now() > deadline {
-            let tails: String = logs
-                .iter()
-                .map(|l| format!("--- {}\n{}", l.display(), fs::read_to_string(l).unwrap_or_default()))
-                .collect();
-            panic!("etcd cluster did not become healthy:\n{text}\n{tails}");
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
-    for address in ["127.0.0.11", "127.0.0.12", "127.0.0.13"] {
+    wait_for(&ns.members[0], &pki, &["endpoint", "health"], &logs, |o, t| {
+        o.status.success() && t.contains("is healthy")
+    });
+
+    // kubeadm's etcd-join, step by step: add as learner, start with the existing cluster,
+    // promote once in sync.
+    let added = wait_for(
+        &ns.members[0],
+        &pki,
+        &["member", "add", "cp-2", "--learner", "--peer-urls=https://127.0.0.12:2380"],
+        &logs,
+        |o, _| o.status.success(),
+    );
+    assert!(added.contains("ETCD_INITIAL_CLUSTER_STATE=\"existing\""), "{added}");
+    let joiner: Vec<String> = cmd
+        .iter()
+        .map(|a| match a.as_str() {
+            "--name=cp-1" => "--name=cp-2".to_string(),
+            a if a.starts_with("--initial-cluster=") => {
+                "--initial-cluster=cp-1=https://127.0.0.11:2380,cp-2=https://127.0.0.12:2380".to_string()
+            }
+            a => a.replace("127.0.0.11", "127.0.0.12"),
+        })
+        .chain(["--initial-cluster-state=existing".to_string()])
+        .collect();
+    members.0.push(start_member(&b, &ns.members[1], "cp-2", &joiner, &mut logs));
+    let list = wait_for(&ns.members[0], &pki, &["member", "list"], &logs, |o, t| {
+        o.status.success() && t.contains(", started, cp-2, ")
+    });
+    let id = list.lines().find(|l| l.contains("cp-2")).unwrap().split(',').next().unwrap().trim().to_string();
+    wait_for(&ns.members[0], &pki, &["member", "promote", &id], &logs, |o, _| o.status.success());
+    let health = wait_for(&ns.members[0], &pki, &["endpoint", "health", "--cluster"], &logs, |o, t| {
+        o.status.success() && t.matches("is healthy").count() == 2
+    });
+    for address in ["127.0.0.11", "127.0.0.12"] {
         assert!(health.contains(&format!("https://{address}:2379 is healthy")), "{health}");
     }
-    let list = etcdctl(&ns.members[0], &pki, healthcheck, &["member", "list"]);
-    let list = String::from_utf8_lossy(&list.stdout).into_owned();
-    assert_eq!(list.lines().count(), 3, "{list}");
-    for node in ["cp-1", "cp-2", "cp-3"] {
-        assert!(list.contains(&format!(", started, {node}, ")), "{list}");
-    }
+    let list = text(&etcdctl(
+        &ns.members[0],
+        &pki,
+        Some(("etcd/healthcheck-client.crt", "etcd/healthcheck-client.key")),
+        &["member", "list"],
+    ));
+    assert_eq!(
+        list.lines().filter(|l| l.contains(", started, ") && l.ends_with("false")).count(),
+        2,
+        "two voting members:\n{list}"
+    );
 
     // The API server's client certificate (etcd CA) may talk to etcd as well.
     let apiserver = etcdctl(

@@ -24,7 +24,7 @@ spec:
 /// Runs the script three times in one overlay: with `kubeadm join` failing, then
 /// succeeding, then once more. Prints each run's exit code, status file and stub calls.
 const HARNESS: &str = r#"set -u
-T=$1; SCRIPT=$2
+T=$1; SCRIPT=$2; SYSCTL=$3
 mount -t tmpfs tmpfs "$T"
 mkdir -p "$T/upper" "$T/work" "$T/m"
 mount -t overlay overlay -o lowerdir=/,upperdir="$T/upper",workdir="$T/work" "$T/m"
@@ -43,6 +43,7 @@ STUB
 done
 mkdir -p "$T/m/opt/kubebake" "$T/m/etc/apt/keyrings"
 cp "$SCRIPT" "$T/m/opt/kubebake/firstboot.sh"
+mkdir -p "$T/m/etc/sysctl.d" && cp "$SYSCTL" "$T/m/etc/sysctl.d/99-kubebake.conf"
 touch "$T/m/tmp/join-fails"
 for run in 1 2 3; do
   [ "$run" = 2 ] && rm -f "$T/m/tmp/join-fails"
@@ -68,6 +69,7 @@ fn a_failed_join_is_reported_and_resumed_and_a_finished_node_does_nothing() {
         .args(["--mount", "--propagation", "private", "sh", "-c", HARNESS, "harness"])
         .arg(&mount_point)
         .arg(b.node_file("worker-1", "/opt/kubebake/firstboot.sh"))
+        .arg(b.node_file("worker-1", "/etc/sysctl.d/99-kubebake.conf"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -80,13 +82,19 @@ fn a_failed_join_is_reported_and_resumed_and_a_finished_node_does_nothing() {
     assert!(runs[0].contains("status: failed: kubeadm join did not succeed within 1s"), "{}", runs[0]);
     for call in [
         "call: swapoff -a",
-        "call: modprobe br_netfilter",
+        // Only kubebake's own keys, one by one (the stub reads every value as unset).
+        "call: sysctl -qw net.bridge.bridge-nf-call-iptables=1",
         "call: apt-mark hold containerd kubelet kubeadm kubectl",
         "call: ufw allow 10250/tcp",
         "call: kubeadm join phase preflight --config /etc/kubebake/kubeadm-config.yaml",
     ] {
         assert!(runs[0].contains(call), "run 1 lacks {call:?}:\n{}", runs[0]);
     }
+    // This kernel has overlay and bridge netfilter: nothing to load.
+    assert!(!runs[0].contains("call: modprobe"), "{}", runs[0]);
+    // A kubelet the package started is stopped before preflight checks its port.
+    let stop = runs[0].find("call: systemctl stop kubelet").expect("kubelet stopped");
+    assert!(stop < runs[0].find("call: kubeadm join phase preflight").unwrap(), "{}", runs[0]);
     assert!(runs[0].contains("call: apt-get install -y -q -o Dpkg::Options::=--force-confold containerd kubelet=1.33.3-* kubeadm=1.33.3-* kubectl=1.33.3-*"), "{}", runs[0]);
 
     // 2: resumes at the failed step only.

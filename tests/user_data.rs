@@ -143,7 +143,7 @@ fn pyyaml_reads_every_user_data_as_written() {
             }
         }
     }
-    let manifest = fs::read_to_string(b.node_file("cp-1", "/etc/kubernetes/manifests/kube-apiserver.yaml")).unwrap();
+    let manifest = fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/manifests/kube-apiserver.yaml")).unwrap();
     assert!(manifest.contains("- --event-ttl=1:20") && manifest.contains("- --audit-log-maxage=0600"));
 }
 

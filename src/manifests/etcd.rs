@@ -11,17 +11,15 @@ use crate::versions::{image, pins};
 const ETCD_PKI: &str = "/etc/kubernetes/pki/etcd";
 pub const DATA_DIR: &str = "/var/lib/etcd";
 
-/// The etcd manifest of `node`. Every control plane's member lists all members in
-/// `--initial-cluster`, in spec order, so that all of them can start at once and form
-/// quorum with no runtime member-add (kubeadm instead adds members one by one as they
-/// join, with `--initial-cluster-state=existing`). With one member the flags are exactly
-/// kubeadm's init flags.
+/// The etcd manifest of the first control plane, as `kubeadm init` writes it: a cluster of
+/// this one member. The other control planes get no etcd manifest from kubebake: their
+/// `kubeadm join` adds each member through the running cluster (as a learner, then
+/// promoted) and writes its manifest, so members join in whatever order nodes boot, and a
+/// control plane can be added later from the same state (docs/kubeadm-invocation.md).
 pub fn etcd(cluster: &Cluster, node: &Node) -> Pod {
     let addr = url_host(node.address);
     let local = url_host(localhost(node.address.is_ipv6()).parse().expect("literal"));
-    let members: Vec<String> =
-        cluster.control_planes().map(|n| format!("{}=https://{}:2380", n.name, url_host(n.address))).collect();
-    let mut defaults = flags([
+    let defaults = flags([
         ("advertise-client-urls", format!("https://{addr}:2379")),
         ("cert-file", format!("{ETCD_PKI}/server.crt")),
         ("client-cert-auth", "true".into()),
@@ -29,7 +27,7 @@ pub fn etcd(cluster: &Cluster, node: &Node) -> Pod {
         ("experimental-initial-corrupt-check", "true".into()),
         ("experimental-watch-progress-notify-interval", "5s".into()),
         ("initial-advertise-peer-urls", format!("https://{addr}:2380")),
-        ("initial-cluster", members.join(",")),
+        ("initial-cluster", format!("{}=https://{addr}:2380", node.name)),
         ("key-file", format!("{ETCD_PKI}/server.key")),
         ("listen-client-urls", format!("https://{local}:2379,https://{addr}:2379")),
         ("listen-metrics-urls", format!("http://{local}:2381")),
@@ -42,9 +40,6 @@ pub fn etcd(cluster: &Cluster, node: &Node) -> Pod {
         ("snapshot-count", "10000".into()),
         ("trusted-ca-file", format!("{ETCD_PKI}/ca.crt")),
     ]);
-    if members.len() > 1 {
-        defaults.insert("initial-cluster-state".into(), "new".into());
-    }
     let probe_host = localhost(node.address.is_ipv6());
     let (live, ready, start) = probes(probe_host, 2381, "HTTP", "/livez", Some("/readyz"), "/readyz");
     let data_dir = etcd_data_dir(cluster);
