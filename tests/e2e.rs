@@ -1,0 +1,458 @@
+//! The end-to-end tier: a baked cluster run on this one machine with the real Kubernetes
+//! v1.33.3 (kubeadm, kubelet, control-plane images), etcd 3.5.21 and Debian's containerd,
+//! each node in namespaces of its own running its own unmodified first-boot script
+//! (tests/e2e/lab.sh says how, and lists every stand-in for what this machine lacks).
+//!
+//! Needs the e2e kit's output (`../shared/e2e-kit/build.sh`, at `KUBEBAKE_E2E_DIR` or
+//! /opt/k8s-e2e) and root; without the kit each scenario prints one line saying so.
+//! The scenarios run one at a time: each is most of this machine.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const LAB_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/lab.sh");
+const CALICO_STAND_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/calico-operator-stand-in.yaml");
+const LAB_ROOT: &str = "/var/tmp/kubebake-lab";
+const GATEWAY: &str = "10.77.0.1/24";
+/// Scenarios share the machine's cgroups, ports of the switch and most of its CPU.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn kit() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var("KUBEBAKE_E2E_DIR").unwrap_or_else(|_| "/opt/k8s-e2e".into()));
+    let needed = ["bin/kubeadm", "bin/kubelet", "bin/kubectl", "bin/etcdctl", "images/etcd.tar", "cni/bin/bridge"];
+    if let Some(missing) = needed.iter().find(|p| !dir.join(p).exists()) {
+        println!(
+            "e2e tier not run: {} has no {missing} (build the kit: ../shared/e2e-kit/build.sh --out {} ...)",
+            dir.display(),
+            dir.display()
+        );
+        return None;
+    }
+    if !root_or_skip() {
+        return None;
+    }
+    for (tool, package) in [("containerd", "containerd"), ("ctr", "containerd"), ("nsenter", "util-linux")] {
+        tool_or_panic(tool, package);
+    }
+    Some(dir)
+}
+
+/// With the kit present the tier must run: a missing runtime is a failure, not a skip.
+fn tool_or_panic(name: &str, package: &str) {
+    let found = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()));
+    assert!(found, "the e2e tier needs {name}: apt-get install {package}");
+}
+
+fn spec(name: &str, nodes: &[(&str, &str, &str)], extra: &str) -> String {
+    let mut s = format!(
+        "apiVersion: kubebake.io/v1alpha1
+kind: Cluster
+metadata: {{name: {name}}}
+spec:
+  kubernetesVersion: v1.33.3
+  os: debian-12
+  packages: prebaked
+  join: {{timeout: 10m}}
+{extra}  nodes:
+"
+    );
+    for (node, role, address) in nodes {
+        s.push_str(&format!("    - {{name: {node}, role: {role}, address: {address}}}\n"));
+    }
+    s
+}
+
+/// One baked cluster running in the lab; torn down on drop.
+struct Lab {
+    name: String,
+    bake: Bake,
+    kit: PathBuf,
+    nodes: Vec<(String, String)>,
+    started: Instant,
+}
+
+impl Lab {
+    fn new(name: &str, kit: PathBuf, nodes: &[(&str, &str, &str)], extra: &str) -> Lab {
+        let bake = Bake::new(&spec(name, nodes, extra));
+        bake.bake(&[]).assert_ok();
+        let lab = Lab {
+            name: name.to_string(),
+            bake,
+            kit,
+            nodes: nodes.iter().map(|(n, _, a)| (n.to_string(), a.to_string())).collect(),
+            started: Instant::now(),
+        };
+        let _ = lab.sh(&["down", name]);
+        let mut args = vec!["net-up".to_string(), name.to_string(), GATEWAY.to_string()];
+        args.extend(lab.nodes.iter().map(|(n, a)| format!("{n}={a}")));
+        let out = lab.sh(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(out.status.success(), "net-up: {}", String::from_utf8_lossy(&out.stderr));
+        lab
+    }
+
+    fn sh(&self, args: &[&str]) -> Output {
+        Command::new("bash")
+            .arg(LAB_SH)
+            .args(args)
+            .env("KUBEBAKE_E2E_DIR", &self.kit)
+            .env("KUBEBAKE_LAB_ROOT", LAB_ROOT)
+            .output()
+            .unwrap()
+    }
+
+    fn disk(&self, node: &str) -> PathBuf {
+        Path::new(LAB_ROOT).join(&self.name).join(node).join("disk")
+    }
+
+    fn boot(&self, node: &str, kubelet_enabled: bool) {
+        let out = self.bake.out();
+        let mut args = vec!["boot", &self.name, node, out.to_str().unwrap()];
+        if kubelet_enabled {
+            args.push("--kubelet-enabled");
+        }
+        let o = self.sh(&args);
+        assert!(o.status.success(), "boot {node}: {}", String::from_utf8_lossy(&o.stderr));
+        println!("{:>6.1}s {node}: powered on", self.started.elapsed().as_secs_f64());
+    }
+
+    fn poweroff(&self, node: &str) {
+        let o = self.sh(&["poweroff", &self.name, node]);
+        assert!(o.status.success(), "poweroff {node}: {}", String::from_utf8_lossy(&o.stderr));
+        println!("{:>6.1}s {node}: powered off", self.started.elapsed().as_secs_f64());
+    }
+
+    fn status(&self, node: &str) -> String {
+        fs::read_to_string(self.disk(node).join("var/lib/kubebake/status")).unwrap_or_default().trim().to_string()
+    }
+
+    /// The operator's kubectl with OUT/admin.conf, from the switch namespace.
+    fn kubectl(&self, args: &[&str]) -> Output {
+        let admin = self.bake.out().join("admin.conf");
+        let kubectl = self.kit.join("bin/kubectl");
+        let mut all = vec!["op", &self.name, kubectl.to_str().unwrap(), "--kubeconfig", admin.to_str().unwrap()];
+        all.extend_from_slice(args);
+        self.sh(&all)
+    }
+
+    fn kubectl_ok(&self, args: &[&str]) -> String {
+        let o = self.kubectl(args);
+        assert!(o.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn logs(&self, node: &str) -> String {
+        let dir = self.disk(node).join("var/lib/kblab/log");
+        let mut s = String::new();
+        for f in ["firstboot.log", "kubelet.log", "containerd.log"] {
+            let text = fs::read_to_string(dir.join(f)).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            s.push_str(&format!("--- {node} {f} (last 40 lines)\n"));
+            for l in tail.iter().rev() {
+                s.push_str(&l.chars().take(400).collect::<String>());
+                s.push('\n');
+            }
+        }
+        s
+    }
+
+    /// The environment's pod network (lab.sh cni) for every node that has a podCIDR.
+    fn give_pod_networks(&self, given: &mut BTreeSet<String>) {
+        for (node, _) in &self.nodes {
+            if given.contains(node) {
+                continue;
+            }
+            let o = self.kubectl(&["get", "node", node, "-o", "jsonpath={.spec.podCIDR}"]);
+            let cidr = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            if o.status.success() && !cidr.is_empty() {
+                let o = self.sh(&["cni", &self.name, node, &cidr]);
+                assert!(o.status.success(), "cni {node}: {}", String::from_utf8_lossy(&o.stderr));
+                given.insert(node.clone());
+            }
+        }
+    }
+
+    /// Boots nodes on `schedule` (seconds from now) and waits for every node's first boot
+    /// to finish; `on_preflight` nodes are powered off the moment their preflight step is
+    /// recorded and booted again. Returns the seconds from the first power-on to all `done`.
+    fn run(&self, schedule: &[(u64, &str)], kubelet_enabled: bool, on_preflight: &[&str]) -> f64 {
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_secs(900);
+        let mut pending: Vec<(u64, &str)> = schedule.to_vec();
+        let mut restarted: BTreeSet<&str> = BTreeSet::new();
+        let mut networks = BTreeSet::new();
+        let mut round = 0u64;
+        loop {
+            round += 1;
+            let now = t0.elapsed().as_secs();
+            pending.retain(|(at, node)| {
+                if *at <= now {
+                    self.boot(node, kubelet_enabled);
+                    false
+                } else {
+                    true
+                }
+            });
+            for node in on_preflight {
+                if !restarted.contains(node) && self.disk(node).join("var/lib/kubebake/preflight.done").exists() {
+                    self.poweroff(node);
+                    assert_ne!(self.status(node), "done", "{node} finished before it could be interrupted");
+                    self.boot(node, kubelet_enabled);
+                    restarted.insert(node);
+                }
+            }
+            // Every 2 s; the preflight watch above every 250 ms, to catch the moment.
+            if round % 8 != 1 {
+                std::thread::sleep(Duration::from_millis(250));
+                continue;
+            }
+            self.give_pod_networks(&mut networks);
+            let statuses: BTreeMap<&str, String> =
+                self.nodes.iter().map(|(n, _)| (n.as_str(), self.status(n))).collect();
+            if let Some((node, s)) = statuses.iter().find(|(_, s)| s.starts_with("failed")) {
+                panic!("{node}: {s}\n{}", self.logs(node));
+            }
+            if pending.is_empty() && statuses.values().all(|s| s == "done") {
+                let secs = t0.elapsed().as_secs_f64();
+                println!("{:>6.1}s all {} nodes done", secs, self.nodes.len());
+                assert_eq!(restarted.len(), on_preflight.len());
+                return secs;
+            }
+            if Instant::now() > deadline {
+                let logs: String = self.nodes.iter().map(|(n, _)| self.logs(n)).collect();
+                panic!("not converged after 900 s: {statuses:?}\n{logs}");
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// What every scenario must show once all nodes are done.
+    fn assert_cluster(&self) {
+        let control_planes: Vec<&str> =
+            self.nodes.iter().map(|(n, _)| n.as_str()).filter(|n| n.starts_with("cp-")).collect();
+        let workers: Vec<&str> = self.nodes.iter().map(|(n, _)| n.as_str()).filter(|n| !n.starts_with("cp-")).collect();
+
+        // Every node registered and Ready (the pod network may have been given a moment ago).
+        let mut networks = BTreeSet::new();
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            self.give_pod_networks(&mut networks);
+            let out = self.kubectl_ok(&[
+                "get",
+                "nodes",
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
+            ]);
+            let ready: BTreeMap<&str, &str> = out.lines().filter_map(|l| l.split_once('=')).collect();
+            let names: BTreeSet<&str> = ready.keys().copied().collect();
+            let want: BTreeSet<&str> = self.nodes.iter().map(|(n, _)| n.as_str()).collect();
+            if names == want && ready.values().all(|s| *s == "True") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "nodes not all registered and Ready: {out}");
+            std::thread::sleep(Duration::from_secs(2));
+        }
+
+        // etcd: one started voting member per control plane.
+        let pki = self.disk("cp-1").join("etc/kubernetes/pki/etcd");
+        let etcdctl = self.kit.join("bin/etcdctl");
+        let endpoint = format!("https://{}:2379", self.nodes[0].1);
+        let list = self.sh(&[
+            "op",
+            &self.name,
+            etcdctl.to_str().unwrap(),
+            "--endpoints",
+            &endpoint,
+            "--cacert",
+            pki.join("ca.crt").to_str().unwrap(),
+            "--cert",
+            pki.join("healthcheck-client.crt").to_str().unwrap(),
+            "--key",
+            pki.join("healthcheck-client.key").to_str().unwrap(),
+            "member",
+            "list",
+        ]);
+        let list = String::from_utf8_lossy(&list.stdout).into_owned();
+        let mut members: Vec<&str> = list
+            .lines()
+            .filter(|l| l.contains(", started, ") && l.trim_end().ends_with("false"))
+            .filter_map(|l| l.split(", ").nth(2))
+            .collect();
+        members.sort();
+        assert_eq!(members, control_planes, "etcd members:\n{list}");
+
+        // Nothing kubebake placed was rewritten, and the staged manifests run unchanged.
+        for (node, _) in &self.nodes {
+            let rootfs = self.bake.out().join(node).join("rootfs");
+            let disk = self.disk(node);
+            let mut changed = Vec::new();
+            for (rel, (bytes, _)) in snapshot(&rootfs) {
+                if fs::read(disk.join(&rel)).ok().as_deref() != Some(&bytes[..]) {
+                    changed.push(rel);
+                }
+            }
+            // A worker's kubelet-start writes kubeadm's own flags file: without
+            // --hostname-override, as the hostname is the node name here.
+            changed.retain(|p| !(workers.contains(&node.as_str()) && p == "var/lib/kubelet/kubeadm-flags.env"));
+            assert!(changed.is_empty(), "{node}: placed files changed on the node: {changed:?}");
+            if node.starts_with("cp-") {
+                for entry in fs::read_dir(rootfs.join("etc/kubebake/manifests")).unwrap() {
+                    let entry = entry.unwrap();
+                    let running = disk.join("etc/kubernetes/manifests").join(entry.file_name());
+                    assert_eq!(fs::read(entry.path()).unwrap(), fs::read(&running).unwrap(), "{}", running.display());
+                }
+                assert!(disk.join("etc/kubernetes/manifests/etcd.yaml").exists(), "{node} runs no etcd member");
+            }
+        }
+
+        // Workers joined with the baked token: their CSRs came from its bootstrap identity.
+        let token = fs::read_to_string(self.bake.state().join("token")).unwrap();
+        let bootstrap_user = format!("system:bootstrap:{}", token.trim().split('.').next().unwrap());
+        let csrs = self.kubectl_ok(&[
+            "get",
+            "csr",
+            "-o",
+            "jsonpath={range .items[*]}{.spec.username} {.status.conditions[0].type}{\"\\n\"}{end}",
+        ]);
+        let by_token = csrs.lines().filter(|l| *l == format!("{bootstrap_user} Approved")).count();
+        assert!(
+            by_token >= workers.len(),
+            "{} workers, {by_token} approved CSRs from {bootstrap_user}:\n{csrs}",
+            workers.len()
+        );
+
+        // A pod runs on each worker.
+        for worker in &workers {
+            let pod = format!(
+                "{{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{{\"name\":\"probe-{worker}\",\"namespace\":\"default\"}},\
+                 \"spec\":{{\"nodeName\":\"{worker}\",\"containers\":[{{\"name\":\"pause\",\"image\":\"registry.k8s.io/pause:3.10\",\
+                 \"imagePullPolicy\":\"Never\"}}]}}}}"
+            );
+            let file = self.bake.path(&format!("probe-{worker}.json"));
+            fs::write(&file, pod).unwrap();
+            self.kubectl_ok(&["apply", "-f", file.to_str().unwrap()]);
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        for worker in &workers {
+            loop {
+                let phase =
+                    self.kubectl_ok(&["get", "pod", &format!("probe-{worker}"), "-o", "jsonpath={.status.phase}"]);
+                if phase == "Running" {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "probe pod on {worker} is {phase:?}\n{}", self.logs(worker));
+                std::thread::sleep(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if std::env::var_os("KUBEBAKE_E2E_KEEP").is_some() {
+            println!("kept: lab {} under {LAB_ROOT} (lab.sh down {} removes it)", self.name, self.name);
+            return;
+        }
+        let _ = self.sh(&["down", &self.name]);
+    }
+}
+
+const HA: &[(&str, &str, &str)] = &[
+    ("cp-1", "control-plane", "10.77.0.11"),
+    ("cp-2", "control-plane", "10.77.0.12"),
+    ("cp-3", "control-plane", "10.77.0.13"),
+    ("worker-1", "worker", "10.77.0.21"),
+    ("worker-2", "worker", "10.77.0.22"),
+];
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// a. One control plane and one worker, from an image whose packages left the kubelet
+/// enabled (it starts at boot, before first boot); Calico's apply-and-wait sequence runs
+/// against the real API server with a stand-in manifest file.
+#[test]
+fn e2e_a_one_control_plane_and_a_worker_with_a_kubelet_started_by_the_package() {
+    let _one = lock();
+    let Some(kit) = kit() else { return };
+    let calico = format!("  cni:\n    plugin: calico\n    manifest: {{file: {CALICO_STAND_IN}}}\n");
+    let lab = Lab::new(
+        "kbe-a",
+        kit,
+        &[("cp-1", "control-plane", "10.77.0.11"), ("worker-1", "worker", "10.77.0.21")],
+        &calico,
+    );
+    let secs = lab.run(&[(0, "cp-1"), (0, "worker-1")], true, &[]);
+    lab.assert_cluster();
+    let boot_log = fs::read_to_string(lab.disk("cp-1").join("var/lib/kblab/log/firstboot.log")).unwrap();
+    assert!(boot_log.contains("kubebake: cni: done"), "{boot_log}");
+    let cidr =
+        lab.kubectl_ok(&["get", "installation", "default", "-o", "jsonpath={.spec.calicoNetwork.ipPools[0].cidr}"]);
+    assert_eq!(cidr, "192.168.0.0/16");
+    lab.kubectl_ok(&["get", "apiserver", "default"]);
+    println!("scenario a: {secs:.1} s from power-on to all nodes done");
+}
+
+/// b. Three control planes and two workers, powered on at once.
+#[test]
+fn e2e_b_three_control_planes_and_two_workers_at_once() {
+    let _one = lock();
+    let Some(kit) = kit() else { return };
+    let lab = Lab::new("kbe-b", kit, HA, "  cni: {plugin: none}\n");
+    let all: Vec<(u64, &str)> = HA.iter().map(|(n, _, _)| (0, *n)).collect();
+    let secs = lab.run(&all, false, &[]);
+    lab.assert_cluster();
+    println!("scenario b: {secs:.1} s from power-on to all nodes done");
+}
+
+/// c. The same, the workers and the last control plane first, cp-2 a minute later and
+/// the first control plane two minutes later.
+#[test]
+fn e2e_c_the_first_control_plane_two_minutes_late() {
+    let _one = lock();
+    let Some(kit) = kit() else { return };
+    let lab = Lab::new("kbe-c", kit, HA, "  cni: {plugin: none}\n");
+    let schedule = [(0, "worker-1"), (0, "worker-2"), (0, "cp-3"), (60, "cp-2"), (120, "cp-1")];
+    let secs = lab.run(&schedule, false, &[]);
+    lab.assert_cluster();
+    println!("scenario c: {secs:.1} s from the first power-on to all nodes done (cp-1 powered on at 120 s)");
+}
+
+/// d. A joining control plane and a worker lose power right after preflight (the kubelet
+/// enabled in the image, so it comes back at boot): both resume and finish.
+#[test]
+fn e2e_d_power_lost_right_after_preflight() {
+    let _one = lock();
+    let Some(kit) = kit() else { return };
+    let nodes = &[
+        ("cp-1", "control-plane", "10.77.0.11"),
+        ("cp-2", "control-plane", "10.77.0.12"),
+        ("worker-1", "worker", "10.77.0.21"),
+    ];
+    let lab = Lab::new("kbe-d", kit, nodes, "  cni: {plugin: none}\n");
+    let secs = lab.run(&[(0, "cp-1"), (0, "cp-2"), (0, "worker-1")], true, &["cp-2", "worker-1"]);
+    lab.assert_cluster();
+    for node in ["cp-2", "worker-1"] {
+        let log = fs::read_to_string(lab.disk(node).join("var/lib/kblab/log/firstboot.log")).unwrap();
+        assert_eq!(log.matches("=== boot").count(), 2, "{node} booted twice:\n{log}");
+        assert!(log.contains("kubebake: preflight: finished on an earlier boot"), "{node} did not resume:\n{log}");
+    }
+    println!("scenario d: {secs:.1} s from power-on to all nodes done");
+}
+
+/// The lab's own scripts are checked like the first-boot script, kit or not.
+#[test]
+fn the_lab_scripts_pass_shellcheck() {
+    let Some(shellcheck) = tool("shellcheck", "shellcheck") else { return };
+    let dir = Path::new(LAB_SH).parent().unwrap();
+    let out = Command::new(shellcheck).arg(dir.join("lab.sh")).arg(dir.join("systemctl")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}

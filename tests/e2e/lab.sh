@@ -1,0 +1,253 @@
+#!/bin/bash
+# The end-to-end lab: each node of a bake as a "machine" on this one host, with real
+# containerd, kubelet and kubeadm, running its own unmodified /opt/kubebake/firstboot.sh.
+#
+#   lab.sh net-up LAB GATEWAY/PREFIX NODE=ADDRESS...   a switch namespace and one per node
+#   lab.sh boot LAB NODE OUT [--kubelet-enabled]       power on (first time: lay rootfs)
+#   lab.sh poweroff LAB NODE                           kill everything the node runs
+#   lab.sh cni LAB NODE POD_CIDR                       the environment's pod network
+#   lab.sh on LAB NODE CMD...                          run CMD inside a running node
+#   lab.sh op LAB CMD...                               run CMD in the switch namespace
+#   lab.sh down LAB                                    power off every node, remove all
+#
+# A node is: a network namespace LAB-NODE (veth to a bridge in LAB-sw, which has no
+# uplink: the spec's addresses only), a mount and UTS namespace whose listed paths are
+# bind-mounted from the node's disk ($LAB_ROOT/LAB/NODE/disk, where its rootfs/ is laid
+# once), a fresh tmpfs on /run per boot, and a cgroup of its own that holds all its
+# processes, so powering off leaves nothing behind.
+#
+# Stand-ins for what this machine lacks, all here and all applied to the environment,
+# never to the baked files:
+#   - no systemd: tests/e2e/systemctl (a small service manager for containerd and the
+#     kubelet, run the way the packages' units run them);
+#   - cgroup v1 without systemd: containerd runs from a copy of the node's config.toml with
+#     SystemdCgroup = false and restrict_oom_score_adj = true; the kubelet gets
+#     --cgroup-driver=cgroupfs and --cgroup-root=/NODECGROUP on its command line;
+#   - no registry: the kit's images are imported into each node's containerd when it first
+#     starts (what a pull would have fetched);
+#   - the kit's kubeadm is built with Go 1.27, whose URL parsing fails preflight's
+#     HTTPProxyCIDR check: a kubeadm wrapper adds --ignore-preflight-errors=HTTPProxyCIDR to
+#     init and join;
+#   - no CNI plugin image: `lab.sh cni` gives the node a bridge + host-local conflist over
+#     its podCIDR, with the kit's reference plugins.
+set -Eeuo pipefail
+
+KIT=${KUBEBAKE_E2E_DIR:-/opt/k8s-e2e}
+LAB_ROOT=${KUBEBAKE_LAB_ROOT:-/var/tmp/kubebake-lab}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# Paths a node owns; everything else is the host's, read-only in spirit.
+NODE_DIRS=(/etc/kubernetes /etc/kubebake /opt/kubebake /var/lib/kubelet /var/lib/kubebake /var/lib/etcd
+           /var/lib/containerd /etc/containerd /etc/cni /opt/cni /var/lib/cni /var/log/pods
+           /var/log/containers /etc/sysctl.d /etc/modules-load.d /etc/systemd/system /var/lib/kblab)
+NODE_FILES=(/etc/hostname /etc/hosts /etc/resolv.conf /etc/fstab)
+# Every cgroup v1 hierarchy: the kubelet wants its cgroup root in each.
+mapfile -t CGROUP_HIERARCHIES < <(cd /sys/fs/cgroup && for h in *; do
+  [[ $h != unified && -f $h/cgroup.procs && ! -L $h ]] && echo "$h"; done)
+
+die() { echo "lab.sh: $*" >&2; exit 1; }
+node_dir() { echo "$LAB_ROOT/$1/$2"; }
+cgroup_name() { echo "kblab-$1-$2"; }
+
+net_up() {
+  local lab=$1 gw=$2; shift 2
+  local sw=$lab-sw prefix=${gw#*/}
+  ip netns add "$sw"
+  ip -n "$sw" link set lo up
+  ip -n "$sw" link add br0 type bridge
+  ip -n "$sw" addr add "$gw" dev br0
+  ip -n "$sw" link set br0 up
+  local i=0 spec name addr
+  mkdir -p "$LAB_ROOT/$lab"
+  : > "$LAB_ROOT/$lab/hosts"
+  for spec in "$@"; do
+    name=${spec%%=*} addr=${spec#*=}
+    i=$((i + 1))
+    ip netns add "$lab-$name"
+    ip link add "eth0" netns "$lab-$name" type veth peer name "p$i" netns "$sw"
+    ip -n "$sw" link set "p$i" master br0 up
+    ip -n "$lab-$name" link set lo up
+    ip -n "$lab-$name" addr add "$addr/$prefix" dev eth0
+    ip -n "$lab-$name" link set eth0 up
+    # The switch has no uplink: a default route only lets service IPs be routed (and
+    # DNAT'ed) before anything could leave.
+    ip -n "$lab-$name" route add default via "${gw%/*}"
+    echo "$addr $name" >> "$LAB_ROOT/$lab/hosts"
+  done
+}
+
+# Runs inside the node's new mount and UTS namespaces (and its network namespace).
+node_init() {
+  local lab=$1 node=$2 dir
+  dir=$(node_dir "$lab" "$node")
+  local cg h
+  cg=$(cgroup_name "$lab" "$node")
+  for h in "${CGROUP_HIERARCHIES[@]}"; do
+    mkdir -p "/sys/fs/cgroup/$h/$cg"
+    if [[ $h == cpuset ]]; then
+      cat /sys/fs/cgroup/cpuset/cpuset.cpus > "/sys/fs/cgroup/$h/$cg/cpuset.cpus"
+      cat /sys/fs/cgroup/cpuset/cpuset.mems > "/sys/fs/cgroup/$h/$cg/cpuset.mems"
+    fi
+    echo $$ > "/sys/fs/cgroup/$h/$cg/cgroup.procs"
+  done
+  local p
+  for p in "${NODE_DIRS[@]}"; do
+    mkdir -p "$dir/disk$p" "$p"
+    mount --bind "$dir/disk$p" "$p"
+  done
+  for p in "${NODE_FILES[@]}"; do
+    [[ -e $p ]] || touch "$p"
+    mount --bind "$dir/disk$p" "$p"
+  done
+  # The node's binaries: the kit's Kubernetes, the stand-in systemctl and kubeadm wrapper,
+  # over the host's /usr/bin (where the debian-12 profile's packages put them).
+  mkdir -p "$dir/usr-bin/upper" "$dir/usr-bin/work"
+  mount -t overlay overlay -o "lowerdir=/usr/bin,upperdir=$dir/usr-bin/upper,workdir=$dir/usr-bin/work" /usr/bin
+  mount -t tmpfs -o mode=0755 tmpfs /run
+  mkdir -p /run/lock /run/netns
+  hostname "$node"
+  mount --make-rshared /
+  echo $$ > "$dir/init.pid"
+  exec sleep infinity
+}
+
+lay_disk() {
+  local lab=$1 node=$2 out=$3 dir
+  dir=$(node_dir "$lab" "$node")
+  [[ -d $out/$node/rootfs ]] || die "$out/$node/rootfs: no such node in the bake"
+  mkdir -p "$dir/disk"
+  # Every baked file must land on a path the node owns, or it would silently be lost.
+  local f covered p
+  while IFS= read -r f; do
+    covered=''
+    for p in "${NODE_DIRS[@]}" "${NODE_FILES[@]}"; do
+      [[ /$f == "$p" || /$f == "$p"/* ]] && covered=1
+    done
+    [[ -n $covered ]] || die "$node: baked file /$f is outside the paths the lab gives a node"
+  done < <(cd "$out/$node/rootfs" && find . -type f -printf '%P\n')
+  for p in "${NODE_DIRS[@]}"; do mkdir -p "$dir/disk$p"; done
+  mkdir -p "$dir/disk/etc"
+  cp -a "$out/$node/rootfs/." "$dir/disk/"
+  { echo "127.0.0.1 localhost"; cat "$LAB_ROOT/$lab/hosts"; } > "$dir/disk/etc/hosts"
+  echo "nameserver 127.0.0.1" > "$dir/disk/etc/resolv.conf"
+  [[ -f $dir/disk/etc/hostname ]] || echo "$node" > "$dir/disk/etc/hostname"
+  : > "$dir/disk/etc/fstab"
+  mkdir -p "$dir/disk/opt/cni/bin" "$dir/disk/var/lib/kblab/enabled" "$dir/usr-bin/upper"
+  cp -a "$KIT"/cni/bin/. "$dir/disk/opt/cni/bin/"
+  local b
+  for b in kubelet kubectl; do ln -sf "$KIT/bin/$b" "$dir/usr-bin/upper/$b"; done
+  install -m 0755 "$HERE/systemctl" "$dir/usr-bin/upper/systemctl"
+  cat > "$dir/usr-bin/upper/kubeadm" <<EOF
+#!/bin/sh
+# lab stand-in: the kit's kubeadm (Go 1.27) fails HTTPProxyCIDR on a valid config.
+case "\$1" in
+  init|join) exec "$KIT/bin/kubeadm" "\$@" --ignore-preflight-errors=HTTPProxyCIDR ;;
+  *) exec "$KIT/bin/kubeadm" "\$@" ;;
+esac
+EOF
+  chmod 0755 "$dir/usr-bin/upper/kubeadm"
+}
+
+# Powers the node on: namespaces, enabled services, then first boot (as systemd would
+# start kubebake-firstboot.service while /var/lib/kubebake/done is absent).
+boot() {
+  local lab=$1 node=$2 out=$3 kubelet_enabled=${4:-} dir
+  dir=$(node_dir "$lab" "$node")
+  [[ -d $dir/disk ]] || lay_disk "$lab" "$node" "$out"
+  if [[ $kubelet_enabled == --kubelet-enabled ]]; then
+    # As the apt packages leave an image: both units enabled, started at every boot.
+    touch "$dir/disk/var/lib/kblab/enabled/containerd" "$dir/disk/var/lib/kblab/enabled/kubelet"
+  fi
+  [[ ! -f $dir/init.pid ]] || die "$node is already running"
+  setsid nsenter --net="/run/netns/$lab-$node" -- \
+    unshare --mount --uts --propagation private --fork -- \
+    env KUBEBAKE_LAB_ROOT="$LAB_ROOT" "$HERE/lab.sh" _node-init "$lab" "$node" </dev/null >"$dir/init.log" 2>&1 &
+  local i
+  for i in $(seq 100); do [[ -s $dir/init.pid ]] && break; sleep 0.1; done
+  [[ -s $dir/init.pid ]] || die "$node did not start: $(cat "$dir/init.log")"
+  mkdir -p "$dir/disk/var/lib/kblab/log"
+  # shellcheck disable=SC2016 # expanded by the node's shell
+  on "$lab" "$node" env KBLAB_CGROUP="$(cgroup_name "$lab" "$node")" setsid bash -c '
+    for unit in containerd kubelet; do
+      [ -f /var/lib/kblab/enabled/$unit ] && systemctl start $unit
+    done
+    if [ ! -f /var/lib/kubebake/done ]; then
+      echo "=== boot $(date -u +%T)" >> /var/lib/kblab/log/firstboot.log
+      exec /opt/kubebake/firstboot.sh >> /var/lib/kblab/log/firstboot.log 2>&1
+    fi' </dev/null >/dev/null 2>&1 &
+}
+
+on() {
+  local lab=$1 node=$2 dir; shift 2
+  dir=$(node_dir "$lab" "$node")
+  [[ -s $dir/init.pid ]] || die "$node is not running"
+  # nsenter does not change cgroups: join the node's first, so power-off finds everything.
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  nsenter --target "$(cat "$dir/init.pid")" --mount --uts --net -- \
+    env KBLAB_CGROUP="$(cgroup_name "$lab" "$node")" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    bash -c 'for h in "${@:2:$1}"; do echo $$ > "/sys/fs/cgroup/$h/$KBLAB_CGROUP/cgroup.procs"; done
+             shift $(($1 + 1)); exec "$@"' lab-on "${#CGROUP_HIERARCHIES[@]}" "${CGROUP_HIERARCHIES[@]}" "$@"
+}
+
+poweroff() {
+  local lab=$1 node=$2 dir cg h pids
+  dir=$(node_dir "$lab" "$node")
+  cg=$(cgroup_name "$lab" "$node")
+  for _ in $(seq 50); do
+    pids=$(find "/sys/fs/cgroup/pids/$cg" -name cgroup.procs -exec cat {} + 2>/dev/null || true)
+    [[ -n $pids ]] || break
+    # shellcheck disable=SC2086
+    kill -9 $pids 2>/dev/null || true
+    sleep 0.2
+  done
+  [[ -z $pids ]] || die "$node: processes survived power-off: $pids"
+  # The kubelet also mirrors its tree into the cgroup v2 hierarchy.
+  for h in "${CGROUP_HIERARCHIES[@]}" unified; do
+    [[ -d /sys/fs/cgroup/$h/$cg ]] && find "/sys/fs/cgroup/$h/$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+  done
+  rm -f "$dir/init.pid"
+}
+
+cni() {
+  local lab=$1 node=$2 cidr=$3 dir
+  dir=$(node_dir "$lab" "$node")
+  cat > "$dir/disk/etc/cni/net.d/10-lab.conflist.tmp" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "lab",
+  "plugins": [
+    {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "$cidr"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+EOF
+  mv "$dir/disk/etc/cni/net.d/10-lab.conflist.tmp" "$dir/disk/etc/cni/net.d/10-lab.conflist"
+}
+
+down() {
+  local lab=$1 d node
+  for d in "$LAB_ROOT/$lab"/*/; do
+    [[ -d $d/disk ]] || continue
+    node=$(basename "$d")
+    poweroff "$lab" "$node" || true
+  done
+  local ns
+  for ns in $(ip netns list | awk '{print $1}' | grep "^$lab-" || true); do
+    ip netns del "$ns"
+  done
+  rm -rf "${LAB_ROOT:?}/$lab"
+}
+
+[[ $EUID == 0 ]] || die "must run as root"
+cmd=${1:-}; shift || true
+case $cmd in
+  net-up) net_up "$@" ;;
+  _node-init) node_init "$@" ;;
+  boot) boot "$@" ;;
+  poweroff) poweroff "$@" ;;
+  on) on "$@" ;;
+  op) lab=$1; shift; nsenter --net="/run/netns/$lab-sw" -- "$@" ;;
+  cni) cni "$@" ;;
+  down) down "$@" ;;
+  *) die "usage: see the head of $0" ;;
+esac
