@@ -2,7 +2,10 @@
 # The end-to-end lab: each node of a bake as a "machine" on this one host, with real
 # containerd, kubelet and kubeadm, running its own unmodified /opt/kubebake/firstboot.sh.
 #
-#   lab.sh net-up LAB GATEWAY/PREFIX NODE=ADDRESS...   a switch namespace and one per node
+#   lab.sh net-up [--bare] LAB GATEWAY/PREFIX NODE=ADDRESS...
+#                                                      a switch namespace and one per node
+#                                                      (--bare: links only, the node's own
+#                                                      network configuration sets them up)
 #   lab.sh boot LAB NODE OUT [--kubelet-enabled]       power on (first time: lay rootfs)
 #   lab.sh poweroff LAB NODE                           kill everything the node runs
 #   lab.sh cni LAB NODE POD_CIDR                       the environment's pod network
@@ -49,6 +52,8 @@ node_dir() { echo "$LAB_ROOT/$1/$2"; }
 cgroup_name() { echo "kblab-$1-$2"; }
 
 net_up() {
+  local bare=''
+  [[ $1 == --bare ]] && { bare=1; shift; }
   local lab=$1 gw=$2; shift 2
   local sw=$lab-sw prefix=${gw#*/}
   ip netns add "$sw"
@@ -66,12 +71,13 @@ net_up() {
     ip link add "eth0" netns "$lab-$name" type veth peer name "p$i" netns "$sw"
     ip -n "$sw" link set "p$i" master br0 up
     ip -n "$lab-$name" link set lo up
+    echo "$addr $name" >> "$LAB_ROOT/$lab/hosts"
+    [[ -z $bare ]] || continue
     ip -n "$lab-$name" addr add "$addr/$prefix" dev eth0
     ip -n "$lab-$name" link set eth0 up
     # The switch has no uplink: a default route only lets service IPs be routed (and
     # DNAT'ed) before anything could leave.
     ip -n "$lab-$name" route add default via "${gw%/*}"
-    echo "$addr $name" >> "$LAB_ROOT/$lab/hosts"
   done
 }
 
