@@ -64,13 +64,13 @@ fn spec() -> String {
     s
 }
 
-/// Running containers, stopped and removed on drop.
-struct Containers;
+/// A lab's running containers, stopped and removed on drop.
+struct Containers(&'static str);
 
 impl Drop for Containers {
     fn drop(&mut self) {
         if std::env::var_os("KUBEBAKE_E2E_KEEP").is_none() {
-            let _ = sh(BOOT_SH, &["down", LAB]);
+            let _ = sh(BOOT_SH, &["down", self.0]);
         }
     }
 }
@@ -128,7 +128,7 @@ fn the_ha_example_boots_under_systemd_and_cloud_init_and_first_boot_resumes_afte
     assert_eq!(nodes.len(), 6);
 
     let _ = sh(BOOT_SH, &["down", LAB]);
-    let _containers = Containers;
+    let _containers = Containers(LAB);
     let mut net = vec!["net-up", "--bare", LAB, "10.0.0.1/24"];
     let pairs: Vec<String> = nodes.iter().map(|(n, a)| format!("{n}={a}")).collect();
     net.extend(pairs.iter().map(String::as_str));
@@ -225,6 +225,45 @@ fn the_ha_example_boots_under_systemd_and_cloud_init_and_first_boot_resumes_afte
     // cloud-init's second boot finishes too (its per-instance modules do not run again).
     let status = exec(node, &["cloud-init", "status", "--wait"]);
     assert!(status.contains("status: done"), "{status}");
+}
+
+/// On a container host that keeps /proc/sys read-only, first boot stops in `prepare` and
+/// names the key it needed, rather than going on with a node that cannot route pods.
+#[test]
+fn a_node_that_cannot_set_a_needed_sysctl_fails_naming_it() {
+    let (Some(_), Some(_), Some(_)) =
+        (tool("mmdebstrap", "mmdebstrap"), tool("systemd-nspawn", "systemd-container"), tool("ip", "iproute2"))
+    else {
+        return;
+    };
+    if !root_or_skip() {
+        return;
+    }
+    sh_ok(MKROOT_SH, &[ROOT]);
+    let lab = "kbboot-ro";
+    let b = Bake::new(&spec());
+    b.bake(&[]).assert_ok();
+    let _ = sh(BOOT_SH, &["down", lab]);
+    let _containers = Containers(lab);
+    sh_ok(LAB_SH, &["net-up", "--bare", lab, "10.0.0.1/24", "worker-1=10.0.0.21"]);
+    let out = Command::new("bash")
+        .args([BOOT_SH, "start", lab, "worker-1", b.out().to_str().unwrap(), ROOT])
+        .env("KUBEBAKE_LAB_ROOT", LAB_ROOT)
+        .env("KBBOOT_SYSCTL_READONLY", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status = Path::new(LAB_ROOT).join(lab).join("worker-1/merged/var/lib/kubebake/status");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let text = loop {
+        let text = fs::read_to_string(&status).unwrap_or_default();
+        if text.starts_with("failed") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "first boot did not fail: {text:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(text.trim(), "failed: prepare: cannot set sysctl net.ipv4.ip_forward to 1 (this node needs it)");
 }
 
 /// The boot tier's scripts are checked like the first-boot script.

@@ -180,13 +180,15 @@ impl Lab {
     }
 
     /// Boots nodes on `schedule` (seconds from now) and waits for every node's first boot
-    /// to finish; `on_preflight` nodes are powered off the moment their preflight step is
-    /// recorded and booted again. Returns the seconds from the first power-on to all `done`.
-    fn run(&self, schedule: &[(u64, &str)], kubelet_enabled: bool, on_preflight: &[&str]) -> f64 {
+    /// to finish; `power_loss` nodes are powered off the given seconds after their preflight
+    /// step is recorded, and booted again. Returns the seconds from the first power-on to
+    /// all `done`.
+    fn run(&self, schedule: &[(u64, &str)], kubelet_enabled: bool, power_loss: &[(&str, u64)]) -> f64 {
         let t0 = Instant::now();
         let deadline = t0 + Duration::from_secs(900);
         let mut pending: Vec<(u64, &str)> = schedule.to_vec();
         let mut restarted: BTreeSet<&str> = BTreeSet::new();
+        let mut preflight_seen: BTreeMap<&str, Instant> = BTreeMap::new();
         let mut networks = BTreeSet::new();
         let mut round = 0u64;
         loop {
@@ -200,17 +202,34 @@ impl Lab {
                     true
                 }
             });
-            for node in on_preflight {
-                if !restarted.contains(node) && self.disk(node).join("var/lib/kubebake/preflight.done").exists() {
-                    self.poweroff(node);
-                    assert_ne!(self.status(node), "done", "{node} finished before it could be interrupted");
-                    self.boot(node, kubelet_enabled);
-                    restarted.insert(node);
+            for (node, _) in power_loss {
+                if !preflight_seen.contains_key(node)
+                    && self.disk(node).join("var/lib/kubebake/preflight.done").exists()
+                {
+                    preflight_seen.insert(node, Instant::now());
                 }
             }
-            // Every 2 s; the preflight watch above every 250 ms, to catch the moment.
-            if round % 8 != 1 {
-                std::thread::sleep(Duration::from_millis(250));
+            // Power off every node that is due first, then boot them: a worker's join is
+            // done about a second after its preflight.
+            let due: Vec<&str> = power_loss
+                .iter()
+                .filter(|(node, delay)| {
+                    !restarted.contains(node)
+                        && preflight_seen.get(node).is_some_and(|t| t.elapsed() >= Duration::from_secs(*delay))
+                })
+                .map(|(node, _)| *node)
+                .collect();
+            for node in &due {
+                self.poweroff(node);
+                assert_ne!(self.status(node), "done", "{node} finished before it could be interrupted");
+            }
+            for node in due {
+                self.boot(node, kubelet_enabled);
+                restarted.insert(node);
+            }
+            // Every 2 s; the power-loss watch above every 100 ms, to catch the moment.
+            if round % 20 != 1 {
+                std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
             self.give_pod_networks(&mut networks);
@@ -222,14 +241,14 @@ impl Lab {
             if pending.is_empty() && statuses.values().all(|s| s == "done") {
                 let secs = t0.elapsed().as_secs_f64();
                 println!("{:>6.1}s all {} nodes done", secs, self.nodes.len());
-                assert_eq!(restarted.len(), on_preflight.len());
+                assert_eq!(restarted.len(), power_loss.len());
                 return secs;
             }
             if Instant::now() > deadline {
                 let logs: String = self.nodes.iter().map(|(n, _)| self.logs(n)).collect();
                 panic!("not converged after 900 s: {statuses:?}\n{logs}");
             }
-            std::thread::sleep(Duration::from_millis(250));
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -426,8 +445,9 @@ fn e2e_c_the_first_control_plane_two_minutes_late() {
     println!("scenario c: {secs:.1} s from the first power-on to all nodes done (cp-1 powered on at 120 s)");
 }
 
-/// d. A joining control plane and a worker lose power right after preflight (the kubelet
-/// enabled in the image, so it comes back at boot): both resume and finish.
+/// d. A joining control plane and a worker lose power right after preflight, the first
+/// control plane 5 s later, in the middle of `kubeadm init` (the kubelet enabled in the
+/// image, so it comes back at boot): all three resume and finish.
 #[test]
 fn e2e_d_power_lost_right_after_preflight() {
     let _one = lock();
@@ -438,9 +458,10 @@ fn e2e_d_power_lost_right_after_preflight() {
         ("worker-1", "worker", "10.77.0.21"),
     ];
     let lab = Lab::new("kbe-d", kit, nodes, "  cni: {plugin: none}\n");
-    let secs = lab.run(&[(0, "cp-1"), (0, "cp-2"), (0, "worker-1")], true, &["cp-2", "worker-1"]);
+    let secs =
+        lab.run(&[(0, "cp-1"), (0, "cp-2"), (0, "worker-1")], true, &[("cp-2", 0), ("worker-1", 0), ("cp-1", 5)]);
     lab.assert_cluster();
-    for node in ["cp-2", "worker-1"] {
+    for node in ["cp-1", "cp-2", "worker-1"] {
         let log = fs::read_to_string(lab.disk(node).join("var/lib/kblab/log/firstboot.log")).unwrap();
         assert_eq!(log.matches("=== boot").count(), 2, "{node} booted twice:\n{log}");
         assert!(log.contains("kubebake: preflight: finished on an earlier boot"), "{node} did not resume:\n{log}");

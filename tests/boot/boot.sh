@@ -4,7 +4,9 @@
 # LAB-NODE that `tests/e2e/lab.sh net-up --bare` made. Real cloud-init lays the files and
 # configures the node; systemd starts kubebake's first-boot unit.
 #
-#   boot.sh start LAB NODE OUT ROOT    power on (first time: an overlay over ROOT, seeded)
+#   boot.sh start LAB NODE OUT ROOT    power on (first time: an overlay over ROOT, seeded);
+#                                      KBBOOT_SYSCTL_READONLY=1 leaves /proc/sys read-only,
+#                                      as a stricter container host would
 #   boot.sh stop LAB NODE              orderly shutdown (systemd in the container halts)
 #   boot.sh exec LAB NODE CMD...       run CMD inside the running container
 #   boot.sh down LAB                   stop every container, unmount, remove all
@@ -64,7 +66,8 @@ start() {
       fi
       echo $$ > "/sys/fs/cgroup/$h/$cg/cgroup.procs"
     done
-    exec env SYSTEMD_NSPAWN_API_VFS_WRITABLE=network "$@"' boot-"$node" "$cg" \
+    [ -n "${KBBOOT_SYSCTL_READONLY:-}" ] || export SYSTEMD_NSPAWN_API_VFS_WRITABLE=network
+    exec "$@"' boot-"$node" "$cg" \
     systemd-nspawn --boot --directory="$dir/merged" --machine="$node" --hostname=localhost \
       --register=no --keep-unit --network-namespace-path="/run/netns/$lab-$node" \
       --capability=CAP_NET_ADMIN --console=read-only --resolv-conf=off "${binds[@]}" \

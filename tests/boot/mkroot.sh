@@ -9,12 +9,15 @@
 # shellcheck disable=SC2016 # the hooks' $1 is mmdebstrap's, expanded by its shell
 set -Eeuo pipefail
 dest=${1:?usage: mkroot.sh DIR}
+mkdir -p "$(dirname "$dest")"
+# One build at a time (tests run in parallel); the others then find it built.
+exec 9>"$dest.lock"
+flock 9
 [[ -d $dest/usr/bin ]] && { echo "mkroot.sh: $dest exists, reused"; exit 0; }
 packages=(systemd systemd-sysv dbus cloud-init ifupdown net-tools iproute2 isc-dhcp-client
           locales sudo curl ca-certificates openssh-server containerd runc kmod procps
           iptables conntrack socat ethtool)
 rm -rf "$dest.part"
-mkdir -p "$(dirname "$dest")"
 # No mirror argument: the suite is this machine's, so mmdebstrap takes its apt sources.
 mmdebstrap --variant=apt --include="$(IFS=,; echo "${packages[*]}")" \
   --customize-hook='echo "en_US.UTF-8 UTF-8" > "$1/etc/locale.gen"' \
