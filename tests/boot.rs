@@ -36,14 +36,21 @@ fn sh(script: &str, args: &[&str]) -> Output {
 
 #[track_caller]
 fn sh_ok(script: &str, args: &[&str]) -> String {
-    let out = sh(script, args);
-    assert!(
-        out.status.success(),
-        "{script} {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run_ok(Command::new("bash").arg(script).args(args).env("KUBEBAKE_LAB_ROOT", LAB_ROOT))
+}
+
+/// The tools and the cached root every boot test needs; false when one is missing here.
+fn prerequisites() -> bool {
+    let (Some(_), Some(_), Some(_)) =
+        (tool("mmdebstrap", "mmdebstrap"), tool("systemd-nspawn", "systemd-container"), tool("ip", "iproute2"))
+    else {
+        return false;
+    };
+    if !root_or_skip() {
+        return false;
+    }
+    sh_ok(MKROOT_SH, &[ROOT]);
+    true
 }
 
 fn kit_present() -> bool {
@@ -106,15 +113,9 @@ fn wait_until(what: &str, node: &str, timeout: Duration, done: impl Fn() -> bool
 
 #[test]
 fn the_ha_example_boots_under_systemd_and_cloud_init_and_first_boot_resumes_after_a_restart() {
-    let (Some(_), Some(_), Some(_)) =
-        (tool("mmdebstrap", "mmdebstrap"), tool("systemd-nspawn", "systemd-container"), tool("ip", "iproute2"))
-    else {
-        return;
-    };
-    if !root_or_skip() {
+    if !prerequisites() {
         return;
     }
-    sh_ok(MKROOT_SH, &[ROOT]);
 
     let b = Bake::new(&spec());
     b.bake(&[]).assert_ok();
@@ -231,15 +232,9 @@ fn the_ha_example_boots_under_systemd_and_cloud_init_and_first_boot_resumes_afte
 /// names the key it needed, rather than going on with a node that cannot route pods.
 #[test]
 fn a_node_that_cannot_set_a_needed_sysctl_fails_naming_it() {
-    let (Some(_), Some(_), Some(_)) =
-        (tool("mmdebstrap", "mmdebstrap"), tool("systemd-nspawn", "systemd-container"), tool("ip", "iproute2"))
-    else {
-        return;
-    };
-    if !root_or_skip() {
+    if !prerequisites() {
         return;
     }
-    sh_ok(MKROOT_SH, &[ROOT]);
     let lab = "kbboot-ro";
     let b = Bake::new(&spec());
     b.bake(&[]).assert_ok();

@@ -119,11 +119,8 @@ down() {
     stop "$lab" "$node"
     mountpoint -q "$d/merged" && umount "$d/merged"
   done
-  local ns
-  for ns in $(ip netns list | awk '{print $1}' | grep "^$lab-" || true); do
-    ip netns del "$ns"
-  done
-  rm -rf "${LAB_ROOT:?}/$lab"
+  # The network namespaces and the lab's directory are lab.sh's.
+  KUBEBAKE_LAB_ROOT=$LAB_ROOT "$(dirname "${BASH_SOURCE[0]}")/../e2e/lab.sh" down "$lab"
 }
 
 [[ $EUID == 0 ]] || die "must run as root"
