@@ -38,6 +38,16 @@ pub enum Command {
         #[arg(long, value_parser = ["aws", "azure", "gce", "openstack", "vsphere", "hetzner", "none"])]
         platform: Option<String>,
     },
+    /// List every container image the cluster will run, pinned, one per line: kubeadm's set
+    /// (as `kubeadm config images list` prints it), kube-vip, Calico's. What an air-gapped
+    /// install must mirror or bundle. Writes nothing.
+    Images {
+        /// The cluster spec.
+        spec: PathBuf,
+        /// Print JSON: {"images": [{"image": ..., "source": "kubeadm"|"kube-vip"|"calico"}]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a cluster spec and report every problem in it; writes nothing.
     Validate {
         /// The cluster spec to check.

@@ -7,6 +7,7 @@ pub mod bake;
 pub mod cni;
 pub mod error;
 pub mod firstboot;
+pub mod images;
 pub mod invocation;
 pub mod kubeadm_config;
 pub mod kubeconfig;

@@ -28,6 +28,18 @@ fn run(command: cli::Command) -> Result<()> {
                 bake::bake(&Options { spec, out, state, templates, platform, now: time::OffsetDateTime::now_utc() })?;
             print_report(&report, show_token);
         }
+        cli::Command::Images { spec, json } => {
+            let loaded = kubebake::spec::load(&spec)?;
+            print_warnings(&spec, &loaded.warnings);
+            let images = kubebake::images::images(&loaded.cluster)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "images": images }))?);
+            } else {
+                for i in &images {
+                    println!("{}", i.image);
+                }
+            }
+        }
         cli::Command::Validate { spec } => {
             let loaded = kubebake::spec::load(&spec)?;
             print_warnings(&spec, &loaded.warnings);
