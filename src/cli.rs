@@ -48,6 +48,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fetch, once, on a connected machine, everything the cluster's nodes would download
+    /// (kubeadm, kubelet, kubectl, the CNI plugins, every image, Calico's manifests), check
+    /// each against its published sha256 or digest, and write one deterministic archive for
+    /// `packages: bundle` nodes. Resumable: finished downloads wait in FILE.parts/.
+    Bundle {
+        /// The cluster spec; its registryMirrors are used to pull images.
+        spec: PathBuf,
+        /// The archive to write (a tar file); replaced only once complete.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// The nodes' CPU architecture.
+        #[arg(long, default_value = "amd64", value_parser = ["amd64", "arm64"])]
+        arch: String,
+        /// Rewrite download URLs starting with FROM to start with TO instead, e.g.
+        /// https://dl.k8s.io/=https://mirror.internal/k8s/ (repeatable).
+        #[arg(long, value_name = "FROM=TO")]
+        rewrite: Vec<String>,
+    },
     /// Check a cluster spec and report every problem in it; writes nothing.
     Validate {
         /// The cluster spec to check.

@@ -4,6 +4,7 @@
 //! token, created once and reused) → [`plan`] (the files each node gets) → [`output`].
 
 pub mod bake;
+pub mod bundle;
 pub mod cni;
 pub mod error;
 pub mod firstboot;

@@ -40,6 +40,29 @@ fn run(command: cli::Command) -> Result<()> {
                 }
             }
         }
+        cli::Command::Bundle { spec, out, arch, rewrite } => {
+            let rewrites = rewrite
+                .iter()
+                .map(|r| {
+                    r.split_once('=')
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                        .ok_or_else(|| anyhow::anyhow!("--rewrite {r}: expected FROM=TO"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let started = std::time::Instant::now();
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let report = kubebake::bundle::bundle(&kubebake::bundle::Options { spec, out, arch, rewrites, progress })?;
+            let m = &report.manifest;
+            println!(
+                "bundle {}: {} bytes, {} binaries, {} images, {} Calico manifests, in {:.1} s",
+                report.out.display(),
+                report.bytes,
+                m.binaries.len(),
+                m.images.len(),
+                m.calico.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
         cli::Command::Validate { spec } => {
             let loaded = kubebake::spec::load(&spec)?;
             print_warnings(&spec, &loaded.warnings);

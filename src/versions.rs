@@ -9,11 +9,13 @@ pub struct Pins {
     pub etcd: &'static str,
     pub pause: &'static str,
     pub coredns: &'static str,
+    /// The CNI reference plugins a node of that minor gets (`kubebake bundle`).
+    pub cni_plugins: &'static str,
 }
 
 pub fn pins(v: Version) -> Pins {
     match v.minor {
-        33 => Pins { etcd: "3.5.21-0", pause: "3.10", coredns: "v1.12.0" },
+        33 => Pins { etcd: "3.5.21-0", pause: "3.10", coredns: "v1.12.0", cni_plugins: "v1.7.1" },
         m => unreachable!("validation admits only supported minors, not 1.{m}"),
     }
 }

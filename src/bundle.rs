@@ -1,0 +1,478 @@
+//! `kubebake bundle`: everything a node of the cluster fetches from upstream, fetched once
+//! on a connected machine and checked, in one deterministic archive that an image carries
+//! to nodes with no network (`packages: bundle`).
+//!
+//! The archive (plain tar, entries sorted, mtime 0, owner 0:0):
+//! ```text
+//! kubebake-bundle/manifest.json    what is inside, with versions, sources and digests
+//! kubebake-bundle/SHA256SUMS       sha256sum -c format, over every other file
+//! kubebake-bundle/bin/{kubeadm,kubelet,kubectl}
+//! kubebake-bundle/cni/cni-plugins.tgz
+//! kubebake-bundle/images/<name>.tar   one OCI image layout per image (ctr images import)
+//! kubebake-bundle/calico/<manifest>.yaml
+//! ```
+//! Every download is checked (binaries against their published `.sha256`, image blobs
+//! against their digests, Calico's manifest against the spec's sha256) before it is kept.
+//! Finished downloads are kept in `FILE.parts/` until the archive is written, so an
+//! interrupted run resumes; the archive itself is written beside FILE and renamed.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::manifest::{OciDescriptor, OciImageIndex};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::images::{self, ClusterImage};
+use crate::model::{CalicoMode, Cluster, Cni, ManifestSource};
+use crate::versions::pins;
+
+/// The archive's top directory, and where first boot expects it on the node.
+pub const ROOT: &str = "kubebake-bundle";
+pub const BINARIES: [&str; 3] = ["kubeadm", "kubelet", "kubectl"];
+const MANIFEST_TYPES: &[&str] = &[
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
+pub struct Options {
+    pub spec: PathBuf,
+    pub out: PathBuf,
+    /// The nodes' architecture, as Kubernetes names it (amd64, arm64).
+    pub arch: String,
+    /// `FROM=TO` URL prefix rewrites for binary downloads (a local mirror of dl.k8s.io).
+    pub rewrites: Vec<(String, String)>,
+    /// Show a progress bar (stderr is a terminal).
+    pub progress: bool,
+}
+
+/// What `manifest.json` records, and what the command reports.
+#[derive(Debug, Serialize)]
+pub struct Manifest {
+    #[serde(rename = "kubernetesVersion")]
+    pub kubernetes_version: String,
+    pub arch: String,
+    pub binaries: Vec<Entry>,
+    pub images: Vec<ImageEntry>,
+    pub calico: Vec<Entry>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Entry {
+    pub file: String,
+    pub source: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImageEntry {
+    pub image: String,
+    pub file: String,
+    /// The digest of the manifest that was bundled (one platform).
+    pub digest: String,
+}
+
+pub struct Report {
+    pub out: PathBuf,
+    pub bytes: u64,
+    pub manifest: Manifest,
+}
+
+fn err(what: impl Into<String>, message: impl std::fmt::Display) -> Error {
+    Error::Crypto { what: what.into(), message: message.to_string() }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("creating a file in", dir, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io("writing", path, e))?;
+    tmp.persist(path).map_err(|e| Error::io("writing", path, e.error))?;
+    Ok(())
+}
+
+/// `registry.k8s.io/kube-apiserver:v1.33.3` → `registry.k8s.io_kube-apiserver_v1.33.3.tar`.
+pub fn image_file(image: &str) -> String {
+    let safe: String =
+        image.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
+    format!("{safe}.tar")
+}
+
+pub fn bundle(opts: &Options) -> Result<Report> {
+    let loaded = crate::spec::load(&opts.spec)?;
+    let cluster = loaded.cluster;
+    if opts.out.is_dir() {
+        return Err(Error::Usage(format!("-o {}: is a directory; give the bundle's file name", opts.out.display())));
+    }
+    let images = images::images(&cluster)?;
+    let parts = parts_dir(&opts.out);
+    fs::create_dir_all(&parts).map_err(|e| Error::io("creating", &parts, e))?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting", "the download runtime", e))?;
+    let total = (BINARIES.len() + 1 + images.len() + calico_sources(&cluster).len()) as u64;
+    let bar = if opts.progress {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("a valid template"));
+        Some(bar)
+    } else {
+        None
+    };
+    let step = |what: &str| {
+        if let Some(b) = &bar {
+            b.set_message(what.to_string());
+            b.inc(1);
+        }
+    };
+
+    let fetcher = Fetcher::new(&opts.rewrites)?;
+    let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut manifest = Manifest {
+        kubernetes_version: cluster.kubernetes_version.to_string(),
+        arch: opts.arch.clone(),
+        binaries: Vec::new(),
+        images: Vec::new(),
+        calico: Vec::new(),
+    };
+
+    // Binaries, each against its published checksum.
+    let v = cluster.kubernetes_version;
+    for name in BINARIES {
+        let url = format!("https://dl.k8s.io/release/{v}/bin/linux/{}/{name}", opts.arch);
+        let (path, sha) = runtime.block_on(fetcher.checked(&url, &parts.join("bin").join(name)))?;
+        files.insert(format!("bin/{name}"), path);
+        manifest.binaries.push(Entry { file: format!("bin/{name}"), source: url, sha256: sha });
+        step(name);
+    }
+    let cni = pins(v).cni_plugins;
+    let url = format!(
+        "https://github.com/containernetworking/plugins/releases/download/{cni}/cni-plugins-linux-{}-{cni}.tgz",
+        opts.arch
+    );
+    let (path, sha) = runtime.block_on(fetcher.checked(&url, &parts.join("cni/cni-plugins.tgz")))?;
+    files.insert("cni/cni-plugins.tgz".into(), path);
+    manifest.binaries.push(Entry { file: "cni/cni-plugins.tgz".into(), source: url, sha256: sha });
+    step("cni plugins");
+
+    // Images, pulled through the registry API (or the spec's mirror for that registry).
+    let puller = Puller::new(&cluster, &opts.arch);
+    for ClusterImage { image, .. } in &images {
+        let file = format!("images/{}", image_file(image));
+        let target = parts.join(&file);
+        let digest = runtime.block_on(puller.pull(image, &parts.join("blobs"), &target))?;
+        files.insert(file.clone(), target);
+        manifest.images.push(ImageEntry { image: image.clone(), file, digest });
+        step(image);
+    }
+
+    // Calico's manifests, as first boot would fetch them.
+    for (name, source) in calico_sources(&cluster) {
+        let file = format!("calico/{name}");
+        let target = parts.join(&file);
+        let (src, sha) = match source {
+            CalicoSource::Url { url, sha256 } => {
+                let bytes = runtime.block_on(fetcher.get(&url))?;
+                let sha = sha256_hex(&bytes);
+                if let Some(want) = sha256 {
+                    if want != sha {
+                        return Err(err(url, format!("sha256 is {sha}, spec.cni.manifest.sha256 says {want}")));
+                    }
+                }
+                write_atomic(&target, &bytes)?;
+                (url, sha)
+            }
+            CalicoSource::File(bytes) => {
+                write_atomic(&target, &bytes)?;
+                ("spec.cni.manifest.file".to_string(), sha256_hex(&bytes))
+            }
+        };
+        files.insert(file.clone(), target);
+        manifest.calico.push(Entry { file, source: src, sha256: sha });
+        step(&name);
+    }
+
+    let bytes = write_archive(&opts.out, &manifest, &files)?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    fs::remove_dir_all(&parts).map_err(|e| Error::io("removing", &parts, e))?;
+    Ok(Report { out: opts.out.clone(), bytes, manifest })
+}
+
+/// Where finished downloads wait, beside the bundle.
+pub fn parts_dir(out: &Path) -> PathBuf {
+    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".parts");
+    out.with_file_name(name)
+}
+
+enum CalicoSource {
+    Url { url: String, sha256: Option<String> },
+    File(Vec<u8>),
+}
+
+fn calico_sources(cluster: &Cluster) -> Vec<(String, CalicoSource)> {
+    let Cni::Calico(calico) = &cluster.cni else { return Vec::new() };
+    match &calico.source {
+        ManifestSource::File { bytes } => {
+            vec![(calico.mode.manifest_name().to_string(), CalicoSource::File(bytes.clone()))]
+        }
+        ManifestSource::Url { urls, sha256 } => urls
+            .iter()
+            .map(|url| {
+                let name = url.rsplit('/').next().filter(|n| n.ends_with(".yaml")).unwrap_or(match calico.mode {
+                    CalicoMode::Operator => "tigera-operator.yaml",
+                    CalicoMode::Manifest => "calico.yaml",
+                });
+                (name.to_string(), CalicoSource::Url { url: url.clone(), sha256: sha256.clone() })
+            })
+            .collect(),
+    }
+}
+
+/// HTTP downloads with checksum files, through the URL rewrites.
+struct Fetcher {
+    http: reqwest::Client,
+    rewrites: Vec<(String, String)>,
+}
+
+impl Fetcher {
+    fn new(rewrites: &[(String, String)]) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("kubebake/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| err("the HTTP client", e))?;
+        Ok(Fetcher { http, rewrites: rewrites.to_vec() })
+    }
+
+    fn rewrite(&self, url: &str) -> String {
+        for (from, to) in &self.rewrites {
+            if let Some(rest) = url.strip_prefix(from.as_str()) {
+                return format!("{to}{rest}");
+            }
+        }
+        url.to_string()
+    }
+
+    async fn get(&self, url: &str) -> Result<Vec<u8>> {
+        let real = self.rewrite(url);
+        let response = self.http.get(&real).send().await.map_err(|e| err(&real, e))?;
+        if !response.status().is_success() {
+            return Err(err(&real, format!("HTTP {}", response.status())));
+        }
+        Ok(response.bytes().await.map_err(|e| err(&real, e))?.to_vec())
+    }
+
+    /// `url` into `target`, checked against `url.sha256`; a finished, matching `target`
+    /// from an earlier run is kept.
+    async fn checked(&self, url: &str, target: &Path) -> Result<(PathBuf, String)> {
+        let published = self.get(&format!("{url}.sha256")).await?;
+        let want = String::from_utf8_lossy(&published).split_whitespace().next().unwrap_or_default().to_lowercase();
+        if want.len() != 64 || !want.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(err(format!("{url}.sha256"), "is not a sha256 checksum"));
+        }
+        if let Ok(existing) = fs::read(target) {
+            if sha256_hex(&existing) == want {
+                return Ok((target.to_path_buf(), want));
+            }
+        }
+        let bytes = self.get(url).await?;
+        let got = sha256_hex(&bytes);
+        if got != want {
+            return Err(err(self.rewrite(url), format!("sha256 is {got}, its published checksum is {want}")));
+        }
+        write_atomic(target, &bytes)?;
+        Ok((target.to_path_buf(), want))
+    }
+}
+
+/// Image pulls through the OCI distribution API, one platform, blobs verified and cached.
+struct Puller {
+    client: Client,
+    mirrors: BTreeMap<String, String>,
+    arch: String,
+}
+
+impl Puller {
+    fn new(cluster: &Cluster, arch: &str) -> Self {
+        // The spec's first mirror per registry, as host[:port]; plain-HTTP mirrors by scheme.
+        let mut mirrors = BTreeMap::new();
+        let mut http = Vec::new();
+        for (registry, urls) in &cluster.registry_mirrors {
+            if let Some(url) = urls.first() {
+                let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+                let host = rest.trim_end_matches('/').to_string();
+                if scheme == "http" {
+                    http.push(host.clone());
+                }
+                mirrors.insert(registry.clone(), host);
+            }
+        }
+        let client = Client::new(ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(http),
+            platform_resolver: None,
+            ..Default::default()
+        });
+        Puller { client, mirrors, arch: arch.to_string() }
+    }
+
+    async fn pull(&self, image: &str, blobs: &Path, target: &Path) -> Result<String> {
+        let mut reference: Reference = image.parse().map_err(|e| err(image, e))?;
+        if let Some(mirror) = self.mirrors.get(reference.registry()) {
+            reference.set_mirror_registry(mirror.clone());
+        }
+        let auth = RegistryAuth::Anonymous;
+        let (mut raw, mut digest) =
+            self.client.pull_manifest_raw(&reference, &auth, MANIFEST_TYPES).await.map_err(|e| err(image, e))?;
+        check_digest(image, &raw, &digest)?;
+        let mut value: serde_json::Value = serde_json::from_slice(&raw).map_err(|e| err(image, e))?;
+        if value.get("manifests").is_some() {
+            // An index: the manifest for linux/<arch>.
+            let index: OciImageIndex = serde_json::from_value(value).map_err(|e| err(image, e))?;
+            let entry = index
+                .manifests
+                .iter()
+                .find(|m| {
+                    m.platform
+                        .as_ref()
+                        .is_some_and(|p| p.os.to_string() == "linux" && p.architecture.to_string() == self.arch)
+                })
+                .ok_or_else(|| err(image, format!("has no linux/{} image", self.arch)))?;
+            let by_digest = Reference::with_digest(
+                reference.registry().to_string(),
+                reference.repository().to_string(),
+                entry.digest.clone(),
+            );
+            let mut by_digest = by_digest;
+            if let Some(mirror) = self.mirrors.get(reference.registry()) {
+                by_digest.set_mirror_registry(mirror.clone());
+            }
+            (raw, digest) =
+                self.client.pull_manifest_raw(&by_digest, &auth, MANIFEST_TYPES).await.map_err(|e| err(image, e))?;
+            check_digest(image, &raw, &digest)?;
+            value = serde_json::from_slice(&raw).map_err(|e| err(image, e))?;
+        }
+        let media_type =
+            value["mediaType"].as_str().unwrap_or("application/vnd.oci.image.manifest.v1+json").to_string();
+        let mut wanted: Vec<OciDescriptor> = Vec::new();
+        let config: OciDescriptor = serde_json::from_value(value["config"].clone()).map_err(|e| err(image, e))?;
+        wanted.push(config);
+        let layers: Vec<OciDescriptor> = serde_json::from_value(value["layers"].clone()).map_err(|e| err(image, e))?;
+        wanted.extend(layers);
+
+        let mut layout: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        for d in &wanted {
+            let hex =
+                d.digest.strip_prefix("sha256:").ok_or_else(|| err(image, format!("{}: not sha256", d.digest)))?;
+            let cached = blobs.join(hex);
+            let bytes = match fs::read(&cached) {
+                Ok(b) if sha256_hex(&b) == hex => b,
+                _ => {
+                    let mut buf: Vec<u8> = Vec::new();
+                    self.client.pull_blob(&reference, d, &mut buf).await.map_err(|e| err(image, e))?;
+                    if sha256_hex(&buf) != hex {
+                        return Err(err(image, format!("blob {} does not match its digest", d.digest)));
+                    }
+                    write_atomic(&cached, &buf)?;
+                    buf
+                }
+            };
+            layout.insert(format!("blobs/sha256/{hex}"), bytes);
+        }
+        let manifest_hex = digest.strip_prefix("sha256:").unwrap_or(&digest).to_string();
+        layout.insert(format!("blobs/sha256/{manifest_hex}"), raw.to_vec());
+        layout.insert("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec());
+        let tag = reference.tag().unwrap_or("latest");
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{
+                "mediaType": media_type,
+                "digest": digest,
+                "size": raw.len(),
+                "annotations": {
+                    "io.containerd.image.name": image,
+                    "org.opencontainers.image.ref.name": tag,
+                },
+            }],
+        });
+        layout.insert("index.json".into(), serde_json::to_vec(&index).expect("json"));
+        let mut tar = Vec::new();
+        {
+            let mut builder = tar::Builder::new(&mut tar);
+            for (name, bytes) in &layout {
+                append(&mut builder, name, bytes, 0o644)?;
+            }
+            builder.finish().map_err(|e| Error::io("writing", target, e))?;
+        }
+        write_atomic(target, &tar)?;
+        Ok(digest)
+    }
+}
+
+fn check_digest(image: &str, raw: &[u8], digest: &str) -> Result<()> {
+    let got = format!("sha256:{}", sha256_hex(raw));
+    if got != digest {
+        return Err(err(image, format!("manifest is {got}, the registry says {digest}")));
+    }
+    Ok(())
+}
+
+fn append<W: Write>(builder: &mut tar::Builder<W>, name: &str, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut header = tar::Header::new_ustar();
+    header.set_size(bytes.len() as u64);
+    header.set_mode(mode);
+    header.set_mtime(0);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    builder.append_data(&mut header, name, bytes).map_err(|e| Error::io("archiving", name, e))?;
+    Ok(())
+}
+
+/// The archive, sorted, fixed mtimes, written beside `out` and renamed over it.
+fn write_archive(out: &Path, manifest: &Manifest, files: &BTreeMap<String, PathBuf>) -> Result<u64> {
+    let mut sums = String::new();
+    let mut entries: BTreeMap<String, (Vec<u8>, u32)> = BTreeMap::new();
+    for (rel, path) in files {
+        let bytes = fs::read(path).map_err(|e| Error::io("reading", path, e))?;
+        sums.push_str(&format!("{}  {rel}\n", sha256_hex(&bytes)));
+        let mode = if rel.starts_with("bin/") { 0o755 } else { 0o644 };
+        entries.insert(format!("{ROOT}/{rel}"), (bytes, mode));
+    }
+    let json = serde_json::to_vec_pretty(manifest).expect("json");
+    sums.push_str(&format!("{}  manifest.json\n", sha256_hex(&json)));
+    entries.insert(format!("{ROOT}/manifest.json"), (json, 0o644));
+    entries.insert(format!("{ROOT}/SHA256SUMS"), (sums.into_bytes(), 0o644));
+
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("creating a file in", dir, e))?;
+    {
+        let mut builder = tar::Builder::new(std::io::BufWriter::new(tmp.as_file()));
+        for (name, (bytes, mode)) in &entries {
+            append(&mut builder, name, bytes, *mode)?;
+        }
+        builder.into_inner().and_then(|mut w| w.flush()).map_err(|e| Error::io("writing", out, e))?;
+    }
+    let size = tmp.as_file().metadata().map_err(|e| Error::io("writing", out, e))?.len();
+    tmp.persist(out).map_err(|e| Error::io("writing", out, e.error))?;
+    Ok(size)
+}
