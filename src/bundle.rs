@@ -8,6 +8,9 @@
 //! kubebake-bundle/SHA256SUMS       sha256sum -c format, over every other file
 //! kubebake-bundle/bin/{kubeadm,kubelet,kubectl}
 //! kubebake-bundle/cni/cni-plugins.tgz
+//! kubebake-bundle/systemd/{kubelet.service,10-kubeadm.conf}   the kubelet's unit, as the
+//!                                  packages ship it, for the profile's binary directory
+//! kubebake-bundle/install.sh       installs all of it (first boot, or an image build)
 //! kubebake-bundle/images/<name>.tar   one OCI image layout per image (ctr images import)
 //! kubebake-bundle/calico/<manifest>.yaml
 //! ```
@@ -171,6 +174,24 @@ pub fn bundle(opts: &Options) -> Result<Report> {
     files.insert("cni/cni-plugins.tgz".into(), path);
     manifest.binaries.push(Entry { file: "cni/cni-plugins.tgz".into(), source: url, sha256: sha });
     step("cni plugins");
+
+    // The kubelet's unit: no package brings it to a bundle node, and in the bundle it costs
+    // the user-data nothing.
+    let templates = crate::templates::Templates::load(None)?;
+    let bin = serde_json::json!({ "bin_dir": cluster.os.profile.bin_dir });
+    for (file, template) in [("kubelet.service", "kubelet.service.tera"), ("10-kubeadm.conf", "10-kubeadm.conf.tera")] {
+        let target = parts.join("systemd").join(file);
+        write_atomic(&target, templates.render(template, &bin)?.as_bytes())?;
+        files.insert(format!("systemd/{file}"), target);
+    }
+    let installer = serde_json::json!({
+        "bin_dir": cluster.os.profile.bin_dir,
+        "kubernetes_version": v.to_string(),
+        "arch": opts.arch,
+    });
+    let target = parts.join("install.sh");
+    write_atomic(&target, templates.render("bundle-install.sh.tera", &installer)?.as_bytes())?;
+    files.insert("install.sh".into(), target);
 
     // Images, pulled through the registry API (or the spec's mirror for that registry).
     let puller = Puller::new(&cluster, &opts.arch);
@@ -455,7 +476,7 @@ fn write_archive(out: &Path, manifest: &Manifest, files: &BTreeMap<String, PathB
     for (rel, path) in files {
         let bytes = fs::read(path).map_err(|e| Error::io("reading", path, e))?;
         sums.push_str(&format!("{}  {rel}\n", sha256_hex(&bytes)));
-        let mode = if rel.starts_with("bin/") { 0o755 } else { 0o644 };
+        let mode = if rel.starts_with("bin/") || rel == "install.sh" { 0o755 } else { 0o644 };
         entries.insert(format!("{ROOT}/{rel}"), (bytes, mode));
     }
     let json = serde_json::to_vec_pretty(manifest).expect("json");

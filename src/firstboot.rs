@@ -15,6 +15,11 @@ use crate::profile::{Firewall, Format, NetworkConfig, Packages};
 use crate::templates::Templates;
 use crate::versions::{image, pins};
 
+/// Where an image for `packages: bundle` carries the `kubebake bundle` archive.
+pub const BUNDLE_PATH: &str = "/opt/kubebake/bundle.tar";
+/// Where first boot unpacks and checks it (the archive's top directory inside).
+pub const BUNDLE_DIR: &str = "/var/lib/kubebake/bundle";
+
 /// kubebake's sysctls; first boot applies this file alone.
 pub const SYSCTL_FILE: &str = "/etc/sysctl.d/99-kubebake.conf";
 
@@ -46,6 +51,9 @@ pub struct ScriptContext {
     pub calico_manifest_registry: Option<String>,
     pub sysctl_file: &'static str,
     pub staged_manifests_dir: &'static str,
+    /// Where a `packages: bundle` image carries the bundle, and where it is unpacked.
+    pub bundle_path: &'static str,
+    pub bundle_dir: &'static str,
 }
 
 /// The ports a node of `role` serves, in the firewall's own syntax.
@@ -106,6 +114,8 @@ pub fn script_context(cluster: &Cluster, node: &Node) -> ScriptContext {
         },
         sysctl_file: SYSCTL_FILE,
         staged_manifests_dir: STAGED_MANIFESTS_DIR,
+        bundle_path: BUNDLE_PATH,
+        bundle_dir: BUNDLE_DIR,
     }
 }
 
@@ -192,6 +202,7 @@ pub fn add(p: &mut NodePlan, cluster: &Cluster, node: &Node, templates: &Templat
             None => unreachable!("validation requires networkConfig for Ignition with nodeNetwork"),
         }
     }
+    // A bundle carries the kubelet's unit itself (kubebake bundle).
     if cluster.os.packages == Packages::Download {
         let bin = serde_json::json!({ "bin_dir": cluster.os.profile.bin_dir });
         p.add(format!("{SYSTEMD_DIR}/kubelet.service"), 0o644, templates.render("kubelet.service.tera", &bin)?);

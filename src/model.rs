@@ -35,6 +35,8 @@ pub struct Cluster {
     /// containerd registry mirrors: registry host to mirror URLs.
     pub registry_mirrors: BTreeMap<String, Vec<String>>,
     pub node_network: Option<NodeNetwork>,
+    /// The user's own preflight checks to ignore, sorted, on top of kubebake's.
+    pub ignore_preflight_errors: Vec<String>,
 }
 
 /// The nodes' operating system and how they are provisioned.

@@ -95,7 +95,8 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
     // kubeadm's configuration for this node (it carries the token: private), and the
     // kubelet's, as kubeadm would write them.
     let skip = invocation::skip_phases(node, first);
-    let ignore = invocation::ignored_preflight_errors(node, first);
+    let mut ignore = invocation::ignored_preflight_errors(node, first);
+    ignore.extend(cluster.ignore_preflight_errors.iter().filter(|e| !ignore.contains(e)).cloned().collect::<Vec<_>>());
     let kubeadm_config = if first {
         let init = kubeadm_config::init_configuration(cluster, node, &state.token, skip, ignore);
         let cluster_config = kubeadm_config::cluster_configuration(cluster);

@@ -41,6 +41,9 @@ pub enum Packages {
     Download,
     /// The image already has them: check versions, install nothing.
     Prebaked,
+    /// The image carries a `kubebake bundle` archive: install the binaries and import the
+    /// images from it, with no network at all.
+    Bundle,
 }
 
 impl Packages {
@@ -49,6 +52,7 @@ impl Packages {
             Packages::Apt => "apt",
             Packages::Download => "download",
             Packages::Prebaked => "prebaked",
+            Packages::Bundle => "bundle",
         }
     }
 }

@@ -19,6 +19,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("sysctl.conf.tera", include_str!("../templates/sysctl.conf.tera")),
     ("kubelet.service.tera", include_str!("../templates/kubelet.service.tera")),
     ("10-kubeadm.conf.tera", include_str!("../templates/10-kubeadm.conf.tera")),
+    ("bundle-install.sh.tera", include_str!("../templates/bundle-install.sh.tera")),
     ("networkd.network.tera", include_str!("../templates/networkd.network.tera")),
     ("networkmanager.nmconnection.tera", include_str!("../templates/networkmanager.nmconnection.tera")),
 ];

@@ -304,7 +304,7 @@ fn shellcheck_passes_every_first_boot_script() {
     let Some(shellcheck) = tool("shellcheck", "shellcheck") else { return };
     let mut checked = 0;
     for os in ["ubuntu-24.04", "debian-12", "flatcar", "fedora-coreos"] {
-        for packages in ["", "  packages: prebaked\n"] {
+        for packages in ["", "  packages: prebaked\n", "  packages: bundle\n"] {
             let spec = ignition_spec(os, "3.3.0", false)
                 .replace(
                     "  ignitionVersion: 3.3.0\n",
@@ -321,7 +321,7 @@ fn shellcheck_passes_every_first_boot_script() {
             }
         }
     }
-    assert_eq!(checked, 4 * 2 * 4);
+    assert_eq!(checked, 4 * 3 * 4);
 }
 
 #[test]
@@ -377,6 +377,30 @@ fn the_first_boot_script_follows_the_profile_and_role() {
     assert!(kubelet.contains("ExecStart=/opt/bin/kubelet"));
     let kubelet_config = fs::read_to_string(b.node_file("worker-1", "/var/lib/kubelet/config.yaml")).unwrap();
     assert!(kubelet_config.contains("volumePluginDir: /opt/libexec/kubernetes/kubelet-plugins/volume/exec"));
+}
+
+#[test]
+fn a_bundle_node_installs_from_the_bundle_and_the_user_data_does_not_grow() {
+    let spec = cloud_init_spec("debian-12");
+    let b = Bake::new(&spec.replace("  os: debian-12\n", "  os: debian-12\n  packages: bundle\n"));
+    b.bake(&[]).assert_ok();
+    let s = fs::read_to_string(b.node_file("yes", "/opt/kubebake/firstboot.sh")).unwrap();
+    assert!(s.contains("tar -xf '/opt/kubebake/bundle.tar' -C '/var/lib/kubebake/bundle'"));
+    assert!(s.contains("sha256sum --check --quiet SHA256SUMS"));
+    assert!(s.contains("'/var/lib/kubebake/bundle/kubebake-bundle/install.sh'"));
+    assert!(!s.contains("apt-get") && !s.contains("curl -fsSL -o"), "a bundle node needs no network");
+    // The kubelet's unit comes from the bundle, not the user-data.
+    assert!(!b.node_file("yes", "/etc/systemd/system/kubelet.service").exists());
+    // The user-data grows by the few install lines only.
+    let prebaked = Bake::new(&spec.replace("  os: debian-12\n", "  os: debian-12\n  packages: prebaked\n"));
+    prebaked.bake(&[]).assert_ok();
+    let apt = Bake::new(&spec);
+    apt.bake(&[]).assert_ok();
+    for node in ["cp-1", "yes"] {
+        let size = |b: &Bake| fs::metadata(b.out().join(node).join("user-data.gz")).unwrap().len();
+        assert!(size(&b) <= size(&prebaked) + 100, "{node}: bundle {} vs prebaked {}", size(&b), size(&prebaked));
+        println!("{node}: user-data.gz bundle {} B, prebaked {} B, apt {} B", size(&b), size(&prebaked), size(&apt));
+    }
 }
 
 #[test]

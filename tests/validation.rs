@@ -350,3 +350,24 @@ fn extra_args_and_image_repository_rules() {
     let timeout = BASE.replace("tokenTTL: 24h", "tokenTTL: 24h\n    timeout: forever");
     refused(&timeout, &["spec.join.timeout: \"forever\" is not a duration"]);
 }
+
+#[test]
+fn ignored_preflight_checks_must_be_check_names_and_reach_every_node() {
+    refused(
+        &BASE.replace("  nodes:\n", "  ignorePreflightErrors: [NumCPU, \"all; rm -rf /\"]\n  nodes:\n"),
+        &["line 18 column 35: spec.ignorePreflightErrors[1]: \"all; rm -rf /\" is not a kubeadm preflight check name"],
+    );
+    let b = Bake::new(&BASE.replace("  nodes:\n", "  ignorePreflightErrors: [NumCPU, Mem, NumCPU]\n  nodes:\n"));
+    b.bake(&[]).assert_ok();
+    for node in ["cp-1", "worker-1"] {
+        let config = std::fs::read_to_string(b.node_file(node, "/etc/kubebake/kubeadm-config.yaml")).unwrap();
+        let doc: serde_yaml::Value = serde_yaml::from_str(config.split("---\n").next().unwrap()).unwrap();
+        let ignored: Vec<&str> = doc["nodeRegistration"]["ignorePreflightErrors"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(ignored.ends_with(&["Mem", "NumCPU"]), "{node}: {ignored:?}");
+    }
+}

@@ -81,7 +81,7 @@ pub struct Spec {
     /// Ignition spec version of config.ign (3.3.0 by default; 3.4.0 also works).
     #[serde(default)]
     pub ignition_version: Option<String>,
-    /// apt, download or prebaked, overriding the profile.
+    /// apt, download, prebaked or bundle, overriding the profile.
     #[serde(default)]
     pub packages: Option<String>,
     #[serde(default)]
@@ -93,6 +93,10 @@ pub struct Spec {
     /// without it nodes use DHCP.
     #[serde(default)]
     pub node_network: Option<NodeNetworkSpec>,
+    /// kubeadm preflight checks to treat as warnings on every node (`--ignore-preflight-errors`),
+    /// e.g. NumCPU on small machines.
+    #[serde(default)]
+    pub ignore_preflight_errors: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

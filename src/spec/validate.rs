@@ -295,6 +295,18 @@ pub fn validate(
         }
     }
 
+    let mut ignore_preflight_errors = Vec::new();
+    for (i, check) in spec.ignore_preflight_errors.iter().enumerate() {
+        if check.is_empty() || !check.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '.') {
+            c.error(
+                &format!("spec.ignorePreflightErrors[{i}]"),
+                format!("{check:?} is not a kubeadm preflight check name (like NumCPU or Port-6443)"),
+            );
+        } else if !ignore_preflight_errors.contains(check) {
+            ignore_preflight_errors.push(check.clone());
+        }
+    }
+    ignore_preflight_errors.sort();
     let image_repository = spec.image_repository.clone().unwrap_or_else(|| DEFAULT_IMAGE_REPOSITORY.into());
     if let Err(m) = image_reference(&image_repository) {
         c.error("spec.imageRepository", m);
@@ -373,6 +385,7 @@ pub fn validate(
         login: login.expect("every missing value recorded a problem"),
         registry_mirrors,
         node_network,
+        ignore_preflight_errors,
     };
     Ok((cluster, c.warnings))
 }
@@ -615,8 +628,9 @@ fn check_os(c: &mut Checker, spec: &super::Spec, base_dir: &Path) -> Option<Node
         }
         Some("download") => Packages::Download,
         Some("prebaked") => Packages::Prebaked,
+        Some("bundle") => Packages::Bundle,
         Some(other) => {
-            c.error("spec.packages", format!("{other:?} is not a package source (apt, download or prebaked)"));
+            c.error("spec.packages", format!("{other:?} is not a package source (apt, download, prebaked or bundle)"));
             return None;
         }
     };

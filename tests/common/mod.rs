@@ -2,6 +2,8 @@
 //! real binary, look at the files it wrote, and run the ecosystem's own tools on them.
 #![allow(dead_code)]
 
+pub mod servers;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -6,7 +6,11 @@
 #                                                      a switch namespace and one per node
 #                                                      (--bare: links only, the node's own
 #                                                      network configuration sets them up)
-#   lab.sh boot LAB NODE OUT [--kubelet-enabled]       power on (first time: lay rootfs)
+#   lab.sh boot LAB NODE OUT [--kubelet-enabled] [--bundle FILE]
+#                                                      power on (first time: lay rootfs;
+#                                                      --bundle: the image carries FILE at
+#                                                      /opt/kubebake/bundle.tar and no
+#                                                      Kubernetes binary or image)
 #   lab.sh poweroff LAB NODE                           kill everything the node runs
 #   lab.sh cni LAB NODE POD_CIDR                       the environment's pod network
 #   lab.sh on LAB NODE CMD...                          run CMD inside a running node
@@ -27,10 +31,10 @@
 #     SystemdCgroup = false and restrict_oom_score_adj = true; the kubelet gets
 #     --cgroup-driver=cgroupfs and --cgroup-root=/NODECGROUP on its command line;
 #   - no registry: the kit's images are imported into each node's containerd when it first
-#     starts (what a pull would have fetched);
-#   - the kit's kubeadm is built with Go 1.27, whose URL parsing fails preflight's
-#     HTTPProxyCIDR check: a kubeadm wrapper adds --ignore-preflight-errors=HTTPProxyCIDR to
-#     init and join;
+#     starts (what a pull would have fetched), except on --bundle nodes, whose first boot
+#     imports them from the bundle;
+#   - (not here: the kit's kubeadm is built with Go 1.27, whose URL parsing fails
+#     preflight's HTTPProxyCIDR check; the tier's specs set ignorePreflightErrors for it);
 #   - no CNI plugin image: `lab.sh cni` gives the node a bridge + host-local conflist over
 #     its podCIDR, with the kit's reference plugins.
 set -Eeuo pipefail
@@ -117,7 +121,7 @@ node_init() {
 }
 
 lay_disk() {
-  local lab=$1 node=$2 out=$3 dir
+  local lab=$1 node=$2 out=$3 bundle=${4:-} dir
   dir=$(node_dir "$lab" "$node")
   [[ -d $out/$node/rootfs ]] || die "$out/$node/rootfs: no such node in the bake"
   mkdir -p "$dir/disk"
@@ -138,28 +142,34 @@ lay_disk() {
   [[ -f $dir/disk/etc/hostname ]] || echo "$node" > "$dir/disk/etc/hostname"
   : > "$dir/disk/etc/fstab"
   mkdir -p "$dir/disk/opt/cni/bin" "$dir/disk/var/lib/kblab/enabled" "$dir/usr-bin/upper"
-  cp -a "$KIT"/cni/bin/. "$dir/disk/opt/cni/bin/"
-  local b
-  for b in kubelet kubectl; do ln -sf "$KIT/bin/$b" "$dir/usr-bin/upper/$b"; done
   install -m 0755 "$HERE/systemctl" "$dir/usr-bin/upper/systemctl"
-  cat > "$dir/usr-bin/upper/kubeadm" <<EOF
-#!/bin/sh
-# lab stand-in: the kit's kubeadm (Go 1.27) fails HTTPProxyCIDR on a valid config.
-case "\$1" in
-  init|join) exec "$KIT/bin/kubeadm" "\$@" --ignore-preflight-errors=HTTPProxyCIDR ;;
-  *) exec "$KIT/bin/kubeadm" "\$@" ;;
-esac
-EOF
-  chmod 0755 "$dir/usr-bin/upper/kubeadm"
+  if [[ -n $bundle ]]; then
+    # As an image baked for `packages: bundle`: the bundle, and no Kubernetes yet.
+    ln "$bundle" "$dir/disk/opt/kubebake/bundle.tar" 2>/dev/null || cp "$bundle" "$dir/disk/opt/kubebake/bundle.tar"
+    touch "$dir/disk/var/lib/kblab/no-preload"
+  else
+    # As an image baked for `packages: prebaked`, with the CNI plugins.
+    cp -a "$KIT"/cni/bin/. "$dir/disk/opt/cni/bin/"
+    local b
+    for b in kubeadm kubelet kubectl; do ln -sf "$KIT/bin/$b" "$dir/usr-bin/upper/$b"; done
+  fi
 }
 
 # Powers the node on: namespaces, enabled services, then first boot (as systemd would
 # start kubebake-firstboot.service while /var/lib/kubebake/done is absent).
 boot() {
-  local lab=$1 node=$2 out=$3 kubelet_enabled=${4:-} dir
+  local lab=$1 node=$2 out=$3 kubelet_enabled='' bundle='' dir
+  shift 3
+  while (($#)); do
+    case $1 in
+      --kubelet-enabled) kubelet_enabled=1; shift ;;
+      --bundle) bundle=${2:?--bundle FILE}; shift 2 ;;
+      *) die "boot: unknown option $1" ;;
+    esac
+  done
   dir=$(node_dir "$lab" "$node")
-  [[ -d $dir/disk ]] || lay_disk "$lab" "$node" "$out"
-  if [[ $kubelet_enabled == --kubelet-enabled ]]; then
+  [[ -d $dir/disk ]] || lay_disk "$lab" "$node" "$out" "$bundle"
+  if [[ -n $kubelet_enabled ]]; then
     # As the apt packages leave an image: both units enabled, started at every boot.
     touch "$dir/disk/var/lib/kblab/enabled/containerd" "$dir/disk/var/lib/kblab/enabled/kubelet"
   fi

@@ -1,0 +1,220 @@
+//! A distribution registry and a file server on 127.0.0.1 holding what `kubebake bundle`
+//! fetches: the e2e kit's real binaries and images when present, else small stand-ins.
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::run_ok;
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn kit() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var("KUBEBAKE_E2E_DIR").unwrap_or_else(|_| "/opt/k8s-e2e".into()));
+    dir.join("bin/kubeadm").exists().then_some(dir)
+}
+
+/// A registry and a file server on 127.0.0.1, stopped on drop.
+pub struct Servers {
+    children: Vec<Child>,
+    pub registry: String,
+    pub files: String,
+    pub root: PathBuf,
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on 127.0.0.1:{port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+impl Servers {
+    pub fn start(dir: &Path) -> Servers {
+        let registry_port = free_port();
+        let storage = dir.join("registry");
+        fs::create_dir_all(&storage).unwrap();
+        let config = dir.join("registry.yml");
+        fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{registry_port}}}\n",
+                storage.display()
+            ),
+        )
+        .unwrap();
+        let log = fs::File::create(dir.join("registry.log")).unwrap();
+        let registry = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let files_port = free_port();
+        let root = dir.join("files");
+        fs::create_dir_all(&root).unwrap();
+        let log = fs::File::create(dir.join("files.log")).unwrap();
+        let files = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", &files_port.to_string(), "--directory"])
+            .arg(&root)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let s = Servers {
+            children: vec![registry, files],
+            registry: format!("127.0.0.1:{registry_port}"),
+            files: format!("http://127.0.0.1:{files_port}"),
+            root,
+        };
+        wait_for_port(registry_port);
+        wait_for_port(files_port);
+        s
+    }
+
+    /// Serves `bytes` at `rel` with its `.sha256` beside it.
+    pub fn publish(&self, rel: &str, bytes: &[u8]) {
+        let path = self.root.join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, bytes).unwrap();
+        fs::write(format!("{}.sha256", path.display()), format!("{}\n", sha256(bytes))).unwrap();
+    }
+
+    pub fn push(&self, archive: &Path, repository_and_tag: &str) {
+        run_ok(
+            Command::new("skopeo")
+                .args(["copy", "--quiet", "--dest-tls-verify=false"])
+                .arg(format!("docker-archive:{}", archive.display()))
+                .arg(format!("docker://{}/{repository_and_tag}", self.registry)),
+        );
+    }
+}
+
+/// A one-layer docker-archive image with one small file in it, made here.
+pub fn small_image(path: &Path, tag: &str, content: &str) {
+    let mut layer = Vec::new();
+    {
+        let mut b = tar::Builder::new(&mut layer);
+        let mut h = tar::Header::new_ustar();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_cksum();
+        b.append_data(&mut h, "hello", content.as_bytes()).unwrap();
+        b.finish().unwrap();
+    }
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", sha256(&layer))]},
+    });
+    let config = serde_json::to_vec(&config).unwrap();
+    let manifest = serde_json::to_vec(&serde_json::json!([
+        {"Config": "config.json", "RepoTags": [tag], "Layers": ["layer.tar"]}
+    ]))
+    .unwrap();
+    let mut out = Vec::new();
+    {
+        let mut b = tar::Builder::new(&mut out);
+        for (name, bytes) in [("layer.tar", &layer), ("config.json", &config), ("manifest.json", &manifest)] {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(0);
+            h.set_cksum();
+            b.append_data(&mut h, name, &bytes[..]).unwrap();
+        }
+        b.finish().unwrap();
+    }
+    fs::write(path, out).unwrap();
+}
+
+pub const KUBEADM_IMAGES: [&str; 7] = [
+    "kube-apiserver:v1.33.3",
+    "kube-controller-manager:v1.33.3",
+    "kube-scheduler:v1.33.3",
+    "kube-proxy:v1.33.3",
+    "coredns/coredns:v1.12.0",
+    "pause:3.10",
+    "etcd:3.5.21-0",
+];
+
+/// The binaries and images of the kit when present, else small stand-ins, published.
+pub fn publish_everything(s: &Servers, scratch: &Path) {
+    let bin = "dl/release/v1.33.3/bin/linux/amd64";
+    let kit = kit();
+    for name in ["kubeadm", "kubelet", "kubectl"] {
+        let bytes = match &kit {
+            Some(k) => fs::read(k.join("bin").join(name)).unwrap(),
+            None => format!("#!/bin/sh\necho {name} stand-in\n").into_bytes(),
+        };
+        s.publish(&format!("{bin}/{name}"), &bytes);
+    }
+    // The CNI plugins' release tarball: the kit's real plugins, or a stand-in file.
+    let mut tgz = Vec::new();
+    {
+        let gz = flate2::write::GzEncoder::new(&mut tgz, flate2::Compression::default());
+        let mut b = tar::Builder::new(gz);
+        match &kit {
+            Some(k) => {
+                for p in ["bridge", "host-local", "loopback", "portmap"] {
+                    b.append_path_with_name(k.join("cni/bin").join(p), format!("./{p}")).unwrap();
+                }
+            }
+            None => {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(3);
+                h.set_mode(0o755);
+                h.set_cksum();
+                b.append_data(&mut h, "./bridge", &b"hi\n"[..]).unwrap();
+            }
+        }
+        b.into_inner().unwrap().finish().unwrap();
+    }
+    s.publish("gh/containernetworking/plugins/releases/download/v1.7.1/cni-plugins-linux-amd64-v1.7.1.tgz", &tgz);
+    for image in KUBEADM_IMAGES {
+        let archive = match &kit {
+            Some(k) => {
+                let name = image.split(':').next().unwrap().rsplit('/').next().unwrap();
+                let file = if name == "coredns" { "coredns-placeholder".to_string() } else { name.to_string() };
+                k.join("images").join(format!("{file}.tar"))
+            }
+            None => {
+                let path = scratch.join(format!("{}.tar", image.replace(['/', ':'], "_")));
+                small_image(&path, &format!("registry.k8s.io/{image}"), image);
+                path
+            }
+        };
+        s.push(&archive, image);
+    }
+}
+
+/// The download rewrites that point `kubebake bundle` at these servers.
+pub fn rewrites(s: &Servers) -> [String; 4] {
+    [
+        "--rewrite".into(),
+        format!("https://dl.k8s.io/={}/dl/", s.files),
+        "--rewrite".into(),
+        format!("https://github.com/={}/gh/", s.files),
+    ]
+}
