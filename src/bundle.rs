@@ -102,12 +102,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("creating a file in", dir, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io("writing", path, e))?;
-    tmp.persist(path).map_err(|e| Error::io("writing", path, e.error))?;
-    Ok(())
+    crate::output::write_file_atomic(path, bytes, 0o644)
 }
 
 /// `registry.k8s.io/kube-apiserver:v1.33.3` → `registry.k8s.io_kube-apiserver_v1.33.3.tar`.

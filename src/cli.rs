@@ -66,6 +66,23 @@ pub enum Command {
         #[arg(long, value_name = "FROM=TO")]
         rewrite: Vec<String>,
     },
+    /// Write a Packer template (qemu and amazon-ebs sources) and its provisioning script
+    /// for a node image that satisfies `packages: prebaked`: containerd, kubeadm, kubelet,
+    /// kubectl and every image of the cluster, from the profile's packages or a bundle.
+    Image {
+        /// The cluster spec.
+        spec: PathBuf,
+        /// Directory for kubebake-node.pkr.hcl and provision.sh (created if missing).
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Install everything from this bundle (kubebake bundle) instead of the network.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        /// A directory of templates overriding the built-in ones by file name
+        /// (kubebake-node.pkr.hcl.tera, provision.sh.tera, …).
+        #[arg(long)]
+        templates: Option<PathBuf>,
+    },
     /// Check a cluster spec and report every problem in it; writes nothing.
     Validate {
         /// The cluster spec to check.

@@ -15,6 +15,7 @@ pub mod kubeconfig;
 pub mod manifests;
 pub mod model;
 pub mod output;
+pub mod packer;
 pub mod pki;
 pub mod plan;
 pub mod profile;

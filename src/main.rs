@@ -63,6 +63,12 @@ fn run(command: cli::Command) -> Result<()> {
                 started.elapsed().as_secs_f64()
             );
         }
+        cli::Command::Image { spec, out, bundle, templates } => {
+            let written = kubebake::packer::write(&kubebake::packer::Options { spec, out, bundle, templates })?;
+            for path in written {
+                println!("wrote {}", path.display());
+            }
+        }
         cli::Command::Validate { spec } => {
             let loaded = kubebake::spec::load(&spec)?;
             print_warnings(&spec, &loaded.warnings);

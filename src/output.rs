@@ -180,6 +180,20 @@ fn absolute_normal(p: &Path) -> std::io::Result<PathBuf> {
     Ok(out)
 }
 
+/// Writes `bytes` to `path` with `mode` through a temporary file in the same directory and
+/// a rename, so `path` is either its old self or complete; creates missing parents.
+pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("creating a file in", dir, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io("writing", path, e))?;
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode)).map_err(|e| Error::io("writing", path, e))?;
+    tmp.persist(path).map_err(|e| Error::io("writing", path, e.error))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,8 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("kubelet.service.tera", include_str!("../templates/kubelet.service.tera")),
     ("10-kubeadm.conf.tera", include_str!("../templates/10-kubeadm.conf.tera")),
     ("bundle-install.sh.tera", include_str!("../templates/bundle-install.sh.tera")),
+    ("provision.sh.tera", include_str!("../templates/provision.sh.tera")),
+    ("kubebake-node.pkr.hcl.tera", include_str!("../templates/kubebake-node.pkr.hcl.tera")),
     ("networkd.network.tera", include_str!("../templates/networkd.network.tera")),
     ("networkmanager.nmconnection.tera", include_str!("../templates/networkmanager.nmconnection.tera")),
 ];

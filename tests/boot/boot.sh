@@ -6,7 +6,8 @@
 #
 #   boot.sh start LAB NODE OUT ROOT    power on (first time: an overlay over ROOT, seeded);
 #                                      KBBOOT_SYSCTL_READONLY=1 leaves /proc/sys read-only,
-#                                      as a stricter container host would
+#                                      as a stricter container host would; KBBOOT_NO_SEED=1
+#                                      boots with no user-data (an image being built)
 #   boot.sh stop LAB NODE              orderly shutdown (systemd in the container halts)
 #   boot.sh exec LAB NODE CMD...       run CMD inside the running container
 #   boot.sh down LAB                   stop every container, unmount, remove all
@@ -21,7 +22,9 @@
 #     with --resolv-conf=off, so no lookup leaves the namespaces; the lab's node names are
 #     added to the container's /etc/hosts;
 #   - with the e2e kit, its kubeadm, kubelet and kubectl are bound read-only into
-#     /usr/local/bin, as an image with `packages: prebaked` would carry them.
+#     /usr/local/bin, as an image with `packages: prebaked` would carry them
+#     (KBBOOT_NO_KIT=1: not, for an image that gets them otherwise);
+#   - /var/lib/containerd is a host directory (overlayfs cannot hold containerd's snapshots).
 set -Eeuo pipefail
 
 LAB_ROOT=${KUBEBAKE_LAB_ROOT:-/var/tmp/kubebake-lab}
@@ -42,7 +45,7 @@ start() {
     mount -t overlay overlay -o "lowerdir=$root,upperdir=$dir/upper,workdir=$dir/work" "$dir/merged"
   fi
   local seed=$dir/merged/var/lib/cloud/seed/nocloud f
-  if [[ ! -d $seed ]]; then
+  if [[ ! -d $seed && -z ${KBBOOT_NO_SEED:-} ]]; then
     mkdir -p "$seed"
     for f in user-data meta-data network-config; do
       [[ -f $out/$node/$f ]] && install -m 0600 "$out/$node/$f" "$seed/$f"
@@ -50,8 +53,10 @@ start() {
     # The environment's name service: the lab's nodes (lab.sh net-up wrote them).
     cat "$LAB_ROOT/$lab/hosts" >> "$dir/merged/etc/hosts"
   fi
-  local binds=()
-  if [[ -x $KIT/bin/kubeadm ]]; then
+  # containerd's snapshots cannot live on the overlay root: a directory of the host's.
+  mkdir -p "$dir/containerd"
+  local binds=("--bind=$dir/containerd:/var/lib/containerd")
+  if [[ -x $KIT/bin/kubeadm && -z ${KBBOOT_NO_KIT:-} ]]; then
     for f in kubeadm kubelet kubectl; do binds+=("--bind-ro=$KIT/bin/$f:/usr/local/bin/$f"); done
   fi
   local cg=kbboot-$lab-$node h

@@ -1,0 +1,91 @@
+//! `kubebake image`: a Packer template and its provisioning script for a node image that
+//! satisfies `packages: prebaked`, with everything installed from the profile's packages or
+//! from a `kubebake bundle`. Both are tera templates (`kubebake-node.pkr.hcl.tera`,
+//! `provision.sh.tera`): text people read and may want to change.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::images;
+use crate::templates::Templates;
+
+pub const TEMPLATE_FILE: &str = "kubebake-node.pkr.hcl";
+pub const SCRIPT_FILE: &str = "provision.sh";
+
+pub struct Options {
+    pub spec: PathBuf,
+    pub out: PathBuf,
+    /// Install from this bundle instead of the network.
+    pub bundle: Option<PathBuf>,
+    pub templates: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct Context {
+    cluster: String,
+    os: String,
+    kubernetes_version: String,
+    package_version: String,
+    apt_repository: String,
+    containerd_package: Option<String>,
+    bundle: Option<String>,
+    images: Vec<String>,
+    modules: String,
+    sysctl: String,
+    image_name: String,
+    ssh_username: String,
+    qemu_source_image: &'static str,
+}
+
+/// Writes `TEMPLATE_FILE` and `SCRIPT_FILE` into `opts.out`; returns their paths.
+pub fn write(opts: &Options) -> Result<Vec<PathBuf>> {
+    let loaded = crate::spec::load(&opts.spec)?;
+    let cluster = loaded.cluster;
+    let profile = &cluster.os.profile;
+    if opts.bundle.is_none() && profile.containerd_package.is_none() {
+        return Err(Error::Usage(format!(
+            "spec.os: {} installs no packages with apt; build its image from a bundle (--bundle FILE)",
+            profile.name
+        )));
+    }
+    if let Some(b) = &opts.bundle {
+        if !b.is_file() {
+            return Err(Error::Usage(format!("--bundle {}: no such file (kubebake bundle makes it)", b.display())));
+        }
+    }
+    let templates = Templates::load(opts.templates.as_deref())?;
+    let none = serde_json::json!({});
+    let v = cluster.kubernetes_version;
+    let ctx = Context {
+        cluster: cluster.name.clone(),
+        os: profile.name.clone(),
+        kubernetes_version: v.to_string(),
+        package_version: format!("{}.{}.{}", v.major, v.minor, v.patch),
+        apt_repository: format!("https://pkgs.k8s.io/core:/stable:/v{}.{}/deb/", v.major, v.minor),
+        containerd_package: profile.containerd_package.clone(),
+        bundle: opts.bundle.as_ref().map(|b| absolute(b).display().to_string()),
+        images: images::images(&cluster)?.into_iter().map(|i| i.image).collect(),
+        modules: templates.render("modules-load.conf.tera", &none)?,
+        sysctl: templates.render("sysctl.conf.tera", &none)?,
+        image_name: format!("kubebake-{}-{}", cluster.name, v),
+        ssh_username: profile.login_user.clone(),
+        qemu_source_image: "",
+    };
+    let dir = &opts.out;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
+    let mut written = Vec::new();
+    for (file, template, mode) in
+        [(TEMPLATE_FILE, "kubebake-node.pkr.hcl.tera", 0o644), (SCRIPT_FILE, "provision.sh.tera", 0o755)]
+    {
+        let path = dir.join(file);
+        crate::output::write_file_atomic(&path, templates.render(template, &ctx)?.as_bytes(), mode)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}

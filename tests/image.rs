@@ -1,0 +1,178 @@
+//! `kubebake image`: the Packer template passes Debian's `packer validate`, the provisioning
+//! script passes shellcheck, and, run for real inside a Debian 12 systemd container (the
+//! boot tier's root) with a bundle, it leaves an image whose nodes pass `packages: prebaked`
+//! on their first boot.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::servers::*;
+use common::*;
+
+const BOOT_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/boot/boot.sh");
+const MKROOT_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/boot/mkroot.sh");
+const LAB_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/lab.sh");
+const ROOT: &str = "/var/cache/kubebake-boot/debian-12-r1";
+const LAB_ROOT: &str = "/var/tmp/kubebake-lab";
+
+fn validate(dir: &Path) {
+    let Some(packer) = tool("packer", "packer") else { return };
+    // Each source needs its image; validation then checks the whole template offline.
+    run_ok(
+        Command::new(packer)
+            .args(["validate", "-var", "qemu_source_image=debian-12-genericcloud-amd64.qcow2"])
+            .args(["-var", "aws_source_ami=ami-0123456789abcdef0", "kubebake-node.pkr.hcl"])
+            .current_dir(dir),
+    );
+}
+
+fn shellcheck(script: &Path) {
+    if let Some(sc) = tool("shellcheck", "shellcheck") {
+        run_ok(Command::new(sc).arg(script));
+    }
+}
+
+#[test]
+fn an_apt_image_pins_the_packages_and_pulls_every_image() {
+    let b = Bake::new(include_str!("../examples/ha.yaml"));
+    let run = b.run(&["image", "cluster.yaml", "-o", "image"]);
+    run.assert_ok();
+    let dir = b.path("image");
+    validate(&dir);
+    let script = dir.join("provision.sh");
+    shellcheck(&script);
+    let text = fs::read_to_string(&script).unwrap();
+    assert!(text.contains("'kubelet=1.33.3-*' 'kubeadm=1.33.3-*' 'kubectl=1.33.3-*'"));
+    assert!(text.contains("apt-mark hold kubelet kubeadm kubectl"));
+    let images = b.run(&["images", "cluster.yaml"]);
+    for image in images.stdout().lines() {
+        assert!(text.contains(&format!("'{image}'")), "{image} is not pre-pulled");
+    }
+    assert!(text.contains("cloud-init clean --logs"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(fs::metadata(&script).unwrap().permissions().mode() & 0o777, 0o755);
+}
+
+#[test]
+fn an_os_without_apt_needs_a_bundle() {
+    let spec = include_str!("../examples/quickstart.yaml").replace("spec:\n", "spec:\n  os: flatcar\n");
+    let b = Bake::new(&spec);
+    let run = b.run(&["image", "cluster.yaml", "-o", "image"]);
+    assert_eq!(run.output.status.code(), Some(2));
+    assert!(run.stderr().contains("spec.os: flatcar installs no packages with apt"), "{}", run.stderr());
+    assert!(!b.path("image").exists());
+}
+
+fn boot(lab: &str, node: &str, out: &Path, env: &[(&str, &str)]) {
+    let mut cmd = Command::new("bash");
+    cmd.args([BOOT_SH, "start", lab, node]).arg(out).arg(ROOT).env("KUBEBAKE_LAB_ROOT", LAB_ROOT);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_ok(&mut cmd);
+}
+
+struct Down(&'static str);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").args([BOOT_SH, "down", self.0]).env("KUBEBAKE_LAB_ROOT", LAB_ROOT).status();
+    }
+}
+
+#[test]
+fn the_provisioner_run_in_a_debian_root_with_a_bundle_makes_a_prebaked_image() {
+    let (Some(_), Some(_), Some(_), Some(_)) = (
+        tool("mmdebstrap", "mmdebstrap"),
+        tool("systemd-nspawn", "systemd-container"),
+        tool("docker-registry", "docker-registry"),
+        tool("skopeo", "skopeo"),
+    ) else {
+        return;
+    };
+    if !root_or_skip() {
+        return;
+    }
+    if kit().is_none() {
+        println!("not run: the e2e kit's kubeadm and kubelet are what a prebaked check can accept");
+        return;
+    }
+    run_ok(Command::new("bash").args([MKROOT_SH, ROOT]));
+
+    // A bundle from local servers, then the image files for it.
+    let b = Bake::new("");
+    let servers = Servers::start(b.dir.path());
+    publish_everything(&servers, b.dir.path());
+    b.set_spec(&format!(
+        "apiVersion: kubebake.io/v1alpha1
+kind: Cluster
+metadata: {{name: image}}
+spec:
+  kubernetesVersion: v1.33.3
+  os: debian-12
+  packages: prebaked
+  cni: {{plugin: none}}
+  registryMirrors:
+    registry.k8s.io: [\"http://{}\"]
+  nodeNetwork: {{interface: eth0, prefixLength: 24, gateway: 10.0.0.1, nameservers: [10.0.0.1]}}
+  nodes:
+    - {{name: worker-1, role: worker, address: 10.0.0.21}}
+    - {{name: cp-1, role: control-plane, address: 10.0.0.11}}
+",
+        servers.registry
+    ));
+    let mut args = vec!["bundle", "cluster.yaml", "-o", "bundle.tar"];
+    let rewrites = rewrites(&servers);
+    args.extend(rewrites.iter().map(String::as_str));
+    b.run(&args).assert_ok();
+    drop(servers);
+    b.run(&["image", "cluster.yaml", "-o", "image", "--bundle", "bundle.tar"]).assert_ok();
+    let dir = b.path("image");
+    validate(&dir);
+    shellcheck(&dir.join("provision.sh"));
+    b.bake(&[]).assert_ok();
+
+    // The image build: the stock root booted with no user-data, provisioned as Packer would.
+    let lab = "kbimage";
+    let _ = Command::new("bash").args([BOOT_SH, "down", lab]).env("KUBEBAKE_LAB_ROOT", LAB_ROOT).status();
+    let _down = Down(lab);
+    run_ok(
+        Command::new("bash")
+            .args([LAB_SH, "net-up", "--bare", lab, "10.0.0.1/24", "worker-1=10.0.0.21"])
+            .env("KUBEBAKE_LAB_ROOT", LAB_ROOT),
+    );
+    let out = b.out();
+    boot(lab, "worker-1", &out, &[("KBBOOT_NO_SEED", "1"), ("KBBOOT_NO_KIT", "1")]);
+    let merged: PathBuf = Path::new(LAB_ROOT).join(lab).join("worker-1/merged");
+    fs::copy(dir.join("provision.sh"), merged.join("var/tmp/kubebake-provision.sh")).unwrap();
+    fs::copy(b.path("bundle.tar"), merged.join("var/tmp/kubebake-bundle.tar")).unwrap();
+    let exec = |cmd: &[&str]| {
+        let mut c = Command::new("bash");
+        c.args([BOOT_SH, "exec", lab, "worker-1"]).args(cmd).env("KUBEBAKE_LAB_ROOT", LAB_ROOT);
+        run_ok(&mut c)
+    };
+    // systemd must be up before the script restarts containerd.
+    exec(&["sh", "-c", "systemctl is-system-running --wait >/dev/null || true"]);
+    let log = exec(&["bash", "/var/tmp/kubebake-provision.sh", "/var/tmp/kubebake-bundle.tar"]);
+    assert!(log.contains("provision: done"), "{log}");
+    let images = exec(&["ctr", "-n", "k8s.io", "images", "ls", "-q"]);
+    for image in KUBEADM_IMAGES {
+        assert!(images.contains(&format!("registry.k8s.io/{image}")), "{image} not in the image:\n{images}");
+    }
+    run_ok(Command::new("bash").args([BOOT_SH, "stop", lab, "worker-1"]).env("KUBEBAKE_LAB_ROOT", LAB_ROOT));
+
+    // A node booted from that image with its user-data: first boot's prebaked check passes.
+    boot(lab, "worker-1", &out, &[("KBBOOT_NO_KIT", "1")]);
+    let done = merged.join("var/lib/kubebake/packages.done");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !done.exists() {
+        let status = fs::read_to_string(merged.join("var/lib/kubebake/status")).unwrap_or_default();
+        assert!(!status.starts_with("failed: packages"), "{status}");
+        assert!(Instant::now() < deadline, "first boot did not pass packages: {status}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
