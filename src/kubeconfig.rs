@@ -27,9 +27,11 @@ pub struct Identity {
     pub profile: Profile,
 }
 
-/// The five kubeconfigs of a control-plane node, as kubeadm v1.33 writes them: admin and
+/// The kubeconfigs of a control-plane node, as kubeadm v1.33 writes them: admin and
 /// super-admin point at the endpoint; the kubelet (ControlPlaneKubeletLocalMode, on by
 /// default since 1.33), controller manager and scheduler at the node's own API server.
+/// super-admin.conf (system:masters, past RBAC) only on the first control plane, as
+/// `kubeadm init` writes it and `kubeadm join` does not.
 pub fn node_identities(cluster: &Cluster, node: &Node) -> Vec<Identity> {
     let id = |file_stem, cn: &str, orgs: &[&str], server| Identity {
         file_stem,
@@ -37,13 +39,17 @@ pub fn node_identities(cluster: &Cluster, node: &Node) -> Vec<Identity> {
         server,
         profile: Profile::kubernetes_client(cluster, cn, orgs),
     };
-    vec![
-        id("admin", "kubernetes-admin", &["kubeadm:cluster-admins"], Server::Endpoint),
-        id("super-admin", "kubernetes-super-admin", &["system:masters"], Server::Endpoint),
+    let first = node.name == cluster.first_control_plane().name;
+    let mut ids = vec![id("admin", "kubernetes-admin", &["kubeadm:cluster-admins"], Server::Endpoint)];
+    if first {
+        ids.push(id("super-admin", "kubernetes-super-admin", &["system:masters"], Server::Endpoint));
+    }
+    ids.extend([
         id("controller-manager", "system:kube-controller-manager", &[], Server::Local),
         id("scheduler", "system:kube-scheduler", &[], Server::Local),
         id("kubelet", &format!("system:node:{}", node.name), &["system:nodes"], Server::Local),
-    ]
+    ]);
+    ids
 }
 
 /// The kubeconfig for the person who baked the cluster: a cluster-admin identity of its

@@ -339,6 +339,9 @@ impl Lab {
                     assert_eq!(fs::read(entry.path()).unwrap(), fs::read(&running).unwrap(), "{}", running.display());
                 }
                 assert!(disk.join("etc/kubernetes/manifests/etcd.yaml").exists(), "{node} runs no etcd member");
+                // system:masters stays on the first control plane: kubeadm join did not need it.
+                let super_admin = disk.join("etc/kubernetes/super-admin.conf").exists();
+                assert_eq!(super_admin, node == "cp-1", "{node}: super-admin.conf present: {super_admin}");
             }
         }
 
