@@ -10,6 +10,26 @@ use sha2::Digest;
 
 use crate::error::{Error, Result};
 
+/// Removes staging directories `<parent>/<prefix><pid>-*` left by runs that were killed
+/// (their pid is no longer alive), and those of older versions that carried no pid: they
+/// can hold private keys and must not outlive the failed run by more than one bake.
+fn remove_stale(parent: &Path, prefix: &str) -> Result<()> {
+    let entries = match fs::read_dir(parent) {
+        Ok(e) => e,
+        Err(_) => return Ok(()),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(prefix) else { continue };
+        let pid = rest.split_once('-').and_then(|(p, _)| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if !alive && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            fs::remove_dir_all(entry.path()).map_err(|e| Error::io("removing the stale", entry.path(), e))?;
+        }
+    }
+    Ok(())
+}
+
 /// Name of the checksum file at the top of an output tree (`sha256sum -c` format).
 pub const SUMS_FILE: &str = "SHA256SUMS";
 
@@ -29,8 +49,11 @@ impl Staging {
         let parent = parent_of(target);
         fs::create_dir_all(&parent).map_err(|e| Error::io("creating", &parent, e))?;
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let prefix = format!(".{name}.tmp-");
+        remove_stale(&parent, &prefix)?;
+        // The pid in the name tells a later run whether its writer is still alive.
         let dir = tempfile::Builder::new()
-            .prefix(&format!(".{name}.tmp-"))
+            .prefix(&format!("{prefix}{}-", std::process::id()))
             .tempdir_in(&parent)
             .map_err(|e| Error::io("creating a temporary directory in", &parent, e))?;
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(root_mode))
