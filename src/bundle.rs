@@ -90,7 +90,7 @@ pub struct Report {
 }
 
 fn err(what: impl Into<String>, message: impl std::fmt::Display) -> Error {
-    Error::Crypto { what: what.into(), message: message.to_string() }
+    Error::Fetch { what: what.into(), message: message.to_string() }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -70,6 +70,10 @@ pub enum Error {
     #[error("output {path}: {message}")]
     Output { path: PathBuf, message: String },
 
+    /// A download or registry pull failed, or what it fetched did not match its checksum.
+    #[error("{what}: {message}")]
+    Fetch { what: String, message: String },
+
     #[error("{0}")]
     Usage(String),
 }
