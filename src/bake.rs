@@ -110,7 +110,13 @@ pub fn bake(opts: &Options) -> Result<Report> {
     );
     let mut files = rootfs_files(&plans);
     let mut summaries = Vec::new();
-    for p in &plans {
+    // rootfs/ keeps the clear files (it is the operator's); the user-data gets them sealed.
+    let sealed: Option<Vec<NodePlan>> = cluster.sealing.as_ref().map(|s| {
+        let ca_key = state.ca_key_pem(CaId::Kubernetes);
+        let token = state.token.expose();
+        plans.iter().map(|p| crate::seal::seal_plan(p, &s.recipient, &ca_key, &token)).collect()
+    });
+    for p in sealed.as_ref().unwrap_or(&plans) {
         let user_data = render::render(&cluster, p);
         let tree = p.tree();
         summaries.push(NodeSummary {

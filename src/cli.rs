@@ -78,6 +78,10 @@ pub enum Command {
         /// Install everything from this bundle (kubebake bundle) instead of the network.
         #[arg(long)]
         bundle: Option<PathBuf>,
+        /// The age identity (age-keygen) whose recipient is the spec's secrets.encryptTo;
+        /// the image keeps it, 0600, where first boot opens the sealed secrets with it.
+        #[arg(long, value_name = "FILE")]
+        age_identity: Option<PathBuf>,
         /// A directory of templates overriding the built-in ones by file name
         /// (kubebake-node.pkr.hcl.tera, provision.sh.tera, …).
         #[arg(long)]

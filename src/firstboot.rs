@@ -54,6 +54,10 @@ pub struct ScriptContext {
     /// Where a `packages: bundle` image carries the bundle, and where it is unpacked.
     pub bundle_path: &'static str,
     pub bundle_dir: &'static str,
+    /// `secrets.encryptTo`: the sealed archive and the image's identity that opens it.
+    pub sealed_file: Option<&'static str>,
+    pub age_identity: Option<String>,
+    pub age_recipient: Option<String>,
 }
 
 /// The ports a node of `role` serves, in the firewall's own syntax.
@@ -116,6 +120,9 @@ pub fn script_context(cluster: &Cluster, node: &Node) -> ScriptContext {
         staged_manifests_dir: STAGED_MANIFESTS_DIR,
         bundle_path: BUNDLE_PATH,
         bundle_dir: BUNDLE_DIR,
+        sealed_file: cluster.sealing.as_ref().map(|_| crate::seal::SEALED_FILE),
+        age_identity: cluster.sealing.as_ref().map(|s| s.identity.clone()),
+        age_recipient: cluster.sealing.as_ref().map(|s| s.recipient.to_string()),
     }
 }
 

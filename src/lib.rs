@@ -20,6 +20,7 @@ pub mod pki;
 pub mod plan;
 pub mod profile;
 pub mod render;
+pub mod seal;
 pub mod spec;
 pub mod state;
 pub mod templates;

@@ -63,8 +63,9 @@ fn run(command: cli::Command) -> Result<()> {
                 started.elapsed().as_secs_f64()
             );
         }
-        cli::Command::Image { spec, out, bundle, templates } => {
-            let written = kubebake::packer::write(&kubebake::packer::Options { spec, out, bundle, templates })?;
+        cli::Command::Image { spec, out, bundle, age_identity, templates } => {
+            let written =
+                kubebake::packer::write(&kubebake::packer::Options { spec, out, bundle, age_identity, templates })?;
             for path in written {
                 println!("wrote {}", path.display());
             }

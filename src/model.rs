@@ -37,6 +37,15 @@ pub struct Cluster {
     pub node_network: Option<NodeNetwork>,
     /// The user's own preflight checks to ignore, sorted, on top of kubebake's.
     pub ignore_preflight_errors: Vec<String>,
+    /// `secrets.encryptTo`: the user-data carries secrets sealed to this recipient.
+    pub sealing: Option<Sealing>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealing {
+    pub recipient: crate::seal::Recipient,
+    /// The identity's absolute path on the node.
+    pub identity: String,
 }
 
 /// The nodes' operating system and how they are provisioned.

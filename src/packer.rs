@@ -19,6 +19,8 @@ pub struct Options {
     pub out: PathBuf,
     /// Install from this bundle instead of the network.
     pub bundle: Option<PathBuf>,
+    /// The identity that opens `secrets.encryptTo`'s seal; the image keeps it.
+    pub age_identity: Option<PathBuf>,
     pub templates: Option<PathBuf>,
 }
 
@@ -35,6 +37,9 @@ struct Context {
     modules: String,
     sysctl: String,
     image_name: String,
+    /// The identity to upload (absolute, on the build machine) and where the image keeps it.
+    age_identity: Option<String>,
+    age_identity_path: Option<String>,
     ssh_username: String,
     qemu_source_image: &'static str,
 }
@@ -55,6 +60,31 @@ pub fn write(opts: &Options) -> Result<Vec<PathBuf>> {
             return Err(Error::Usage(format!("--bundle {}: no such file (kubebake bundle makes it)", b.display())));
         }
     }
+    match (&cluster.sealing, &opts.age_identity) {
+        (Some(s), None) => {
+            return Err(Error::Usage(format!(
+                "spec.secrets.encryptTo is set: the image must hold the identity of {} \
+                 (--age-identity FILE; age-keygen makes one)",
+                s.recipient
+            )));
+        }
+        (None, Some(_)) => {
+            return Err(Error::Usage("--age-identity: the spec seals nothing (no spec.secrets.encryptTo)".into()));
+        }
+        (Some(s), Some(file)) => {
+            let text = std::fs::read_to_string(file).map_err(|e| Error::io("reading", file, e))?;
+            let own = crate::seal::identity_recipient(&text)
+                .map_err(|m| Error::Usage(format!("--age-identity {}: {m}", file.display())))?;
+            if own != s.recipient {
+                return Err(Error::Usage(format!(
+                    "--age-identity {}: its recipient is {own}, not spec.secrets.encryptTo {}",
+                    file.display(),
+                    s.recipient
+                )));
+            }
+        }
+        (None, None) => {}
+    }
     let templates = Templates::load(opts.templates.as_deref())?;
     let none = serde_json::json!({});
     let v = cluster.kubernetes_version;
@@ -69,6 +99,8 @@ pub fn write(opts: &Options) -> Result<Vec<PathBuf>> {
         images: images::images(&cluster)?.into_iter().map(|i| i.image).collect(),
         modules: templates.render("modules-load.conf.tera", &none)?,
         sysctl: templates.render("sysctl.conf.tera", &none)?,
+        age_identity: opts.age_identity.as_ref().map(|f| absolute(f).display().to_string()),
+        age_identity_path: cluster.sealing.as_ref().map(|s| s.identity.clone()),
         image_name: format!("kubebake-{}-{}", cluster.name, v),
         ssh_username: profile.login_user.clone(),
         qemu_source_image: "",

@@ -25,7 +25,7 @@ const MKROOT_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/boot/mkroot.
 const LAB_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/lab.sh");
 const HA_EXAMPLE: &str = include_str!("../examples/ha.yaml");
 /// The cached root; its name carries mkroot.sh's revision.
-const ROOT: &str = "/var/cache/kubebake-boot/debian-12-r1";
+const ROOT: &str = "/var/cache/kubebake-boot/debian-12-r2";
 const LAB_ROOT: &str = "/var/tmp/kubebake-lab";
 const LAB: &str = "kbboot";
 const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKbM6n0xVf1cOwq8t4x2s7m1g9pJ6c8m3Hq0B6VqgD3e boot-tier@kubebake";
@@ -267,4 +267,71 @@ fn the_boot_tier_scripts_pass_shellcheck() {
     let Some(shellcheck) = tool("shellcheck", "shellcheck") else { return };
     let out = Command::new(shellcheck).args([BOOT_SH, MKROOT_SH]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// `secrets.encryptTo`: cloud-init lays the sealed archive, and first boot opens it with
+/// the image's identity before anything else runs: every baked file, secrets included,
+/// lands as baked. A node whose image has no identity stops at once, saying so.
+#[test]
+fn sealed_secrets_are_opened_by_the_images_identity_and_refused_without_it() {
+    let Some(keygen) = tool("age-keygen", "age") else { return };
+    if !prerequisites() {
+        return;
+    }
+    let lab = "kbboot-seal";
+    let keys = tempfile::tempdir().unwrap();
+    let identity = keys.path().join("age.key");
+    run_ok(Command::new(&keygen).arg("-o").arg(&identity));
+    let recipient = run_ok(Command::new(&keygen).arg("-y").arg(&identity));
+    let b = Bake::new(&format!("{}  secrets:\n    encryptTo: {}\n", spec(), recipient.trim()));
+    b.bake(&[]).assert_ok();
+    let out = b.out();
+    let _ = sh(BOOT_SH, &["down", lab]);
+    let _containers = Containers(lab);
+    sh_ok(LAB_SH, &["net-up", "--bare", lab, "10.0.0.1/24", "cp-1=10.0.0.11", "worker-1=10.0.0.21"]);
+    let start = |node: &str, identity: Option<&Path>| {
+        let mut cmd = Command::new("bash");
+        cmd.args([BOOT_SH, "start", lab, node, out.to_str().unwrap(), ROOT]).env("KUBEBAKE_LAB_ROOT", LAB_ROOT);
+        if let Some(i) = identity {
+            cmd.env("KBBOOT_AGE_IDENTITY", i);
+        }
+        run_ok(&mut cmd);
+    };
+    start("cp-1", Some(&identity));
+    start("worker-1", None);
+    let dir = |node: &str| Path::new(LAB_ROOT).join(lab).join(node).join("merged");
+
+    let status = dir("worker-1").join("var/lib/kubebake/status");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let text = loop {
+        let text = fs::read_to_string(&status).unwrap_or_default();
+        if text.starts_with("failed") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "worker-1: first boot did not fail: {text:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(text.contains("unseal: this node's secrets are sealed to age1"), "{text}");
+    assert!(text.contains("no identity at /etc/kubebake/age.key"), "{text}");
+    assert!(!dir("worker-1").join("etc/kubebake/kubeadm-config.yaml").exists(), "worker-1 got its token in clear");
+
+    let done = dir("cp-1").join("var/lib/kubebake/prepare.done");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done.exists() {
+        let text = fs::read_to_string(dir("cp-1").join("var/lib/kubebake/status")).unwrap_or_default();
+        assert!(!text.starts_with("failed") && Instant::now() < deadline, "cp-1: {text:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let baked = snapshot(&out.join("cp-1").join("rootfs"));
+    assert!(baked.keys().any(|rel| rel == "etc/kubernetes/pki/ca.key"));
+    for (rel, (bytes, mode)) in &baked {
+        let path = dir("cp-1").join(rel);
+        let landed = fs::read(&path).unwrap_or_else(|e| panic!("cp-1: /{rel}: {e}"));
+        assert!(landed == *bytes, "cp-1: /{rel} differs from the baked file");
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, *mode, "cp-1: /{rel} mode");
+        assert_eq!((meta.uid(), meta.gid()), (0, 0), "cp-1: /{rel} owner");
+    }
+    // What was opened is not left lying about.
+    assert!(!dir("cp-1").join("var/lib/kubebake/secrets.tar.gz").exists());
 }

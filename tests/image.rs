@@ -16,7 +16,7 @@ use common::*;
 const BOOT_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/boot/boot.sh");
 const MKROOT_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/boot/mkroot.sh");
 const LAB_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/lab.sh");
-const ROOT: &str = "/var/cache/kubebake-boot/debian-12-r1";
+const ROOT: &str = "/var/cache/kubebake-boot/debian-12-r2";
 const LAB_ROOT: &str = "/var/tmp/kubebake-lab";
 
 fn validate(dir: &Path) {
@@ -175,4 +175,43 @@ spec:
         assert!(Instant::now() < deadline, "first boot did not pass packages: {status}");
         std::thread::sleep(Duration::from_millis(300));
     }
+}
+
+/// `secrets.encryptTo`: the image must carry the matching identity; the template uploads
+/// it into a directory only the build user reads and the script keeps it 0600.
+#[test]
+fn a_sealing_spec_needs_the_matching_identity_in_the_image() {
+    let Some(keygen) = tool("age-keygen", "age") else { return };
+    let b = Bake::new("");
+    let (mine, other) = (b.path("mine.key"), b.path("other.key"));
+    run_ok(Command::new(&keygen).arg("-o").arg(&mine));
+    run_ok(Command::new(&keygen).arg("-o").arg(&other));
+    let recipient = run_ok(Command::new(&keygen).arg("-y").arg(&mine));
+    let spec = include_str!("../examples/ha.yaml");
+    b.set_spec(&format!("{spec}  secrets:\n    encryptTo: {}\n", recipient.trim()));
+
+    let run = b.run(&["image", "cluster.yaml", "-o", "image"]);
+    assert!(!run.ok() && run.stderr().contains("--age-identity FILE"), "{}", run.stderr());
+    let run = b.run(&["image", "cluster.yaml", "-o", "image", "--age-identity", "other.key"]);
+    assert!(!run.ok() && run.stderr().contains("not spec.secrets.encryptTo"), "{}", run.stderr());
+    let secret = fs::read_to_string(&other).unwrap();
+    let secret = secret.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).unwrap();
+    assert!(!run.stderr().contains(secret), "the identity was printed");
+    assert!(!b.path("image").exists(), "a refused run wrote files");
+
+    b.run(&["image", "cluster.yaml", "-o", "image", "--age-identity", "mine.key"]).assert_ok();
+    let dir = b.path("image");
+    validate(&dir);
+    shellcheck(&dir.join("provision.sh"));
+    let hcl = fs::read_to_string(dir.join("kubebake-node.pkr.hcl")).unwrap();
+    assert!(hcl.contains("destination = \"/tmp/kubebake-secret/age.key\""), "{hcl}");
+    assert!(hcl.contains("sensitive   = true"), "{hcl}");
+    let script = fs::read_to_string(dir.join("provision.sh")).unwrap();
+    assert!(script.contains("install -m 0600 -o root -g root \"$identity\" '/etc/kubebake/age.key'"), "{script}");
+    // Neither file holds the identity itself: the template names the file, Packer uploads it.
+    assert!(!hcl.contains(secret) && !script.contains(secret));
+
+    b.set_spec(spec);
+    let run = b.run(&["image", "cluster.yaml", "-o", "image2", "--age-identity", "mine.key"]);
+    assert!(!run.ok() && run.stderr().contains("seals nothing"), "{}", run.stderr());
 }

@@ -97,6 +97,19 @@ pub struct Spec {
     /// e.g. NumCPU on small machines.
     #[serde(default)]
     pub ignore_preflight_errors: Vec<String>,
+    /// Secret-bearing files sealed in the user-data (opt-in).
+    #[serde(default)]
+    pub secrets: Option<SecretsSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecretsSpec {
+    /// The age X25519 recipient (`age1…`) whose identity the nodes' image holds.
+    pub encrypt_to: String,
+    /// Where the image keeps that identity; default /etc/kubebake/age.key.
+    #[serde(default)]
+    pub identity: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

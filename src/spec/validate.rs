@@ -351,6 +351,15 @@ pub fn validate(
         registry_mirrors.insert(host.clone(), urls.clone());
     }
     let node_network = spec.node_network.as_ref().and_then(|n| check_node_network(&mut c, n, &nodes));
+    let sealing = spec.secrets.as_ref().and_then(|s| {
+        let recipient = c.check("spec.secrets.encryptTo", crate::seal::Recipient::parse(s.encrypt_to.trim()));
+        let identity = s.identity.clone().unwrap_or_else(|| crate::seal::DEFAULT_IDENTITY.into());
+        if !identity.starts_with('/') || identity.contains(|ch: char| ch.is_whitespace() || ch == '\'' || ch == '\\') {
+            c.error("spec.secrets.identity", format!("{identity:?} is not an absolute path without spaces or quotes"));
+            return None;
+        }
+        recipient.map(|recipient| Sealing { recipient, identity })
+    });
 
     if !c.problems.is_empty() {
         return Err(c.problems);
@@ -386,6 +395,7 @@ pub fn validate(
         registry_mirrors,
         node_network,
         ignore_preflight_errors,
+        sealing,
     };
     Ok((cluster, c.warnings))
 }

@@ -7,7 +7,9 @@
 #   boot.sh start LAB NODE OUT ROOT    power on (first time: an overlay over ROOT, seeded);
 #                                      KBBOOT_SYSCTL_READONLY=1 leaves /proc/sys read-only,
 #                                      as a stricter container host would; KBBOOT_NO_SEED=1
-#                                      boots with no user-data (an image being built)
+#                                      boots with no user-data (an image being built);
+#                                      KBBOOT_AGE_IDENTITY=FILE puts FILE at
+#                                      /etc/kubebake/age.key, as `kubebake image` would
 #   boot.sh stop LAB NODE              orderly shutdown (systemd in the container halts)
 #   boot.sh exec LAB NODE CMD...       run CMD inside the running container
 #   boot.sh down LAB                   stop every container, unmount, remove all
@@ -52,6 +54,10 @@ start() {
     done
     # The environment's name service: the lab's nodes (lab.sh net-up wrote them).
     cat "$LAB_ROOT/$lab/hosts" >> "$dir/merged/etc/hosts"
+    if [[ -n ${KBBOOT_AGE_IDENTITY:-} ]]; then
+      install -d -m 0755 "$dir/merged/etc/kubebake"
+      install -m 0600 "$KBBOOT_AGE_IDENTITY" "$dir/merged/etc/kubebake/age.key"
+    fi
   fi
   # containerd's snapshots cannot live on the overlay root: a directory of the host's.
   mkdir -p "$dir/containerd"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Builds (once) the Debian 12 root that the boot tier's nodes boot from: systemd, real
-# cloud-init, ifupdown, containerd (for `packages: prebaked`), from Debian's packages
+# cloud-init, ifupdown, containerd (for `packages: prebaked`), age (for sealed secrets), from Debian's packages
 # through this machine's own apt sources. Written beside its final place and renamed, so
 # a half-built root is never used; an existing root is reused as it is.
 #   mkroot.sh DIR
@@ -16,7 +16,7 @@ flock 9
 [[ -d $dest/usr/bin ]] && { echo "mkroot.sh: $dest exists, reused"; exit 0; }
 packages=(systemd systemd-sysv dbus cloud-init ifupdown net-tools iproute2 isc-dhcp-client
           locales sudo curl ca-certificates openssh-server containerd runc kmod procps
-          iptables conntrack socat ethtool)
+          iptables conntrack socat ethtool age)
 rm -rf "$dest.part"
 # No mirror argument: the suite is this machine's, so mmdebstrap takes its apt sources.
 mmdebstrap --variant=apt --include="$(IFS=,; echo "${packages[*]}")" \
