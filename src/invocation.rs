@@ -37,12 +37,16 @@ pub const WORKER_JOIN_SKIP_PHASES: &[&str] = &["preflight"];
 /// Preflight checks that fail only because kubebake placed files ahead of kubeadm. The
 /// static pod manifests are staged outside `/etc/kubernetes/manifests` until preflight has
 /// passed, so no manifest or port check needs ignoring.
-pub fn ignored_preflight_errors(node: &Node, first_control_plane: bool) -> Vec<String> {
+pub fn ignored_preflight_errors(node: &Node, first_control_plane: bool, external_ca: bool) -> Vec<String> {
     match (node.role, first_control_plane) {
         (Role::ControlPlane, true) => Vec::new(),
         // This node's own identity, for its kubelet to start before its API server exists.
         (Role::ControlPlane, false) => vec!["FileAvailable--etc-kubernetes-kubelet.conf".into()],
-        // Workers get the CA certificate up front; join's preflight expects none.
+        // Workers get the CA certificate up front; join's preflight expects none. With an
+        // external CA their kubelet's identity is pre-issued too.
+        (Role::Worker, _) if external_ca => {
+            vec!["FileAvailable--etc-kubernetes-kubelet.conf".into(), "FileAvailable--etc-kubernetes-pki-ca.crt".into()]
+        }
         (Role::Worker, _) => vec!["FileAvailable--etc-kubernetes-pki-ca.crt".into()],
     }
 }

@@ -147,8 +147,20 @@ pub struct BootstrapTokenDiscovery {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Discovery {
-    pub bootstrap_token: BootstrapTokenDiscovery,
-    pub tls_bootstrap_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap_token: Option<BootstrapTokenDiscovery>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileDiscovery>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_bootstrap_token: Option<String>,
+}
+
+/// Discovery from a kubeconfig on the node: an external-CA worker's own kubelet.conf,
+/// whose client certificate makes a TLS bootstrap unnecessary.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileDiscovery {
+    pub kube_config_path: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -270,13 +282,22 @@ pub fn join_configuration(
                 bind_port: API_SERVER_BIND_PORT,
             },
         }),
-        discovery: Discovery {
-            bootstrap_token: BootstrapTokenDiscovery {
-                api_server_endpoint: cluster.endpoint.host_port(),
-                ca_cert_hashes: vec![ca_cert_hash.to_string()],
-                token: token.expose(),
-            },
-            tls_bootstrap_token: token.expose(),
+        discovery: if cluster.pki.external_ca && node.role == Role::Worker {
+            Discovery {
+                bootstrap_token: None,
+                file: Some(FileDiscovery { kube_config_path: "/etc/kubernetes/kubelet.conf".into() }),
+                tls_bootstrap_token: None,
+            }
+        } else {
+            Discovery {
+                bootstrap_token: Some(BootstrapTokenDiscovery {
+                    api_server_endpoint: cluster.endpoint.host_port(),
+                    ca_cert_hashes: vec![ca_cert_hash.to_string()],
+                    token: token.expose(),
+                }),
+                file: None,
+                tls_bootstrap_token: Some(token.expose()),
+            }
         },
         node_registration: node_registration(node, ignore_preflight_errors),
         skip_phases,

@@ -52,6 +52,19 @@ pub fn node_identities(cluster: &Cluster, node: &Node) -> Vec<Identity> {
     ids
 }
 
+/// A worker's kubelet identity, pre-issued for external-CA clusters (elsewhere a worker's
+/// kubelet gets it through the bootstrap token and a CSR). It reaches the API through the
+/// endpoint, as a joined worker's kubelet.conf does.
+pub fn worker_kubelet_identity(cluster: &Cluster, node: &Node) -> Identity {
+    let cn = format!("system:node:{}", node.name);
+    Identity {
+        file_stem: "kubelet",
+        profile: Profile::kubernetes_client(cluster, &cn, &["system:nodes"]),
+        user: cn,
+        server: Server::Endpoint,
+    }
+}
+
 /// The kubeconfig for the person who baked the cluster: a cluster-admin identity of its
 /// own, whose key never lands on any node.
 pub fn operator_identity(cluster: &Cluster) -> Identity {

@@ -318,6 +318,8 @@ pub struct PkiSettings {
     pub cert_validity: Duration,
     pub ca_validity: Duration,
     pub api_server_cert_sans: Vec<San>,
+    /// No CA key on any node (kubeadm's external-CA mode).
+    pub external_ca: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -95,7 +95,7 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
     // kubeadm's configuration for this node (it carries the token: private), and the
     // kubelet's, as kubeadm would write them.
     let skip = invocation::skip_phases(node, first);
-    let mut ignore = invocation::ignored_preflight_errors(node, first);
+    let mut ignore = invocation::ignored_preflight_errors(node, first, cluster.pki.external_ca);
     ignore.extend(cluster.ignore_preflight_errors.iter().filter(|e| !ignore.contains(e)).cloned().collect::<Vec<_>>());
     let kubeadm_config = if first {
         let init = kubeadm_config::init_configuration(cluster, node, &state.token, skip, ignore);
@@ -124,7 +124,16 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
     match node.role {
         // A worker trusts the cluster CA and holds no key: its kubelet gets a client
         // certificate through the bootstrap token and a CSR.
-        Role::Worker => p.cert("ca", ca_pem),
+        Role::Worker => {
+            p.cert("ca", ca_pem);
+            if cluster.pki.external_ca {
+                // Nothing in the cluster signs CSRs: the kubelet's identity comes baked.
+                let identity = kubeconfig::worker_kubelet_identity(cluster, node);
+                let stored = state.leaf(&node_kubeconfig_stem(&node.name, identity.file_stem));
+                let kc = kubeconfig::for_node(cluster, node, &identity, ca_pem, &stored.cert_pem, &stored.key_pem);
+                p.add(format!("{KUBERNETES_DIR}/kubelet.conf"), 0o600, kc.to_yaml());
+            }
+        }
         Role::ControlPlane => {
             if let Some(vip) = &cluster.vip {
                 // The first control plane reaches the API through the VIP before kubeadm has
@@ -152,7 +161,10 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
             }
             for id in CaId::ALL {
                 p.cert(id.stem(), &state.ca(id).cert_pem);
-                p.key(id.stem(), &state.ca_key_pem(id));
+                // kubeadm's external-CA mode: a CA certificate without its key.
+                if !cluster.pki.external_ca {
+                    p.key(id.stem(), &state.ca_key_pem(id));
+                }
             }
             p.key("sa", state.sa_key_pem());
             p.add(format!("{PKI_DIR}/sa.pub"), 0o600, state.sa_pub_pem());
@@ -176,6 +188,13 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
                 p.add(format!("{KUBERNETES_DIR}/{}.conf", identity.file_stem), 0o600, kc.to_yaml());
             }
         }
+    }
+    if cluster.pki.external_ca {
+        // The kubelet serves with the certificate it finds in its --cert-dir instead of
+        // making a self-signed one.
+        let stored = state.leaf(&node_pki_stem(&node.name, crate::pki::KUBELET_SERVING_STEM));
+        p.add(format!("{KUBELET_DIR}/pki/kubelet.crt"), 0o644, stored.cert_pem.clone());
+        p.add(format!("{KUBELET_DIR}/pki/kubelet.key"), 0o600, stored.key_pem.clone());
     }
     p.files.sort_by(|a, b| a.path.cmp(&b.path));
     p

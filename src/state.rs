@@ -140,6 +140,16 @@ fn wanted(cluster: &Cluster) -> BTreeMap<String, Profile> {
             out.insert(node_kubeconfig_stem(&node.name, id.file_stem), id.profile);
         }
     }
+    if cluster.pki.external_ca {
+        for node in &cluster.nodes {
+            let serving = pki::kubelet_serving(cluster, node);
+            out.insert(node_pki_stem(&node.name, serving.stem), serving.profile);
+        }
+        for node in cluster.nodes.iter().filter(|n| n.role == crate::model::Role::Worker) {
+            let id = kubeconfig::worker_kubelet_identity(cluster, node);
+            out.insert(node_kubeconfig_stem(&node.name, id.file_stem), id.profile);
+        }
+    }
     out.insert(OPERATOR_STEM.to_string(), kubeconfig::operator_identity(cluster).profile);
     out
 }

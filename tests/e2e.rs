@@ -83,6 +83,8 @@ struct Lab {
     started: Instant,
     /// The bundle every node's image carries (`packages: bundle`).
     bundle: Option<PathBuf>,
+    /// `pki.externalCA`: no CA key on nodes, no CSR signed in the cluster.
+    external_ca: bool,
 }
 
 impl Lab {
@@ -96,6 +98,7 @@ impl Lab {
             nodes: nodes.iter().map(|(n, _, a)| (n.to_string(), a.to_string())).collect(),
             started: Instant::now(),
             bundle: None,
+            external_ca: extra.contains("externalCA: true"),
         };
         let _ = lab.sh(&["down", name]);
         let mut args = vec!["net-up".to_string(), name.to_string(), GATEWAY.to_string()];
@@ -350,6 +353,7 @@ impl Lab {
         }
 
         // Workers joined with the baked token: their CSRs came from its bootstrap identity.
+        // With an external CA nothing signs: workers come with their identity, no CSR is made.
         let token = fs::read_to_string(self.bake.state().join("token")).unwrap();
         let bootstrap_user = format!("system:bootstrap:{}", token.trim().split('.').next().unwrap());
         let csrs = self.kubectl_ok(&[
@@ -358,12 +362,16 @@ impl Lab {
             "-o",
             "jsonpath={range .items[*]}{.spec.username} {.status.conditions[0].type}{\"\\n\"}{end}",
         ]);
-        let by_token = csrs.lines().filter(|l| *l == format!("{bootstrap_user} Approved")).count();
-        assert!(
-            by_token >= workers.len(),
-            "{} workers, {by_token} approved CSRs from {bootstrap_user}:\n{csrs}",
-            workers.len()
-        );
+        if self.external_ca {
+            assert_eq!(csrs.trim(), "", "CSRs in an external-CA cluster");
+        } else {
+            let by_token = csrs.lines().filter(|l| *l == format!("{bootstrap_user} Approved")).count();
+            assert!(
+                by_token >= workers.len(),
+                "{} workers, {by_token} approved CSRs from {bootstrap_user}:\n{csrs}",
+                workers.len()
+            );
+        }
 
         // A pod runs on each worker.
         for worker in &workers {
@@ -485,6 +493,51 @@ fn e2e_d_power_lost_right_after_preflight() {
         assert!(log.contains("kubebake: preflight: finished on an earlier boot"), "{node} did not resume:\n{log}");
     }
     println!("scenario d: {secs:.1} s from power-on to all nodes done");
+}
+
+/// g. kubeadm's external-CA mode (`pki.externalCA`): no CA key on any node; two control
+/// planes and a worker at once, the kubelet started by the package. The worker's kubelet
+/// runs on its pre-issued identity (no bootstrap token, no CSR), and every kubelet serves
+/// with its pre-issued, CA-signed certificate.
+#[test]
+fn e2e_g_external_ca_no_ca_key_on_any_node() {
+    let _one = lock();
+    let Some(kit) = kit() else { return };
+    let nodes = &[
+        ("cp-1", "control-plane", "10.77.0.11"),
+        ("cp-2", "control-plane", "10.77.0.12"),
+        ("worker-1", "worker", "10.77.0.21"),
+    ];
+    let lab = Lab::new("kbe-g", kit, nodes, "  cni: {plugin: none}\n  pki: {externalCA: true}\n");
+    let secs = lab.run(&[(0, "cp-1"), (0, "cp-2"), (0, "worker-1")], true, &[]);
+    lab.assert_cluster();
+    for (node, address) in &lab.nodes {
+        let disk = lab.disk(node);
+        for key in ["ca.key", "front-proxy-ca.key", "etcd/ca.key"] {
+            let path = disk.join("etc/kubernetes/pki").join(key);
+            assert!(!path.exists(), "{node} has {key}");
+        }
+        // What the kubelet serves on 10250 is its baked certificate, signed by the cluster CA.
+        let served = lab.sh(&[
+            "op",
+            &lab.name,
+            "bash",
+            "-c",
+            &format!("openssl s_client -connect {address}:10250 </dev/null 2>/dev/null | openssl x509"),
+        ]);
+        let baked = fs::read(lab.bake.out().join(node).join("rootfs/var/lib/kubelet/pki/kubelet.crt")).unwrap();
+        assert_eq!(String::from_utf8_lossy(&served.stdout), String::from_utf8_lossy(&baked), "{node}");
+    }
+    let ca = lab.bake.out().join("cp-1/rootfs/etc/kubernetes/pki/ca.crt");
+    let crt = lab.bake.out().join("worker-1/rootfs/var/lib/kubelet/pki/kubelet.crt");
+    let o = Command::new("openssl").arg("verify").arg("-CAfile").arg(&ca).arg(&crt).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    // The worker ran no kubeadm join: its log shows the baked identity taken as joined.
+    let log = fs::read_to_string(lab.disk("worker-1").join("var/lib/kblab/log/firstboot.log")).unwrap();
+    assert!(!log.contains("[kubelet-start]"), "worker-1 ran a TLS bootstrap:\n{log}");
+    // The API server reaches the worker's kubelet (logs, exec, proxy) through it.
+    lab.kubectl_ok(&["get", "--raw", "/api/v1/nodes/worker-1/proxy/healthz"]);
+    println!("scenario g: {secs:.1} s from power-on to all nodes done");
 }
 
 /// The lab's own scripts are checked like the first-boot script, kit or not.

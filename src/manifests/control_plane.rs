@@ -101,8 +101,9 @@ pub fn controller_manager(cluster: &Cluster, node: &Node, host_ca_dirs: &[&str])
         ("client-ca-file", format!("{PKI}/ca.crt")),
         ("cluster-cidr", net.pod_subnet.to_string()),
         ("cluster-name", cluster.cluster_name.clone()),
-        ("cluster-signing-cert-file", format!("{PKI}/ca.crt")),
-        ("cluster-signing-key-file", format!("{PKI}/ca.key")),
+        // External CA: empty, as kubeadm writes them, so nothing in the cluster signs CSRs.
+        ("cluster-signing-cert-file", if cluster.pki.external_ca { String::new() } else { format!("{PKI}/ca.crt") }),
+        ("cluster-signing-key-file", if cluster.pki.external_ca { String::new() } else { format!("{PKI}/ca.key") }),
         ("controllers", "*,bootstrapsigner,tokencleaner".into()),
         ("kubeconfig", kubeconfig.into()),
         ("leader-elect", "true".into()),

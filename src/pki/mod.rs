@@ -126,6 +126,23 @@ pub fn control_plane_leaves(cluster: &Cluster, node: &Node) -> Vec<LeafSpec> {
     ]
 }
 
+/// Where the kubelet finds its serving certificate by default (`--cert-dir`).
+pub const KUBELET_SERVING_STEM: &str = "kubelet-serving";
+
+/// A kubelet's serving certificate signed by the cluster CA, as the CSR signer would issue
+/// it (`kubernetes.io/kubelet-serving`): for external-CA clusters, where nothing signs.
+pub fn kubelet_serving(cluster: &Cluster, node: &Node) -> LeafSpec {
+    LeafSpec {
+        stem: KUBELET_SERVING_STEM,
+        profile: Profile {
+            dns_names: vec![node.name.clone()],
+            ip_addresses: vec![node.address],
+            usages: vec![Usage::ServerAuth],
+            ..Profile::client(cluster, CaId::Kubernetes, &format!("system:node:{}", node.name), &["system:nodes"])
+        },
+    }
+}
+
 fn apiserver_profile(cluster: &Cluster, node: &Node) -> Profile {
     let domain = &cluster.networking.dns_domain;
     let mut dns = vec![

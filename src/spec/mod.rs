@@ -193,6 +193,10 @@ pub struct Pki {
     pub ca_certificate_validity_period: Option<String>,
     #[serde(default, rename = "apiServerCertSANs")]
     pub api_server_cert_sans: Vec<String>,
+    /// kubeadm's external-CA mode: no CA key on any node; kubebake pre-issues every
+    /// kubelet's client and serving certificates, and nothing signs CSRs in the cluster.
+    #[serde(default, rename = "externalCA")]
+    pub external_ca: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
