@@ -113,8 +113,8 @@ pub fn bake(opts: &Options) -> Result<Report> {
     // rootfs/ keeps the clear files (it is the operator's); the user-data gets them sealed.
     let sealed: Option<Vec<NodePlan>> = cluster.sealing.as_ref().map(|s| {
         let ca_key = state.ca_key_pem(CaId::Kubernetes);
-        let token = state.token.expose();
-        plans.iter().map(|p| crate::seal::seal_plan(p, &s.recipient, &ca_key, &token)).collect()
+        let tokens = [state.token.expose(), state.join_token.expose()];
+        plans.iter().map(|p| crate::seal::seal_plan(p, &s.recipient, &ca_key, &tokens)).collect()
     });
     for p in sealed.as_ref().unwrap_or(&plans) {
         let user_data = render::render(&cluster, p);
@@ -149,7 +149,7 @@ pub fn bake(opts: &Options) -> Result<Report> {
         state_dir,
         state_changes: state.changes,
         out: opts.out.clone(),
-        token: state.token,
+        token: state.join_token,
         ca_cert_hash: ca_hash,
     })
 }

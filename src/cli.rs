@@ -87,11 +87,53 @@ pub enum Command {
         #[arg(long)]
         templates: Option<PathBuf>,
     },
+    /// Bootstrap tokens in a state: new workers can join a running cluster after the first
+    /// token expired.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Check a cluster spec and report every problem in it; writes nothing.
     Validate {
         /// The cluster spec to check.
         spec: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Add a new bootstrap token to the state and write its bootstrap-token Secret, to put
+    /// it into the running cluster: `kubebake token create STATE | kubectl apply -f -`.
+    #[command(
+        after_help = "Examples:\n  kubebake token create cluster.state | kubectl apply -f -\n                              kubebake token create cluster.state --ttl 2h -o token.yaml"
+    )]
+    Create(TokenNew),
+    /// Like create, and make the new token the one baked into joining nodes' files from
+    /// the next bake on (only their files change): apply the Secret, re-bake, and new
+    /// workers join after the first token expired.
+    #[command(after_help = "Example:\n  kubebake token rotate cluster.state | kubectl apply -f - && \
+                            kubebake bake cluster.yaml -o out")]
+    Rotate(TokenNew),
+    /// List the state's tokens: id, expiry, which one joining nodes carry; never a secret.
+    #[command(after_help = "Example:\n  kubebake token list cluster.state --json")]
+    List {
+        /// The state directory (a bake made it; default beside the spec: <spec>.state).
+        state: PathBuf,
+        /// Print JSON: {"tokens": [{"id", "initial", "joins", "created", "expires", "expired"}]}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenNew {
+    /// The state directory (a bake made it; default beside the spec: <spec>.state).
+    pub state: PathBuf,
+    /// How long the token is valid, as a Go duration (24h, 90m); 0: never expires.
+    #[arg(long, default_value = "24h")]
+    pub ttl: String,
+    /// Write the Secret to FILE (0600) instead of stdout. On a terminal, stdout is
+    /// refused: the Secret holds the token.
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[cfg(test)]

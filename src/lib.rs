@@ -25,6 +25,7 @@ pub mod spec;
 pub mod state;
 pub mod templates;
 pub mod token;
+pub mod tokens;
 pub mod versions;
 pub mod yaml;
 

@@ -70,6 +70,7 @@ fn run(command: cli::Command) -> Result<()> {
                 println!("wrote {}", path.display());
             }
         }
+        cli::Command::Token(cmd) => token(cmd)?,
         cli::Command::Validate { spec } => {
             let loaded = kubebake::spec::load(&spec)?;
             print_warnings(&spec, &loaded.warnings);
@@ -85,6 +86,70 @@ fn run(command: cli::Command) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+fn token(cmd: cli::TokenCommand) -> Result<()> {
+    use kubebake::tokens;
+    let now = time::OffsetDateTime::now_utc();
+    let (new, join) = match cmd {
+        cli::TokenCommand::List { state, json } => {
+            let list = tokens::list(&state, now)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "tokens": list }))?);
+                return Ok(());
+            }
+            println!("{:<8}  {:<22}  {:<22}  use", "id", "created", "expires");
+            for t in &list {
+                let expires = match (&t.expires, t.initial) {
+                    (Some(e), _) => format!("{e}{}", if t.expired { " (expired)" } else { "" }),
+                    (None, true) => "tokenTTL after init".into(),
+                    (None, false) => "never".into(),
+                };
+                let mut uses = Vec::new();
+                if t.initial {
+                    uses.push("kubeadm init");
+                }
+                if t.joins {
+                    uses.push("joining nodes");
+                }
+                println!(
+                    "{:<8}  {:<22}  {:<22}  {}",
+                    t.id,
+                    t.created.as_deref().unwrap_or("-"),
+                    expires,
+                    if uses.is_empty() { "-".into() } else { uses.join(", ") }
+                );
+            }
+            return Ok(());
+        }
+        cli::TokenCommand::Create(new) => (new, false),
+        cli::TokenCommand::Rotate(new) => (new, true),
+    };
+    let ttl = kubebake::spec::parse_go_duration(&new.ttl).map_err(|m| anyhow::anyhow!("--ttl {}: {m}", new.ttl))?;
+    // Refused before anything changes: a Secret on a terminal would show the token.
+    let to_terminal = new.out.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if to_terminal {
+        anyhow::bail!(
+            "the bootstrap-token Secret holds the token: pipe it (| kubectl apply -f -) or write it with -o FILE"
+        );
+    }
+    if let Some(parent) = new.out.as_deref().and_then(|p| p.parent()).filter(|p| !p.as_os_str().is_empty()) {
+        anyhow::ensure!(parent.is_dir(), "-o: {} is not a directory", parent.display());
+    }
+    let (t, expires) = tokens::create(&new.state, ttl, now, join)?;
+    let secret = tokens::secret_manifest(&t, expires.as_deref());
+    match &new.out {
+        Some(path) => kubebake::output::write_file_atomic(path, secret.as_bytes(), 0o600)?,
+        None => print!("{secret}"),
+    }
+    eprintln!(
+        "token {} created in {}, expires {}{}",
+        t.id(),
+        new.state.display(),
+        expires.as_deref().unwrap_or("never"),
+        if join { "; joining nodes carry it from the next bake on" } else { "" }
+    );
     Ok(())
 }
 

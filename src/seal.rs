@@ -79,16 +79,16 @@ pub fn identity_recipient(text: &str) -> Result<Recipient, String> {
 }
 
 /// What makes a file secret: a private key, a kubeconfig's client key, or the join token.
-pub fn is_secret(contents: &[u8], token: &str) -> bool {
+pub fn is_secret(contents: &[u8], tokens: &[String]) -> bool {
     let has = |needle: &[u8]| contents.windows(needle.len()).any(|w| w == needle);
-    has(b"PRIVATE KEY-----") || has(b"client-key-data:") || has(token.as_bytes())
+    has(b"PRIVATE KEY-----") || has(b"client-key-data:") || tokens.iter().any(|t| has(t.as_bytes()))
 }
 
 /// The plan as the user-data carries it: its secret files replaced by one sealed archive
 /// (every node has one: each holds at least the join token). Other files stay as they are.
-pub fn seal_plan(plan: &NodePlan, recipient: &Recipient, ca_key_pem: &str, token: &str) -> NodePlan {
+pub fn seal_plan(plan: &NodePlan, recipient: &Recipient, ca_key_pem: &str, tokens: &[String]) -> NodePlan {
     let (secret, public): (Vec<&PlannedFile>, Vec<&PlannedFile>) =
-        plan.files.iter().partition(|f| is_secret(&f.contents, token));
+        plan.files.iter().partition(|f| is_secret(&f.contents, tokens));
     let mut tar = tar::Builder::new(Vec::new());
     for f in &secret {
         let mut header = tar::Header::new_ustar();
@@ -320,9 +320,10 @@ mod tests {
 
     #[test]
     fn secrets_are_found_by_what_they_hold() {
-        assert!(is_secret(b"-----BEGIN EC PRIVATE KEY-----\n", "abcdef.0123456789abcdef"));
-        assert!(is_secret(b"users:\n- user:\n    client-key-data: AAAA\n", "abcdef.0123456789abcdef"));
-        assert!(is_secret(b"token: abcdef.0123456789abcdef\n", "abcdef.0123456789abcdef"));
-        assert!(!is_secret(b"-----BEGIN CERTIFICATE-----\n", "abcdef.0123456789abcdef"));
+        let t = ["abcdef.0123456789abcdef".to_string()];
+        assert!(is_secret(b"-----BEGIN EC PRIVATE KEY-----\n", &t));
+        assert!(is_secret(b"users:\n- user:\n    client-key-data: AAAA\n", &t));
+        assert!(is_secret(b"token: abcdef.0123456789abcdef\n", &t));
+        assert!(!is_secret(b"-----BEGIN CERTIFICATE-----\n", &t));
     }
 }

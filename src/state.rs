@@ -60,7 +60,10 @@ pub struct State {
     cas: BTreeMap<CaId, Ca>,
     sa_key_pem: String,
     sa_pub_pem: String,
+    /// The first token: `kubeadm init` puts it in the cluster.
     pub token: BootstrapToken,
+    /// The token joining nodes carry: the first one until `kubebake token rotate`.
+    pub join_token: BootstrapToken,
     leaves: BTreeMap<String, Leaf>,
     /// What this bake created, reissued or dropped, for the report. Empty when the state
     /// was reused as it was.
@@ -280,6 +283,8 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State>
         }
     };
 
+    let join_token = crate::tokens::join_token(dir, &existing)?.unwrap_or_else(|| token.clone());
+
     // Leaves: reuse what still matches, issue what is new or changed.
     let wanted = wanted(cluster);
     let recorded = record.map(|r| r.certificates).unwrap_or_default();
@@ -362,7 +367,7 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State>
         staging.commit()?;
     }
 
-    Ok(State { dir: dir.to_path_buf(), cas, sa_key_pem, sa_pub_pem, token, leaves, changes })
+    Ok(State { dir: dir.to_path_buf(), cas, sa_key_pem, sa_pub_pem, token, join_token, leaves, changes })
 }
 
 fn check_leaf(stem: &str, crt: &str, key: &str, ca: &Ca) -> Result<(), String> {
@@ -401,6 +406,25 @@ fn differences(old: &Profile, new: &Profile) -> String {
     d.join(", ")
 }
 
+/// The files of a state a bake made (commands other than bake work on such a state only).
+pub(crate) fn read_initialized(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
+    if !dir.is_dir() {
+        return Err(Error::state(dir, "no such state directory (kubebake bake makes it)"));
+    }
+    let files = read_tree(dir)?;
+    if !files.contains_key(RECORD_FILE) {
+        return Err(Error::state(dir, format!("has no {RECORD_FILE}: not a state a bake made")));
+    }
+    Ok(files)
+}
+
+/// The state's first token.
+pub(crate) fn first_token(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<BootstrapToken> {
+    let text = files.get(TOKEN_FILE).ok_or_else(|| Error::state(dir, format!("{TOKEN_FILE} is missing")))?;
+    BootstrapToken::parse(String::from_utf8_lossy(text).trim_end_matches('\n'))
+        .map_err(|m| Error::state(dir, format!("{TOKEN_FILE} is {m}; the state is damaged")))
+}
+
 /// Every regular file under `dir` by relative path; hidden entries (our own temporary
 /// directories among them) are skipped. A missing directory is an empty state.
 fn read_tree(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
@@ -434,7 +458,7 @@ fn read_tree(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
     Ok(out)
 }
 
-fn existing_mode(path: &Path) -> u32 {
+pub(crate) fn existing_mode(path: &Path) -> u32 {
     fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600)
 }
 

@@ -85,6 +85,8 @@ struct Lab {
     bundle: Option<PathBuf>,
     /// `pki.externalCA`: no CA key on nodes, no CSR signed in the cluster.
     external_ca: bool,
+    /// The bake output each node's disk was laid from.
+    booted_from: std::cell::RefCell<BTreeMap<String, PathBuf>>,
 }
 
 impl Lab {
@@ -99,6 +101,7 @@ impl Lab {
             started: Instant::now(),
             bundle: None,
             external_ca: extra.contains("externalCA: true"),
+            booted_from: Default::default(),
         };
         let _ = lab.sh(&["down", name]);
         let mut args = vec!["net-up".to_string(), name.to_string(), GATEWAY.to_string()];
@@ -123,7 +126,12 @@ impl Lab {
     }
 
     fn boot(&self, node: &str, kubelet_enabled: bool) {
-        let out = self.bake.out();
+        self.boot_from(node, &self.bake.out(), kubelet_enabled);
+    }
+
+    /// Powers `node` on; the first time, its disk is laid from `out` (a bake's output).
+    fn boot_from(&self, node: &str, out: &Path, kubelet_enabled: bool) {
+        self.booted_from.borrow_mut().entry(node.to_string()).or_insert_with(|| out.to_path_buf());
         let mut args = vec!["boot", &self.name, node, out.to_str().unwrap()];
         if kubelet_enabled {
             args.push("--kubelet-enabled");
@@ -247,14 +255,19 @@ impl Lab {
                 continue;
             }
             self.give_pod_networks(&mut networks);
-            let statuses: BTreeMap<&str, String> =
-                self.nodes.iter().map(|(n, _)| (n.as_str(), self.status(n))).collect();
+            // Nodes never powered on (a scenario may add one later) are not waited for.
+            let statuses: BTreeMap<&str, String> = self
+                .nodes
+                .iter()
+                .filter(|(n, _)| self.disk(n).exists())
+                .map(|(n, _)| (n.as_str(), self.status(n)))
+                .collect();
             if let Some((node, s)) = statuses.iter().find(|(_, s)| s.starts_with("failed")) {
                 panic!("{node}: {s}\n{}", self.logs(node));
             }
             if pending.is_empty() && statuses.values().all(|s| s == "done") {
                 let secs = t0.elapsed().as_secs_f64();
-                println!("{:>6.1}s all {} nodes done", secs, self.nodes.len());
+                println!("{:>6.1}s all {} nodes done", secs, statuses.len());
                 assert_eq!(restarted.len(), power_loss.len());
                 return secs;
             }
@@ -327,7 +340,8 @@ impl Lab {
 
         // Nothing kubebake placed was rewritten, and the staged manifests run unchanged.
         for (node, _) in &self.nodes {
-            let rootfs = self.bake.out().join(node).join("rootfs");
+            let out = self.booted_from.borrow().get(node).cloned().unwrap_or_else(|| self.bake.out());
+            let rootfs = out.join(node).join("rootfs");
             let disk = self.disk(node);
             let mut changed = Vec::new();
             for (rel, (bytes, _)) in snapshot(&rootfs) {
@@ -354,8 +368,12 @@ impl Lab {
 
         // Workers joined with the baked token: their CSRs came from its bootstrap identity.
         // With an external CA nothing signs: workers come with their identity, no CSR is made.
+        // Every token of the state counts: a scenario may have rotated it.
+        let mut ids: Vec<String> = fs::read_dir(self.bake.state().join("tokens"))
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
         let token = fs::read_to_string(self.bake.state().join("token")).unwrap();
-        let bootstrap_user = format!("system:bootstrap:{}", token.trim().split('.').next().unwrap());
+        ids.push(token.trim().split('.').next().unwrap().to_string());
         let csrs = self.kubectl_ok(&[
             "get",
             "csr",
@@ -365,10 +383,11 @@ impl Lab {
         if self.external_ca {
             assert_eq!(csrs.trim(), "", "CSRs in an external-CA cluster");
         } else {
-            let by_token = csrs.lines().filter(|l| *l == format!("{bootstrap_user} Approved")).count();
+            let by_token =
+                csrs.lines().filter(|l| ids.iter().any(|id| *l == format!("system:bootstrap:{id} Approved"))).count();
             assert!(
                 by_token >= workers.len(),
-                "{} workers, {by_token} approved CSRs from {bootstrap_user}:\n{csrs}",
+                "{} workers, {by_token} approved CSRs from the state's tokens {ids:?}:\n{csrs}",
                 workers.len()
             );
         }
@@ -538,6 +557,54 @@ fn e2e_g_external_ca_no_ca_key_on_any_node() {
     // The API server reaches the worker's kubelet (logs, exec, proxy) through it.
     lab.kubectl_ok(&["get", "--raw", "/api/v1/nodes/worker-1/proxy/healthz"]);
     println!("scenario g: {secs:.1} s from power-on to all nodes done");
+}
+
+/// h. Day 2: the cluster's first token is gone (deleted, as if it expired), `kubebake token
+/// rotate` makes a new one, its Secret is applied with kubectl, a re-bake changes only
+/// joining nodes' files, and a worker booted from the new bake joins with the new token.
+#[test]
+fn e2e_h_a_new_worker_joins_with_a_rotated_token_after_the_first_is_gone() {
+    let _one = lock();
+    let Some(kit) = kit() else { return };
+    let nodes = &[
+        ("cp-1", "control-plane", "10.77.0.11"),
+        ("worker-1", "worker", "10.77.0.21"),
+        ("worker-2", "worker", "10.77.0.22"),
+    ];
+    let lab = Lab::new("kbe-h", kit, nodes, "  cni: {plugin: none}\n");
+    lab.run(&[(0, "cp-1"), (0, "worker-1")], false, &[]);
+    let first = fs::read_to_string(lab.bake.state().join("token")).unwrap();
+    let first_id = first.trim().split('.').next().unwrap().to_string();
+    lab.kubectl_ok(&["-n", "kube-system", "delete", "secret", &format!("bootstrap-token-{first_id}")]);
+
+    let state = lab.bake.state();
+    let rotate = lab.bake.run(&["token", "rotate", state.to_str().unwrap(), "--ttl", "1h", "-o", "token.yaml"]);
+    rotate.assert_ok();
+    let secret = lab.bake.path("token.yaml");
+    lab.kubectl_ok(&["apply", "-f", secret.to_str().unwrap()]);
+    let list = lab.bake.run(&["token", "list", state.to_str().unwrap(), "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&list.stdout()).unwrap();
+    let new_id = list["tokens"].as_array().unwrap().iter().find(|t| t["joins"] == true).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(new_id, first_id);
+
+    // Only joining nodes' files change; the first control plane's stay as they are.
+    lab.bake.run(&["bake", "cluster.yaml", "-o", "out2"]).assert_ok();
+    let (old, new) = (lab.bake.out(), lab.bake.path("out2"));
+    for (node, _) in &lab.nodes {
+        let (a, b) = (snapshot(&old.join(node).join("rootfs")), snapshot(&new.join(node).join("rootfs")));
+        let changed: Vec<&String> = a.keys().filter(|k| a.get(*k) != b.get(*k)).collect();
+        let expected: Vec<&str> = if node == "cp-1" { vec![] } else { vec!["etc/kubebake/kubeadm-config.yaml"] };
+        assert_eq!(changed, expected, "{node}");
+    }
+    lab.boot_from("worker-2", &new, false);
+    let secs = lab.run(&[], false, &[]);
+    lab.assert_cluster();
+    let csrs = lab.kubectl_ok(&["get", "csr", "-o", "jsonpath={range .items[*]}{.spec.username}{\"\\n\"}{end}"]);
+    assert!(csrs.lines().any(|u| u == format!("system:bootstrap:{new_id}")), "{csrs}");
+    println!("scenario h: worker-2 joined with the rotated token {:.1} s after power-on", secs);
 }
 
 /// The lab's own scripts are checked like the first-boot script, kit or not.
