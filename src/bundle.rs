@@ -94,11 +94,7 @@ fn err(what: impl Into<String>, message: impl std::fmt::Display) -> Error {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::pki::hex(&Sha256::digest(bytes))
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

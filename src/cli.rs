@@ -87,6 +87,41 @@ pub enum Command {
         #[arg(long)]
         templates: Option<PathBuf>,
     },
+    /// Show what a state holds: every certificate (subject, SANs, issuer, expiry, days
+    /// left, key algorithm), the tokens (never a secret) and the CA pin. Writes nothing.
+    #[command(after_help = "Examples:\n  kubebake inspect cluster.state\n  \
+                            kubebake inspect cluster.state --json | jq '.certificates[] | select(.daysLeft < 30)'")]
+    Inspect {
+        /// The state directory (a bake made it; default beside the spec: <spec>.state).
+        state: PathBuf,
+        /// Print JSON: {"cluster", "caCertHash", "certificates": [...], "tokens": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check an output directory before it is uploaded: SHA256SUMS, every certificate
+    /// chained to the state's CAs and matching its key, every file what the spec and state
+    /// give now, and what expires soon. Exits non-zero on any problem, naming it.
+    #[command(after_help = "Examples:\n  kubebake check cluster.yaml out\n  \
+                            kubebake check cluster.yaml out --warn 60d --json")]
+    Check {
+        /// The cluster spec the output was baked from.
+        spec: PathBuf,
+        /// The output directory (kubebake bake -o OUT).
+        out: PathBuf,
+        /// State directory [default: <spec>.state beside the spec].
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// The templates directory the bake used, if any.
+        #[arg(long)]
+        templates: Option<PathBuf>,
+        /// Warn about certificates and the join token expiring within this window (30d,
+        /// 720h, 90m).
+        #[arg(long, default_value = "30d")]
+        warn: String,
+        /// Print JSON: {"filesChecked", "certificatesChecked", "findings": [{"severity", "message"}]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Bootstrap tokens in a state: new workers can join a running cluster after the first
     /// token expired.
     #[command(subcommand)]

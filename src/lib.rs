@@ -5,10 +5,12 @@
 
 pub mod bake;
 pub mod bundle;
+pub mod check;
 pub mod cni;
 pub mod error;
 pub mod firstboot;
 pub mod images;
+pub mod inspect;
 pub mod invocation;
 pub mod kubeadm_config;
 pub mod kubeconfig;

@@ -71,6 +71,69 @@ fn run(command: cli::Command) -> Result<()> {
             }
         }
         cli::Command::Token(cmd) => token(cmd)?,
+        cli::Command::Check { spec, out, state, templates, warn, json } => {
+            let warn_for = parse_days(&warn).map_err(|m| anyhow::anyhow!("--warn {warn}: {m}"))?;
+            let now = time::OffsetDateTime::now_utc();
+            let opts = kubebake::check::Options { spec, out, state, templates, warn: warn_for, now };
+            let report = kubebake::check::check(&opts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for f in &report.findings {
+                    let label = match f.severity {
+                        kubebake::check::Severity::Problem => "problem",
+                        kubebake::check::Severity::Warning => "warning",
+                    };
+                    println!("{label}: {}", f.message);
+                }
+                println!(
+                    "{}: {} files, {} certificates checked; {} problem(s), {} warning(s)",
+                    opts.out.display(),
+                    report.files_checked,
+                    report.certificates_checked,
+                    report.problems(),
+                    report.findings.len() - report.problems()
+                );
+            }
+            anyhow::ensure!(report.problems() == 0, "{} problem(s) in {}", report.problems(), opts.out.display());
+        }
+        cli::Command::Inspect { state, json } => {
+            let i = kubebake::inspect::inspect(&state, time::OffsetDateTime::now_utc())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&i)?);
+                return Ok(());
+            }
+            println!("cluster  {}", i.cluster);
+            println!("CA pin   {}", i.ca_cert_hash);
+            let w = i.certificates.iter().map(|c| c.name.len()).max().unwrap_or(4).max(11);
+            println!(
+                "\n{:<w$}  {:<10}  {:>5}  {:<10}  {:<24}  subject [SANs]",
+                "certificate",
+                "not after",
+                "days",
+                "algorithm",
+                "issuer",
+                w = w
+            );
+            for c in &i.certificates {
+                let issuer = c.issuer.strip_prefix("CN=").unwrap_or(&c.issuer);
+                println!(
+                    "{:<w$}  {:<10}  {:>5}  {:<10}  {:<24}  {}{}",
+                    c.name,
+                    &c.not_after[..10],
+                    c.days_left,
+                    c.algorithm,
+                    issuer,
+                    c.subject,
+                    if c.sans.is_empty() { String::new() } else { format!("  [{}]", c.sans.join(", ")) },
+                    w = w
+                );
+            }
+            println!("\n{:<8}  {:<22}  {:<22}  use", "token", "created", "expires");
+            for t in &i.tokens {
+                print_token_row(t);
+            }
+        }
         cli::Command::Validate { spec } => {
             let loaded = kubebake::spec::load(&spec)?;
             print_warnings(&spec, &loaded.warnings);
@@ -101,25 +164,7 @@ fn token(cmd: cli::TokenCommand) -> Result<()> {
             }
             println!("{:<8}  {:<22}  {:<22}  use", "id", "created", "expires");
             for t in &list {
-                let expires = match (&t.expires, t.initial) {
-                    (Some(e), _) => format!("{e}{}", if t.expired { " (expired)" } else { "" }),
-                    (None, true) => "tokenTTL after init".into(),
-                    (None, false) => "never".into(),
-                };
-                let mut uses = Vec::new();
-                if t.initial {
-                    uses.push("kubeadm init");
-                }
-                if t.joins {
-                    uses.push("joining nodes");
-                }
-                println!(
-                    "{:<8}  {:<22}  {:<22}  {}",
-                    t.id,
-                    t.created.as_deref().unwrap_or("-"),
-                    expires,
-                    if uses.is_empty() { "-".into() } else { uses.join(", ") }
-                );
+                print_token_row(t);
             }
             return Ok(());
         }
@@ -151,6 +196,36 @@ fn token(cmd: cli::TokenCommand) -> Result<()> {
         if join { "; joining nodes carry it from the next bake on" } else { "" }
     );
     Ok(())
+}
+
+/// A Go duration, or whole days (`30d`), which is how certificate windows are spoken of.
+fn parse_days(s: &str) -> std::result::Result<std::time::Duration, String> {
+    match s.strip_suffix('d').map(str::parse::<u64>) {
+        Some(Ok(days)) => Ok(std::time::Duration::from_secs(days * 86_400)),
+        _ => kubebake::spec::parse_go_duration(s),
+    }
+}
+
+fn print_token_row(t: &kubebake::tokens::TokenInfo) {
+    let expires = match (&t.expires, t.initial) {
+        (Some(e), _) => format!("{e}{}", if t.expired { " (expired)" } else { "" }),
+        (None, true) => "tokenTTL after init".into(),
+        (None, false) => "never".into(),
+    };
+    let mut uses = Vec::new();
+    if t.initial {
+        uses.push("kubeadm init");
+    }
+    if t.joins {
+        uses.push("joining nodes");
+    }
+    println!(
+        "{:<8}  {:<22}  {:<22}  {}",
+        t.id,
+        t.created.as_deref().unwrap_or("-"),
+        expires,
+        if uses.is_empty() { "-".into() } else { uses.join(", ") }
+    );
 }
 
 fn print_warnings(spec: &std::path::Path, warnings: &[Problem]) {

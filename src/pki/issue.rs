@@ -198,14 +198,19 @@ impl Ca {
 
     /// Whether `cert_der` carries a valid signature by this CA.
     pub fn signed(&self, cert_der: &[u8]) -> bool {
-        let Ok((_, cert)) = X509Certificate::from_der(cert_der) else {
-            return false;
-        };
-        let Ok((_, ca)) = X509Certificate::from_der(&self.cert_der) else {
-            return false;
-        };
-        cert.verify_signature(Some(ca.public_key())).is_ok()
+        signed_by(cert_der, &self.cert_der)
     }
+}
+
+/// Whether `cert_der` carries a valid signature by the CA certificate `ca_der`.
+pub fn signed_by(cert_der: &[u8], ca_der: &[u8]) -> bool {
+    let Ok((_, cert)) = X509Certificate::from_der(cert_der) else {
+        return false;
+    };
+    let Ok((_, ca)) = X509Certificate::from_der(ca_der) else {
+        return false;
+    };
+    cert.verify_signature(Some(ca.public_key())).is_ok()
 }
 
 #[cfg(test)]

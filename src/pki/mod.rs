@@ -5,7 +5,7 @@ mod der;
 mod issue;
 mod key;
 
-pub use issue::{Ca, IssuedCert, ParsedCert};
+pub use issue::{Ca, IssuedCert, ParsedCert, signed_by};
 pub use key::{KeyError, KeyKind, PrivateKey};
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
