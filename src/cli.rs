@@ -122,6 +122,30 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Reissue the state's certificates that expire within a window (or those named),
+    /// keeping their keys unless asked, and say which nodes' files change and how to roll
+    /// them. The CAs are not renewed.
+    #[command(
+        after_help = "Examples:\n  kubebake renew cluster.state                  # what expires within 30 days\n  \
+                            kubebake renew cluster.state apiserver admin.conf\n  \
+                            kubebake renew cluster.state nodes/cp-2/pki/etcd/peer --new-keys"
+    )]
+    Renew {
+        /// The state directory (a bake made it; default beside the spec: <spec>.state).
+        state: PathBuf,
+        /// Certificates to renew: state names as `kubebake inspect` lists them, kubeadm's
+        /// names (apiserver, etcd-peer, admin.conf, …: on every node that has one), or all.
+        names: Vec<String>,
+        /// Renew what expires within this window [default: 30d when no NAMES are given].
+        #[arg(long)]
+        within: Option<String>,
+        /// New keys instead of keeping the current ones.
+        #[arg(long)]
+        new_keys: bool,
+        /// Print JSON: {"renewed": [{"name", "keptKey", "notAfter"}]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Bootstrap tokens in a state: new workers can join a running cluster after the first
     /// token expired.
     #[command(subcommand)]

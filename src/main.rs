@@ -71,6 +71,42 @@ fn run(command: cli::Command) -> Result<()> {
             }
         }
         cli::Command::Token(cmd) => token(cmd)?,
+        cli::Command::Renew { state, names, within, new_keys, json } => {
+            let within = match (within, names.is_empty()) {
+                (Some(w), _) => Some(parse_days(&w).map_err(|m| anyhow::anyhow!("--within {w}: {m}"))?),
+                (None, true) => Some(std::time::Duration::from_secs(30 * 86_400)),
+                (None, false) => None,
+            };
+            let renewed = kubebake::state::renew(&state, &names, within, new_keys, time::OffsetDateTime::now_utc())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "renewed": renewed }))?);
+                return Ok(());
+            }
+            if renewed.is_empty() {
+                println!("nothing to renew in {}", state.display());
+                return Ok(());
+            }
+            let mut by_node: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+            for r in &renewed {
+                println!(
+                    "renewed {} ({}), valid until {}",
+                    r.name,
+                    if r.kept_key { "same key" } else { "new key" },
+                    r.not_after
+                );
+                let (node, file) = node_file(&r.name);
+                by_node.entry(node).or_default().push(file);
+            }
+            println!("\nbake again (kubebake bake SPEC -o OUT); these files change:");
+            for (node, files) in &by_node {
+                println!("  {node}: {}", files.join(" "));
+            }
+            println!(
+                "\nput them on the running nodes (or re-provision them), then restart what reads them, \
+                 as after kubeadm certs renew: on a control plane move each manifest out of \
+                 /etc/kubernetes/manifests and back, for the kubelet systemctl restart kubelet."
+            );
+        }
         cli::Command::Check { spec, out, state, templates, warn, json } => {
             let warn_for = parse_days(&warn).map_err(|m| anyhow::anyhow!("--warn {warn}: {m}"))?;
             let now = time::OffsetDateTime::now_utc();
@@ -204,6 +240,20 @@ fn parse_days(s: &str) -> std::result::Result<std::time::Duration, String> {
         Some(Ok(days)) => Ok(std::time::Duration::from_secs(days * 86_400)),
         _ => kubebake::spec::parse_go_duration(s),
     }
+}
+
+/// Where a state certificate lands: the node (or the operator's OUT/admin.conf) and path.
+fn node_file(name: &str) -> (String, String) {
+    if let Some((node, rest)) = name.strip_prefix("nodes/").and_then(|r| r.split_once('/')) {
+        let path = match rest.split_once('/') {
+            Some(("pki", "kubelet-serving")) => "/var/lib/kubelet/pki/kubelet.crt".to_string(),
+            Some(("pki", leaf)) => format!("/etc/kubernetes/pki/{leaf}.crt"),
+            Some(("kubeconfig", k)) => format!("/etc/kubernetes/{k}.conf"),
+            _ => rest.to_string(),
+        };
+        return (node.to_string(), path);
+    }
+    ("operator".to_string(), "OUT/admin.conf".to_string())
 }
 
 fn print_token_row(t: &kubebake::tokens::TokenInfo) {

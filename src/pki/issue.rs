@@ -164,6 +164,12 @@ impl Ca {
     pub fn issue(&self, profile: &Profile, now: OffsetDateTime) -> Result<IssuedCert> {
         let what = format!("issuing {} (CN={})", self.id.stem(), profile.common_name);
         let key = PrivateKey::generate(profile.algorithm).map_err(|e| Error::crypto(&what, e))?;
+        self.issue_for_key(profile, key, now)
+    }
+
+    /// Issues a leaf for `profile` to an existing key (a renewal that keeps it).
+    pub fn issue_for_key(&self, profile: &Profile, key: PrivateKey, now: OffsetDateTime) -> Result<IssuedCert> {
+        let what = format!("issuing {} (CN={})", self.id.stem(), profile.common_name);
         let mut params = CertificateParams::default();
         params.serial_number = Some(random_serial());
         params.not_before = self.not_before;
