@@ -14,6 +14,52 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a commented cluster spec from a few flags, valid as written, to stdout or -o
+    /// FILE: the place to start instead of copying an example.
+    #[command(after_help = "Examples:\n  kubebake init > cluster.yaml\n  \
+                            kubebake init --name prod --control-planes 3 --workers 5 --first-address 10.1.0.11 \\\n      \
+                            --endpoint k8s-api.prod.internal:6443 --os debian-12 -o cluster.yaml")]
+    Init {
+        /// Write the spec to FILE (refused if it exists, unless --force).
+        #[arg(short, long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Overwrite -o FILE.
+        #[arg(long)]
+        force: bool,
+        /// The cluster's name (metadata.name).
+        #[arg(long, default_value = "demo")]
+        name: String,
+        /// How many control planes (cp-1, cp-2, …).
+        #[arg(long, default_value_t = 1)]
+        control_planes: usize,
+        /// How many workers (worker-1, …).
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// The first control plane's address; the others follow it, workers start 10
+        /// addresses later.
+        #[arg(long, default_value = "10.0.0.11")]
+        first_address: std::net::IpAddr,
+        /// The API endpoint (host[:port]) [default: the first control plane].
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// The nodes' OS profile: ubuntu-24.04, debian-12, flatcar, fedora-coreos.
+        #[arg(long, default_value = "ubuntu-24.04")]
+        os: String,
+        /// Pod addresses.
+        #[arg(long, default_value = "192.168.0.0/16")]
+        pod_subnet: String,
+        /// Service addresses.
+        #[arg(long, default_value = "10.96.0.0/12")]
+        service_subnet: String,
+        #[arg(long, default_value = "v1.33.3", help = "Kubernetes version (v1.33.x).")]
+        kubernetes_version: String,
+        /// The CNI: calico, or none to install your own.
+        #[arg(long, default_value = "calico", value_parser = ["calico", "none"])]
+        cni: String,
+        /// A directory of templates overriding the built-in ones (init-spec.yaml.tera).
+        #[arg(long)]
+        templates: Option<PathBuf>,
+    },
     /// Bake a cluster spec into OUT/<node>/rootfs/… for every node, plus the operator's
     /// kubeconfig (OUT/admin.conf) and OUT/SHA256SUMS.
     Bake {

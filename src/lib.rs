@@ -10,6 +10,7 @@ pub mod cni;
 pub mod error;
 pub mod firstboot;
 pub mod images;
+pub mod init;
 pub mod inspect;
 pub mod invocation;
 pub mod kubeadm_config;

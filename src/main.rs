@@ -71,6 +71,46 @@ fn run(command: cli::Command) -> Result<()> {
             }
         }
         cli::Command::Token(cmd) => token(cmd)?,
+        cli::Command::Init {
+            out,
+            force,
+            name,
+            control_planes,
+            workers,
+            first_address,
+            endpoint,
+            os,
+            pod_subnet,
+            service_subnet,
+            kubernetes_version,
+            cni,
+            templates,
+        } => {
+            if let Some(path) = out.as_ref().filter(|p| p.exists() && !force) {
+                anyhow::bail!("-o {}: exists; pass --force to overwrite it", path.display());
+            }
+            let templates = kubebake::templates::Templates::load(templates.as_deref())?;
+            let opts = kubebake::init::Options {
+                name,
+                control_planes,
+                workers,
+                first_address,
+                endpoint,
+                os,
+                pod_subnet,
+                service_subnet,
+                kubernetes_version,
+                cni,
+            };
+            let text = kubebake::init::render(&opts, &templates)?;
+            match out {
+                Some(path) => {
+                    kubebake::output::write_file_atomic(&path, text.as_bytes(), 0o644)?;
+                    eprintln!("wrote {}; next: kubebake bake {} -o out", path.display(), path.display());
+                }
+                None => print!("{text}"),
+            }
+        }
         cli::Command::Renew { state, names, within, new_keys, json } => {
             let within = match (within, names.is_empty()) {
                 (Some(w), _) => Some(parse_days(&w).map_err(|m| anyhow::anyhow!("--within {w}: {m}"))?),

@@ -24,6 +24,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("kubebake-node.pkr.hcl.tera", include_str!("../templates/kubebake-node.pkr.hcl.tera")),
     ("networkd.network.tera", include_str!("../templates/networkd.network.tera")),
     ("networkmanager.nmconnection.tera", include_str!("../templates/networkmanager.nmconnection.tera")),
+    ("init-spec.yaml.tera", include_str!("../templates/init-spec.yaml.tera")),
 ];
 
 pub struct Templates {
