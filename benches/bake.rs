@@ -45,6 +45,7 @@ fn time_bakes(control_planes: usize, workers: usize, algorithm: &str, runs: usiz
             templates: None,
             platform: None,
             now: time::OffsetDateTime::now_utc(),
+            progress: false,
         };
         let start = Instant::now();
         bake(&opts).expect("bake");

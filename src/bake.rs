@@ -32,7 +32,12 @@ pub struct Options {
     /// The platform whose user-data size limit every node must meet.
     pub platform: Option<Platform>,
     pub now: OffsetDateTime,
+    /// Draw a progress bar on stderr for large bakes (the caller knows it is a terminal).
+    pub progress: bool,
 }
+
+/// From this many nodes on, a bake shows its progress (when asked to).
+pub const PROGRESS_FROM_NODES: usize = 50;
 
 /// What a bake did, for the report.
 pub struct Report {
@@ -116,7 +121,18 @@ pub fn bake(opts: &Options) -> Result<Report> {
         let tokens = [state.token.expose(), state.join_token.expose()];
         plans.iter().map(|p| crate::seal::seal_plan(p, &s.recipient, &ca_key, &tokens)).collect()
     });
+    let bar = if opts.progress && plans.len() >= PROGRESS_FROM_NODES {
+        let bar = indicatif::ProgressBar::new(plans.len() as u64);
+        let style =
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} nodes {msg}").expect("a valid template");
+        bar.set_style(style);
+        bar.set_message("rendered");
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     for p in sealed.as_ref().unwrap_or(&plans) {
+        bar.inc(1);
         let user_data = render::render(&cluster, p);
         let tree = p.tree();
         summaries.push(NodeSummary {
@@ -139,7 +155,9 @@ pub fn bake(opts: &Options) -> Result<Report> {
         check_sizes(platform, &summaries)?;
     }
     files.push(OutFile { rel: OPERATOR_KUBECONFIG.into(), bytes: operator_kc.to_yaml().into_bytes(), mode: 0o600 });
+    bar.set_message(format!("rendered; writing {} files", files.len()));
     write_out(&opts.out, &files)?;
+    bar.finish_with_message("rendered and written");
 
     Ok(Report {
         nodes: summaries,

@@ -196,6 +196,7 @@ pub fn check(opts: &Options) -> Result<Report> {
         templates: opts.templates.clone(),
         platform: None,
         now: opts.now,
+        progress: false,
     })?;
     let fresh = tree(&again)?;
     let why = if report.state_changes.is_empty() {

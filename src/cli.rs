@@ -8,6 +8,9 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "kubebake", version, about, help_expected = true)]
 pub struct Cli {
+    /// Print only what the command produces (data, JSON, errors), no reports or notes.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -62,6 +65,9 @@ pub enum Command {
     },
     /// Bake a cluster spec into OUT/<node>/rootfs/… for every node, plus the operator's
     /// kubeconfig (OUT/admin.conf) and OUT/SHA256SUMS.
+    #[command(after_help = "Examples:\n  kubebake bake cluster.yaml -o out\n  \
+                            kubebake bake cluster.yaml -o out --platform aws --json\n  \
+                            kubebake bake cluster.yaml -o out --state /secure/cluster.state --templates my-templates")]
     Bake {
         /// The cluster spec (YAML, apiVersion kubebake.io/v1alpha1, kind Cluster).
         spec: PathBuf,
@@ -83,10 +89,16 @@ pub enum Command {
         /// one is over.
         #[arg(long, value_parser = ["aws", "azure", "gce", "openstack", "vsphere", "hetzner", "none"])]
         platform: Option<String>,
+        /// Print the report as JSON: {"state", "stateChanges", "out", "operatorKubeconfig",
+        /// "nodes": [...], "join": {...}, "warnings": [...]}.
+        #[arg(long)]
+        json: bool,
     },
     /// List every container image the cluster will run, pinned, one per line: kubeadm's set
     /// (as `kubeadm config images list` prints it), kube-vip, Calico's. What an air-gapped
     /// install must mirror or bundle. Writes nothing.
+    #[command(after_help = "Examples:\n  kubebake images cluster.yaml\n  \
+                            kubebake images cluster.yaml --json | jq -r '.images[] | select(.source == \"calico\") | .image'")]
     Images {
         /// The cluster spec.
         spec: PathBuf,
@@ -98,6 +110,8 @@ pub enum Command {
     /// (kubeadm, kubelet, kubectl, the CNI plugins, every image, Calico's manifests), check
     /// each against its published sha256 or digest, and write one deterministic archive for
     /// `packages: bundle` nodes. Resumable: finished downloads wait in FILE.parts/.
+    #[command(after_help = "Examples:\n  kubebake bundle cluster.yaml -o bundle.tar\n  \
+                            kubebake bundle cluster.yaml -o bundle.tar --arch arm64 --rewrite https://dl.k8s.io/=https://mirror.internal/k8s/")]
     Bundle {
         /// The cluster spec; its registryMirrors are used to pull images.
         spec: PathBuf,
@@ -115,6 +129,8 @@ pub enum Command {
     /// Write a Packer template (qemu and amazon-ebs sources) and its provisioning script
     /// for a node image that satisfies `packages: prebaked`: containerd, kubeadm, kubelet,
     /// kubectl and every image of the cluster, from the profile's packages or a bundle.
+    #[command(after_help = "Examples:\n  kubebake image cluster.yaml -o image && (cd image && packer build .)\n  \
+                            kubebake image cluster.yaml -o image --bundle bundle.tar --age-identity age.key")]
     Image {
         /// The cluster spec.
         spec: PathBuf,
@@ -197,6 +213,7 @@ pub enum Command {
     #[command(subcommand)]
     Token(TokenCommand),
     /// Check a cluster spec and report every problem in it; writes nothing.
+    #[command(after_help = "Example:\n  kubebake validate cluster.yaml")]
     Validate {
         /// The cluster spec to check.
         spec: PathBuf,

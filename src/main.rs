@@ -11,6 +11,7 @@ use kubebake::error::Problem;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -20,13 +21,35 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--quiet`: reports and notes are left out; what a command produces is not.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A report line (stdout), left out with --quiet.
+macro_rules! report {
+    ($($t:tt)*) => { if !quiet() { println!($($t)*); } };
+}
+
+/// A note on stderr, left out with --quiet.
+macro_rules! note {
+    ($($t:tt)*) => { if !quiet() { eprintln!($($t)*); } };
+}
+
 fn run(command: cli::Command) -> Result<()> {
     match command {
-        cli::Command::Bake { spec, out, state, show_token, templates, platform } => {
+        cli::Command::Bake { spec, out, state, show_token, templates, platform, json } => {
             let platform = platform.as_deref().and_then(kubebake::render::Platform::by_name);
-            let report =
-                bake::bake(&Options { spec, out, state, templates, platform, now: time::OffsetDateTime::now_utc() })?;
-            print_report(&report, show_token);
+            let progress = !quiet() && !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let now = time::OffsetDateTime::now_utc();
+            let report = bake::bake(&Options { spec, out, state, templates, platform, now, progress })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report_json(&report, show_token))?);
+            } else if !quiet() {
+                print_report(&report, show_token);
+            }
         }
         cli::Command::Images { spec, json } => {
             let loaded = kubebake::spec::load(&spec)?;
@@ -53,7 +76,7 @@ fn run(command: cli::Command) -> Result<()> {
             let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
             let report = kubebake::bundle::bundle(&kubebake::bundle::Options { spec, out, arch, rewrites, progress })?;
             let m = &report.manifest;
-            println!(
+            report!(
                 "bundle {}: {} bytes, {} binaries, {} images, {} Calico manifests, in {:.1} s",
                 report.out.display(),
                 report.bytes,
@@ -67,7 +90,7 @@ fn run(command: cli::Command) -> Result<()> {
             let written =
                 kubebake::packer::write(&kubebake::packer::Options { spec, out, bundle, age_identity, templates })?;
             for path in written {
-                println!("wrote {}", path.display());
+                report!("wrote {}", path.display());
             }
         }
         cli::Command::Token(cmd) => token(cmd)?,
@@ -106,7 +129,7 @@ fn run(command: cli::Command) -> Result<()> {
             match out {
                 Some(path) => {
                     kubebake::output::write_file_atomic(&path, text.as_bytes(), 0o644)?;
-                    eprintln!("wrote {}; next: kubebake bake {} -o out", path.display(), path.display());
+                    note!("wrote {}; next: kubebake bake {} -o out", path.display(), path.display());
                 }
                 None => print!("{text}"),
             }
@@ -123,12 +146,12 @@ fn run(command: cli::Command) -> Result<()> {
                 return Ok(());
             }
             if renewed.is_empty() {
-                println!("nothing to renew in {}", state.display());
+                report!("nothing to renew in {}", state.display());
                 return Ok(());
             }
             let mut by_node: std::collections::BTreeMap<String, Vec<String>> = Default::default();
             for r in &renewed {
-                println!(
+                report!(
                     "renewed {} ({}), valid until {}",
                     r.name,
                     if r.kept_key { "same key" } else { "new key" },
@@ -137,11 +160,11 @@ fn run(command: cli::Command) -> Result<()> {
                 let (node, file) = node_file(&r.name);
                 by_node.entry(node).or_default().push(file);
             }
-            println!("\nbake again (kubebake bake SPEC -o OUT); these files change:");
+            report!("\nbake again (kubebake bake SPEC -o OUT); these files change:");
             for (node, files) in &by_node {
-                println!("  {node}: {}", files.join(" "));
+                report!("  {node}: {}", files.join(" "));
             }
-            println!(
+            report!(
                 "\nput them on the running nodes (or re-provision them), then restart what reads them, \
                  as after kubeadm certs renew: on a control plane move each manifest out of \
                  /etc/kubernetes/manifests and back, for the kubelet systemctl restart kubelet."
@@ -162,7 +185,7 @@ fn run(command: cli::Command) -> Result<()> {
                     };
                     println!("{label}: {}", f.message);
                 }
-                println!(
+                report!(
                     "{}: {} files, {} certificates checked; {} problem(s), {} warning(s)",
                     opts.out.display(),
                     report.files_checked,
@@ -214,7 +237,7 @@ fn run(command: cli::Command) -> Result<()> {
             let loaded = kubebake::spec::load(&spec)?;
             print_warnings(&spec, &loaded.warnings);
             let c = &loaded.cluster;
-            println!(
+            report!(
                 "{}: valid: cluster {:?}, Kubernetes {}, {} control plane(s), {} worker(s), endpoint {}",
                 spec.display(),
                 c.name,
@@ -264,7 +287,7 @@ fn token(cmd: cli::TokenCommand) -> Result<()> {
         Some(path) => kubebake::output::write_file_atomic(path, secret.as_bytes(), 0o600)?,
         None => print!("{secret}"),
     }
-    eprintln!(
+    note!(
         "token {} created in {}, expires {}{}",
         t.id(),
         new.state.display(),
@@ -318,9 +341,36 @@ fn print_token_row(t: &kubebake::tokens::TokenInfo) {
     );
 }
 
+fn report_json(r: &Report, show_token: bool) -> serde_json::Value {
+    let nodes: Vec<serde_json::Value> = r
+        .nodes
+        .iter()
+        .map(|n| {
+            serde_json::json!({
+                "name": n.name, "role": n.role.name(), "files": n.files, "bytes": n.bytes,
+                "format": n.format.name(), "userData": n.raw, "delivered": n.delivered,
+            })
+        })
+        .collect();
+    let mut join = serde_json::json!({
+        "endpoint": r.cluster.endpoint.host_port(),
+        "tokenId": r.token.id(),
+        "caCertHash": r.ca_cert_hash,
+        "command": r.join_command(show_token),
+    });
+    if show_token {
+        join["token"] = r.token.expose().into();
+    }
+    serde_json::json!({
+        "spec": r.spec, "state": r.state_dir, "stateChanges": r.state_changes, "out": r.out,
+        "operatorKubeconfig": r.out.join(bake::OPERATOR_KUBECONFIG), "nodes": nodes, "join": join,
+        "warnings": r.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+    })
+}
+
 fn print_warnings(spec: &std::path::Path, warnings: &[Problem]) {
     for w in warnings {
-        eprintln!("warning: {}:{w}", spec.display());
+        note!("warning: {}:{w}", spec.display());
     }
 }
 

@@ -39,3 +39,81 @@ fn the_examples_bake() {
         }
     }
 }
+
+#[test]
+fn every_command_has_examples_in_its_help() {
+    let b = Bake::new("");
+    for cmd in [
+        &["init"][..],
+        &["bake"],
+        &["images"],
+        &["bundle"],
+        &["image"],
+        &["inspect"],
+        &["check"],
+        &["renew"],
+        &["validate"],
+        &["token", "create"],
+        &["token", "rotate"],
+        &["token", "list"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let run = b.run(&args);
+        run.assert_ok();
+        assert!(run.stdout().contains("Example"), "{cmd:?} --help has no example:\n{}", run.stdout());
+        assert!(run.stdout().contains("kubebake "), "{cmd:?}");
+    }
+}
+
+#[test]
+fn quiet_bakes_say_nothing_and_json_reports_parse() {
+    let b = Bake::new(&ha_spec(1, "ECDSA-P256"));
+    let run = b.run(&["--quiet", "bake", "cluster.yaml", "-o", "out"]);
+    run.assert_ok();
+    assert_eq!((run.stdout().as_str(), run.stderr().as_str()), ("", ""));
+    let run = b.run(&["bake", "cluster.yaml", "-o", "out", "--json"]);
+    run.assert_ok();
+    let report: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(report["nodes"].as_array().unwrap().len(), 4);
+    assert_eq!(report["nodes"][0]["role"], "control-plane");
+    assert!(report["join"]["caCertHash"].as_str().unwrap().starts_with("sha256:"));
+    let token = std::fs::read_to_string(b.state().join("token")).unwrap();
+    assert!(!run.stdout().contains(token.trim()), "the token secret in --json without --show-token");
+    assert_eq!(report["stateChanges"], serde_json::json!([]));
+    // Not a terminal: no progress bar, even for a large bake.
+    let big = Bake::new(&ha_spec(60, "ECDSA-P256"));
+    let run = big.bake(&[]);
+    run.assert_ok();
+    assert!(!run.stderr().contains("nodes"), "{}", run.stderr());
+}
+
+/// In a real terminal (tmux), a large bake draws its progress on stderr and the report
+/// follows.
+#[test]
+fn a_large_bake_shows_its_progress_in_a_terminal() {
+    let Some(tmux) = tool("tmux", "tmux") else { return };
+    let b = Bake::new(&ha_spec(120, "ECDSA-P256"));
+    let session = format!("kubebake-progress-{}", std::process::id());
+    let bin = env!("CARGO_BIN_EXE_kubebake");
+    let cmd = format!("cd {} && {bin} bake cluster.yaml -o out; echo EXIT=$?; sleep 60", b.dir.path().display());
+    let socket = b.path("tmux.sock");
+    let tmux_cmd =
+        |args: &[&str]| std::process::Command::new(&tmux).arg("-S").arg(&socket).args(args).output().unwrap();
+    let o = tmux_cmd(&["new-session", "-d", "-s", &session, "-x", "160", "-y", "50", &cmd]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let screen = loop {
+        let o = tmux_cmd(&["capture-pane", "-p", "-S", "-", "-t", &session]);
+        let screen = String::from_utf8_lossy(&o.stdout).into_owned();
+        if screen.contains("EXIT=") {
+            break screen;
+        }
+        assert!(std::time::Instant::now() < deadline, "no end in sight:\n{screen}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let _ = tmux_cmd(&["kill-server"]);
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(screen.contains("123/123 nodes rendered and written"), "{screen}");
+    assert!(screen.contains("join   kubeadm join"), "{screen}");
+}
