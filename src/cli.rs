@@ -212,6 +212,20 @@ pub enum Command {
     /// token expired.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Print a shell completion script for kubebake.
+    #[command(after_help = "Examples:\n  kubebake completions bash > /etc/bash_completion.d/kubebake\n  \
+                            kubebake completions zsh > \"${fpath[1]}/_kubebake\"")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write kubebake's man pages (kubebake.1 and one per command) into a directory.
+    #[command(after_help = "Example:\n  kubebake man -o /usr/local/share/man/man1 && man kubebake-bake")]
+    Man {
+        /// The directory for the pages (created if missing).
+        #[arg(short, long)]
+        out: PathBuf,
+    },
     /// Check a cluster spec and report every problem in it; writes nothing.
     #[command(after_help = "Example:\n  kubebake validate cluster.yaml")]
     Validate {

@@ -10,6 +10,12 @@ use kubebake::bake::{self, Options, Report};
 use kubebake::error::Problem;
 
 fn main() -> ExitCode {
+    // `kubebake images SPEC | head -1`: a closed pipe ends the process quietly, as it does
+    // any Unix filter, instead of a panic on the next print.
+    // SAFETY: restoring a signal's default disposition at start-up, before any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = cli::Cli::parse();
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     match run(cli.command) {
@@ -94,6 +100,19 @@ fn run(command: cli::Command) -> Result<()> {
             }
         }
         cli::Command::Token(cmd) => token(cmd)?,
+        cli::Command::Completions { shell } => {
+            let mut cmd = <cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "kubebake", &mut std::io::stdout());
+        }
+        cli::Command::Man { out } => {
+            std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("creating {}: {e}", out.display()))?;
+            let cmd = <cli::Cli as clap::CommandFactory>::command();
+            for (name, page) in man_pages(&cmd, "kubebake")? {
+                let path = out.join(format!("{name}.1"));
+                kubebake::output::write_file_atomic(&path, &page, 0o644)?;
+                report!("wrote {}", path.display());
+            }
+        }
         cli::Command::Init {
             out,
             force,
@@ -339,6 +358,18 @@ fn print_token_row(t: &kubebake::tokens::TokenInfo) {
         expires,
         if uses.is_empty() { "-".into() } else { uses.join(", ") }
     );
+}
+
+/// kubebake.1 and kubebake-<command>[-<sub>].1 for every command, as git names its pages.
+fn man_pages(cmd: &clap::Command, name: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    let cmd = cmd.clone().name(name.to_string());
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
+    let mut pages = vec![(name.to_string(), page)];
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        pages.extend(man_pages(sub, &format!("{name}-{}", sub.get_name()))?);
+    }
+    Ok(pages)
 }
 
 fn report_json(r: &Report, show_token: bool) -> serde_json::Value {

@@ -117,3 +117,63 @@ fn a_large_bake_shows_its_progress_in_a_terminal() {
     assert!(screen.contains("123/123 nodes rendered and written"), "{screen}");
     assert!(screen.contains("join   kubeadm join"), "{screen}");
 }
+
+#[test]
+fn completions_are_valid_shell_and_know_every_command() {
+    let b = Bake::new("");
+    let run = b.run(&["completions", "bash"]);
+    run.assert_ok();
+    let script = b.path("kubebake.bash");
+    std::fs::write(&script, run.stdout()).unwrap();
+    run_ok(std::process::Command::new("bash").arg("-n").arg(&script));
+    for cmd in ["bake", "inspect", "check", "renew", "rotate", "completions"] {
+        assert!(run.stdout().contains(cmd), "{cmd} not completed");
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let run = b.run(&["completions", shell]);
+        run.assert_ok();
+        assert!(run.stdout().contains("bake"), "{shell}");
+    }
+    let run = b.run(&["completions", "tcsh"]);
+    assert!(!run.ok() && run.stderr().contains("invalid value 'tcsh'"), "{}", run.stderr());
+}
+
+#[test]
+fn man_pages_render_without_warnings_for_every_command() {
+    let Some(groff) = tool("groff", "groff-base") else { return };
+    let b = Bake::new("");
+    b.run(&["man", "-o", "man"]).assert_ok();
+    let mut pages: Vec<String> = std::fs::read_dir(b.path("man"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    for page in ["kubebake.1", "kubebake-bake.1", "kubebake-token-rotate.1", "kubebake-renew.1", "kubebake-man.1"] {
+        assert!(pages.iter().any(|p| p == page), "{page} missing: {pages:?}");
+    }
+    for page in &pages {
+        let out = std::process::Command::new(&groff)
+            .args(["-k", "-man", "-Tutf8", "-ww", "-z"])
+            .arg(b.path("man").join(page))
+            .output()
+            .unwrap();
+        assert!(out.status.success() && out.stderr.is_empty(), "{page}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let bake = std::fs::read_to_string(b.path("man/kubebake-bake.1")).unwrap();
+    assert!(bake.contains("\\-\\-show\\-token") && bake.contains("Examples"), "{bake}");
+}
+
+#[test]
+fn a_closed_pipe_ends_the_process_quietly() {
+    let b = Bake::new(&ha_spec(1, "ECDSA-P256"));
+    let bin = env!("CARGO_BIN_EXE_kubebake");
+    let out = std::process::Command::new("bash")
+        .args(["-c", &format!("{bin} completions bash | head -c 1 >/dev/null; echo ${{PIPESTATUS[0]}}")])
+        .current_dir(b.dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(code == "0" || code == "141", "exit {code}");
+}
