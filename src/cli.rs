@@ -231,6 +231,9 @@ pub enum Command {
     Validate {
         /// The cluster spec to check.
         spec: PathBuf,
+        /// Print JSON: {"valid", "problems": [{"path", "line", "column", "message"}], "warnings", ...}.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -252,7 +252,32 @@ fn run(command: cli::Command) -> Result<()> {
                 print_token_row(t);
             }
         }
-        cli::Command::Validate { spec } => {
+        cli::Command::Validate { spec, json: true } => {
+            let problem = |p: &Problem| serde_json::json!({"path": p.path, "line": p.line, "column": p.column, "message": p.message});
+            match kubebake::spec::load(&spec) {
+                Ok(loaded) => {
+                    let c = &loaded.cluster;
+                    let report = serde_json::json!({
+                        "valid": true, "problems": [],
+                        "warnings": loaded.warnings.iter().map(problem).collect::<Vec<_>>(),
+                        "cluster": c.name, "kubernetesVersion": c.kubernetes_version.to_string(),
+                        "controlPlanes": c.control_planes().count(),
+                        "workers": c.nodes.len() - c.control_planes().count(),
+                        "endpoint": c.endpoint.host_port(),
+                    });
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                }
+                Err(kubebake::error::Error::Spec(p)) => {
+                    let report = serde_json::json!({
+                        "valid": false, "problems": p.problems.iter().map(problem).collect::<Vec<_>>(),
+                    });
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                    anyhow::bail!("{}: not a valid cluster spec", spec.display());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        cli::Command::Validate { spec, json: false } => {
             let loaded = kubebake::spec::load(&spec)?;
             print_warnings(&spec, &loaded.warnings);
             let c = &loaded.cluster;

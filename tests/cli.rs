@@ -177,3 +177,19 @@ fn a_closed_pipe_ends_the_process_quietly() {
     let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(code == "0" || code == "141", "exit {code}");
 }
+
+#[test]
+fn validate_json_reports_problems_with_positions() {
+    let b = Bake::new(&ha_spec(1, "ECDSA-P256").replace("10.0.0.12", "nowhere"));
+    let run = b.run(&["validate", "cluster.yaml", "--json"]);
+    assert!(!run.ok());
+    let report: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["problems"][0]["path"], "spec.nodes[1].address");
+    assert!(report["problems"][0]["line"].as_u64().unwrap() > 1);
+    b.set_spec(&ha_spec(1, "ECDSA-P256"));
+    let run = b.run(&["validate", "cluster.yaml", "--json"]);
+    run.assert_ok();
+    let report: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!((report["valid"].clone(), report["controlPlanes"].clone()), (true.into(), 3.into()));
+}
