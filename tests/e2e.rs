@@ -428,6 +428,12 @@ impl Drop for Lab {
     }
 }
 
+const TWO_CONTROL_PLANES_AND_A_WORKER: &[(&str, &str, &str)] = &[
+    ("cp-1", "control-plane", "10.77.0.11"),
+    ("cp-2", "control-plane", "10.77.0.12"),
+    ("worker-1", "worker", "10.77.0.21"),
+];
+
 const HA: &[(&str, &str, &str)] = &[
     ("cp-1", "control-plane", "10.77.0.11"),
     ("cp-2", "control-plane", "10.77.0.12"),
@@ -497,11 +503,7 @@ fn e2e_c_the_first_control_plane_two_minutes_late() {
 fn e2e_d_power_lost_right_after_preflight() {
     let _one = lock();
     let Some(kit) = kit() else { return };
-    let nodes = &[
-        ("cp-1", "control-plane", "10.77.0.11"),
-        ("cp-2", "control-plane", "10.77.0.12"),
-        ("worker-1", "worker", "10.77.0.21"),
-    ];
+    let nodes = TWO_CONTROL_PLANES_AND_A_WORKER;
     let lab = Lab::new("kbe-d", kit, nodes, "  cni: {plugin: none}\n");
     let secs =
         lab.run(&[(0, "cp-1"), (0, "cp-2"), (0, "worker-1")], true, &[("cp-2", 0), ("worker-1", 0), ("cp-1", 5000)]);
@@ -522,11 +524,7 @@ fn e2e_d_power_lost_right_after_preflight() {
 fn e2e_g_external_ca_no_ca_key_on_any_node() {
     let _one = lock();
     let Some(kit) = kit() else { return };
-    let nodes = &[
-        ("cp-1", "control-plane", "10.77.0.11"),
-        ("cp-2", "control-plane", "10.77.0.12"),
-        ("worker-1", "worker", "10.77.0.21"),
-    ];
+    let nodes = TWO_CONTROL_PLANES_AND_A_WORKER;
     let lab = Lab::new("kbe-g", kit, nodes, "  cni: {plugin: none}\n  pki: {externalCA: true}\n");
     let secs = lab.run(&[(0, "cp-1"), (0, "cp-2"), (0, "worker-1")], true, &[]);
     lab.assert_cluster();
@@ -605,6 +603,57 @@ fn e2e_h_a_new_worker_joins_with_a_rotated_token_after_the_first_is_gone() {
     let csrs = lab.kubectl_ok(&["get", "csr", "-o", "jsonpath={range .items[*]}{.spec.username}{\"\\n\"}{end}"]);
     assert!(csrs.lines().any(|u| u == format!("system:bootstrap:{new_id}")), "{csrs}");
     println!("scenario h: worker-2 joined with the rotated token {:.1} s after power-on", secs);
+}
+
+/// i. Day 2: `kubebake renew apiserver` and a re-bake give the first control plane a new
+/// API server certificate (same key); put on the node as a file and the static pod
+/// restarted as after `kubeadm certs renew` (manifest out and back), the API server serves
+/// it and the cluster keeps working.
+#[test]
+fn e2e_i_a_renewed_api_server_certificate_taken_as_a_file() {
+    let _one = lock();
+    let Some(kit) = kit() else { return };
+    let nodes = &[("cp-1", "control-plane", "10.77.0.11")];
+    let lab = Lab::new("kbe-i", kit, nodes, "  cni: {plugin: none}\n");
+    lab.run(&[(0, "cp-1")], false, &[]);
+    let served = || {
+        let o = lab.sh(&[
+            "op",
+            &lab.name,
+            "bash",
+            "-c",
+            "openssl s_client -connect 10.77.0.11:6443 </dev/null 2>/dev/null | openssl x509 -noout -serial",
+        ]);
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let before = served();
+    assert!(before.starts_with("serial="), "{before:?}");
+
+    lab.bake.run(&["renew", "cluster.state", "apiserver"]).assert_ok();
+    lab.bake.run(&["bake", "cluster.yaml", "-o", "out2"]).assert_ok();
+    let rel = "etc/kubernetes/pki/apiserver.crt";
+    let renewed = lab.bake.path("out2").join("cp-1/rootfs").join(rel);
+    let serial = run_ok(Command::new("openssl").args(["x509", "-noout", "-serial", "-in"]).arg(&renewed));
+    assert_ne!(serial.trim(), before, "renew made no new certificate");
+    fs::copy(&renewed, lab.disk("cp-1").join(rel)).unwrap();
+    let manifests = lab.disk("cp-1").join("etc/kubernetes/manifests");
+    let aside = lab.disk("cp-1").join("etc/kubernetes/kube-apiserver.yaml");
+    fs::rename(manifests.join("kube-apiserver.yaml"), &aside).unwrap();
+    // The kubelet looks at its manifest directory every 20 s at most.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while lab.kubectl(&["get", "--raw", "/readyz"]).status.success() {
+        assert!(Instant::now() < deadline, "the API server did not stop");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    fs::rename(&aside, manifests.join("kube-apiserver.yaml")).unwrap();
+    while served() != serial.trim() {
+        assert!(Instant::now() < deadline, "still serving {} rather than {}", served(), serial.trim());
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    // The node now holds the second bake's files.
+    lab.booted_from.borrow_mut().insert("cp-1".into(), lab.bake.path("out2"));
+    lab.assert_cluster();
+    println!("scenario i: the API server serves the renewed certificate ({})", serial.trim());
 }
 
 /// The lab's own scripts are checked like the first-boot script, kit or not.

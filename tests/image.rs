@@ -155,8 +155,15 @@ spec:
         c.args([BOOT_SH, "exec", lab, "worker-1"]).args(cmd).env("KUBEBAKE_LAB_ROOT", LAB_ROOT);
         run_ok(&mut c)
     };
-    // systemd must be up before the script restarts containerd.
-    exec(&["sh", "-c", "systemctl is-system-running --wait >/dev/null || true"]);
+    // systemd must be up before the script runs: it restarts containerd, and /tmp is a
+    // tmpfs that systemd mounts during start-up (a directory made before would vanish
+    // under it). `--wait` alone returns at once while PID 1 does not answer yet.
+    exec(&[
+        "sh",
+        "-c",
+        "for i in $(seq 240); do case $(systemctl is-system-running 2>/dev/null) in running|degraded) exit 0;; esac; \
+         sleep 0.5; done; echo 'systemd did not finish starting' >&2; exit 1",
+    ]);
     let log = exec(&["bash", "/var/tmp/kubebake-provision.sh", "/var/tmp/kubebake-bundle.tar"]);
     assert!(log.contains("provision: done"), "{log}");
     let images = exec(&["ctr", "-n", "k8s.io", "images", "ls", "-q"]);
