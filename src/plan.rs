@@ -110,7 +110,14 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
             crate::yaml::to_string(&kubelet)
         )
     } else {
-        crate::yaml::to_string(&kubeadm_config::join_configuration(cluster, node, &state.join_token, ca_hash, skip, ignore))
+        crate::yaml::to_string(&kubeadm_config::join_configuration(
+            cluster,
+            node,
+            &state.join_token,
+            ca_hash,
+            skip,
+            ignore,
+        ))
     };
     p.add(kubeadm_config::KUBEADM_CONFIG.into(), 0o600, kubeadm_config);
     p.add(

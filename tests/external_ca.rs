@@ -73,7 +73,8 @@ fn no_node_holds_a_ca_key_and_every_kubelet_has_its_identity() {
             assert!(join.contains("FileAvailable--etc-kubernetes-kubelet.conf"), "{join}");
         }
     }
-    let cm = fs::read_to_string(b.out().join("cp-2/rootfs/etc/kubebake/manifests/kube-controller-manager.yaml")).unwrap();
+    let cm =
+        fs::read_to_string(b.out().join("cp-2/rootfs/etc/kubebake/manifests/kube-controller-manager.yaml")).unwrap();
     assert!(cm.contains("- --cluster-signing-cert-file=\n") && cm.contains("- --cluster-signing-key-file=\n"), "{cm}");
     // The state keeps the CA keys: they are the operator's, to renew with.
     assert!(b.state().join("ca.key").exists());

@@ -63,6 +63,18 @@ impl ParsedCert {
     }
 }
 
+/// The first attribute type of the certificate's subject that yasna's `write_oid` would
+/// panic on: fewer than two arcs, a first arc over 2, or a second arc of 40 or more under
+/// a first arc of 0 or 1 (or too large to combine with it).
+fn unencodable_subject_oid(cert_der: &[u8]) -> Option<String> {
+    let (_, cert) = X509Certificate::from_der(cert_der).ok()?;
+    let bad = cert.subject().iter_attributes().map(|a| a.attr_type()).find(|oid| {
+        let arcs: Option<Vec<u64>> = oid.iter().map(|arcs| arcs.collect());
+        !arcs.is_some_and(|a| a.len() >= 2 && a[0] <= 2 && (a[0] == 2 || a[1] < 40) && a[1] < u64::MAX - 80)
+    });
+    bad.map(|oid| oid.to_id_string())
+}
+
 fn crypto_err(what: &str) -> impl Fn(rcgen::Error) -> Error + '_ {
     move |e| Error::crypto(what, e)
 }
@@ -151,6 +163,11 @@ impl Ca {
         }
         if !parsed.is_ca {
             return Err(format!("{}.crt is not a CA certificate (no CA:TRUE basic constraint)", id.stem()));
+        }
+        // rcgen writes this subject back as every leaf's issuer, and panics on an attribute
+        // type DER cannot encode (found by tests/fuzz.rs): refuse such a CA here instead.
+        if let Some(oid) = unencodable_subject_oid(&cert_der) {
+            return Err(format!("{}.crt: its subject has an attribute type {oid} that is not a valid OID", id.stem()));
         }
         Ok(Ca { id, cert_pem, cert_der, key, not_before: parsed.not_before })
     }
