@@ -538,7 +538,16 @@ fn read_tree(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
             }
             let child = rel.join(&name);
             let path = dir.join(&child);
-            if path.is_dir() {
+            let kind = entry.file_type().map_err(|e| Error::io("reading state directory", &path, e))?;
+            // A link would be read through and written back as a real copy: a link to
+            // nodes/ became a second directory of every node's private keys (tests/fuzz.rs).
+            if kind.is_symlink() {
+                return Err(Error::state(
+                    dir,
+                    format!("{} is a symbolic link; a state holds only its own files and directories", child.display()),
+                ));
+            }
+            if kind.is_dir() {
                 stack.push(child);
             } else {
                 let bytes = fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;

@@ -192,6 +192,9 @@ fn main() -> ExitCode {
         println!("fuzz: no target matches the filter; nothing to run");
         return ExitCode::SUCCESS;
     }
+    if opts.save_corpus && opts.targets.contains(&"state") {
+        eprintln!("fuzz: --save-corpus saves spec inputs only (state inputs hold private keys)");
+    }
     let sandbox = tempfile::Builder::new().prefix("kbfuzz-").tempdir_in(scratch_root()).expect("a scratch dir");
     let dirs = Dirs::new();
     if !opts.replay.is_empty() {
@@ -758,13 +761,14 @@ fn run_job<T: Target>(
                 for m in messages {
                     if local_errors.insert(m.clone()) && lock(&shared.errors).insert(m) {
                         novel = true;
-                        if opts.save_corpus && name == "spec" {
-                            let file = target.to_file(&input);
-                            let path = dirs.corpus.join(name).join(format!("found-{}.yaml", &sha256_hex(&file)[..16]));
-                            if fs::write(path, file).is_ok() {
-                                shared.saved_corpus.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
+                    }
+                }
+                // State inputs hold private keys: they stay out of the repository.
+                if novel && opts.save_corpus && name == "spec" {
+                    let file = target.to_file(&input);
+                    let path = dirs.corpus.join(name).join(format!("found-{}.yaml", &sha256_hex(&file)[..16]));
+                    if fs::write(path, file).is_ok() {
+                        shared.saved_corpus.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
@@ -2233,11 +2237,32 @@ impl Target for StateTarget {
         }
         let mut later = self.base.clone();
         later.now = BAKED_AT + 400 * DAY;
+        // CAs (brought by the user: only CA files) whose subjects rcgen cannot write back
+        // as an issuer name: an empty attribute type, a '?' in a PrintableString. They
+        // panicked in sync before kubebake refused them; kept here as regression seeds.
+        let odd_subjects: Vec<StateInput> = [
+            ("ca.crt", Der::Cons(0x30, vec![Der::Prim(0x06, Vec::new()), Der::Prim(0x0c, b"x".to_vec())])),
+            ("etcd/ca.crt", Der::Cons(0x30, vec![Der::Prim(0x06, vec![0x81, 0x00]), Der::Prim(0x0c, b"x".to_vec())])),
+            (
+                "front-proxy-ca.crt",
+                Der::Cons(0x30, vec![Der::Prim(0x06, vec![0x55, 4, 10]), Der::Prim(0x13, b"a?".to_vec())]),
+            ),
+        ]
+        .into_iter()
+        .map(|(stem, rdn)| {
+            let mut input = byo(&self.base);
+            if let Some(Entry::File(pem)) = input.files.get_mut(stem.as_bytes()) {
+                *pem = with_extra_rdn(pem, rdn).into_bytes();
+            }
+            input
+        })
+        .collect();
         let mut seeds =
             vec![self.base.clone(), byo(&self.base), StateInput { files: BTreeMap::new(), ..self.base.clone() }];
         seeds.push(pkcs8.clone());
         seeds.push(byo(&pkcs8));
         seeds.push(later);
+        seeds.extend(odd_subjects);
         for i in 1..self.specs.len() {
             seeds.push(StateInput { spec: i, ..self.base.clone() });
         }
@@ -2662,6 +2687,19 @@ fn pem_encode(tag: &str, der: &[u8], layout: PemLayout) -> String {
     }
     write!(out, "-----END {tag}-----{nl}").unwrap();
     out
+}
+
+/// The certificate PEM with one more RDN (holding `attribute`) at the end of its subject;
+/// the signature is left as it was (sync does not check a CA's self-signature).
+fn with_extra_rdn(pem_bytes: &[u8], attribute: Der) -> String {
+    let block = pem_first(pem_bytes).expect("a PEM certificate");
+    let mut cert = der_parse(&block.der, 0).expect("DER");
+    let Some(Der::Cons(_, parts)) = cert.first_mut() else { panic!("not a certificate") };
+    let Some(Der::Cons(_, tbs)) = parts.first_mut() else { panic!("no TBSCertificate") };
+    let subject = if matches!(tbs.first(), Some(Der::Cons(0xa0, _))) { 5 } else { 4 };
+    let Some(Der::Cons(_, rdns)) = tbs.get_mut(subject) else { panic!("no subject") };
+    rdns.push(Der::Cons(0x31, vec![attribute]));
+    pem_encode("CERTIFICATE", &der_encode(&cert), PemLayout::Standard)
 }
 
 /// A PKCS#8 `PRIVATE KEY` for a SEC1 `EC PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`.

@@ -489,3 +489,18 @@ fn a_state_in_use_by_another_bake_is_refused() {
     // Released, it bakes.
     b.bake(&[]).assert_ok();
 }
+
+/// A symbolic link in a state would be read through and written back as a copy (a link
+/// to nodes/ became a second directory of private keys): it is refused, nothing changes.
+#[test]
+fn a_symbolic_link_in_the_state_is_refused_and_nothing_is_copied() {
+    let b = Bake::new(&ha_spec(1, "ECDSA-P256"));
+    b.bake(&[]).assert_ok();
+    std::os::unix::fs::symlink("nodes", b.state().join("x")).unwrap();
+    let before = snapshot(&b.state());
+    let run = b.bake(&[]);
+    assert!(!run.ok());
+    assert!(run.stderr().contains("x is a symbolic link"), "{}", run.stderr());
+    assert_eq!(before, snapshot(&b.state()));
+    assert!(b.state().join("x").is_symlink());
+}

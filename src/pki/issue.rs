@@ -63,16 +63,24 @@ impl ParsedCert {
     }
 }
 
-/// The first attribute type of the certificate's subject that yasna's `write_oid` would
-/// panic on: fewer than two arcs, a first arc over 2, or a second arc of 40 or more under
-/// a first arc of 0 or 1 (or too large to combine with it).
-fn unencodable_subject_oid(cert_der: &[u8]) -> Option<String> {
+/// Why rcgen, writing the certificate's subject back as a leaf's issuer name, would panic
+/// (in yasna, its DER writer): an attribute type with fewer than two arcs, a first arc over
+/// 2, or a second arc of 40 or more under a first arc of 0 or 1; or a PrintableString with
+/// a '?' (valid, but refused by yasna 0.6).
+fn unencodable_subject(cert_der: &[u8]) -> Option<String> {
     let (_, cert) = X509Certificate::from_der(cert_der).ok()?;
-    let bad = cert.subject().iter_attributes().map(|a| a.attr_type()).find(|oid| {
+    for attr in cert.subject().iter_attributes() {
+        let oid = attr.attr_type();
         let arcs: Option<Vec<u64>> = oid.iter().map(|arcs| arcs.collect());
-        !arcs.is_some_and(|a| a.len() >= 2 && a[0] <= 2 && (a[0] == 2 || a[1] < 40) && a[1] < u64::MAX - 80)
-    });
-    bad.map(|oid| oid.to_id_string())
+        if !arcs.is_some_and(|a| a.len() >= 2 && a[0] <= 2 && (a[0] == 2 || a[1] < 40) && a[1] < u64::MAX - 80) {
+            return Some(format!("an attribute type that is not a valid OID ({:?})", oid.to_id_string()));
+        }
+        let value = attr.attr_value();
+        if value.header.tag() == x509_parser::der_parser::asn1_rs::Tag::PrintableString && value.data.contains(&b'?') {
+            return Some("a PrintableString with a '?', which the certificate writer refuses".into());
+        }
+    }
+    None
 }
 
 fn crypto_err(what: &str) -> impl Fn(rcgen::Error) -> Error + '_ {
@@ -164,10 +172,10 @@ impl Ca {
         if !parsed.is_ca {
             return Err(format!("{}.crt is not a CA certificate (no CA:TRUE basic constraint)", id.stem()));
         }
-        // rcgen writes this subject back as every leaf's issuer, and panics on an attribute
-        // type DER cannot encode (found by tests/fuzz.rs): refuse such a CA here instead.
-        if let Some(oid) = unencodable_subject_oid(&cert_der) {
-            return Err(format!("{}.crt: its subject has an attribute type {oid} that is not a valid OID", id.stem()));
+        // rcgen writes this subject back as every leaf's issuer, and panics on some of what
+        // it parses (found by tests/fuzz.rs): refuse such a CA here instead.
+        if let Some(why) = unencodable_subject(&cert_der) {
+            return Err(format!("{}.crt: its subject has {why}", id.stem()));
         }
         Ok(Ca { id, cert_pem, cert_der, key, not_before: parsed.not_before })
     }
