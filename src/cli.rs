@@ -125,6 +125,9 @@ pub enum Command {
         /// https://dl.k8s.io/=https://mirror.internal/k8s/ (repeatable).
         #[arg(long, value_name = "FROM=TO")]
         rewrite: Vec<String>,
+        /// Print the summary as JSON: {"out", "bytes", "binaries", "images", "calico", "seconds"}.
+        #[arg(long)]
+        json: bool,
     },
     /// Write a Packer template (qemu and amazon-ebs sources) and its provisioning script
     /// for a node image that satisfies `packages: prebaked`: containerd, kubeadm, kubelet,
@@ -148,6 +151,9 @@ pub enum Command {
         /// (kubebake-node.pkr.hcl.tera, provision.sh.tera, …).
         #[arg(long)]
         templates: Option<PathBuf>,
+        /// Print the files written as JSON: {"written": [...]}.
+        #[arg(long)]
+        json: bool,
     },
     /// Show what a state holds: every certificate (subject, SANs, issuer, expiry, days
     /// left, key algorithm), the tokens (never a secret) and the CA pin. Writes nothing.

@@ -69,7 +69,7 @@ fn run(command: cli::Command) -> Result<()> {
                 }
             }
         }
-        cli::Command::Bundle { spec, out, arch, rewrite } => {
+        cli::Command::Bundle { spec, out, arch, rewrite, json } => {
             let rewrites = rewrite
                 .iter()
                 .map(|r| {
@@ -79,9 +79,17 @@ fn run(command: cli::Command) -> Result<()> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             let started = std::time::Instant::now();
-            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let progress = !quiet() && !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
             let report = kubebake::bundle::bundle(&kubebake::bundle::Options { spec, out, arch, rewrites, progress })?;
             let m = &report.manifest;
+            if json {
+                let summary = serde_json::json!({
+                    "out": report.out, "bytes": report.bytes, "binaries": m.binaries.len(), "images": m.images.len(),
+                    "calico": m.calico.len(), "seconds": started.elapsed().as_secs_f64(),
+                });
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+                return Ok(());
+            }
             report!(
                 "bundle {}: {} bytes, {} binaries, {} images, {} Calico manifests, in {:.1} s",
                 report.out.display(),
@@ -92,9 +100,13 @@ fn run(command: cli::Command) -> Result<()> {
                 started.elapsed().as_secs_f64()
             );
         }
-        cli::Command::Image { spec, out, bundle, age_identity, templates } => {
+        cli::Command::Image { spec, out, bundle, age_identity, templates, json } => {
             let written =
                 kubebake::packer::write(&kubebake::packer::Options { spec, out, bundle, age_identity, templates })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "written": written }))?);
+                return Ok(());
+            }
             for path in written {
                 report!("wrote {}", path.display());
             }

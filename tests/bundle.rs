@@ -104,9 +104,15 @@ fn a_bundle_holds_checked_binaries_and_importable_images_deterministically_and_r
         assert_eq!(index["manifests"][0]["annotations"]["io.containerd.image.name"], image["image"]);
     }
 
-    // The same inputs give the same bytes.
-    b.run(&args).assert_ok();
+    // The same inputs give the same bytes; --json reports the same archive.
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let run = b.run(&json_args);
+    run.assert_ok();
     assert!(fs::read(b.path("bundle.tar")).unwrap() == first, "a second bundle differs");
+    let summary: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(summary["bytes"].as_u64().unwrap(), first.len() as u64);
+    assert_eq!(summary["binaries"], 4, "kubeadm, kubelet, kubectl and the CNI plugins");
 
     // A binary that does not match its published checksum: a clear error, nothing written.
     fs::remove_file(b.path("bundle.tar")).unwrap();

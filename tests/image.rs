@@ -39,8 +39,10 @@ fn shellcheck(script: &Path) {
 #[test]
 fn an_apt_image_pins_the_packages_and_pulls_every_image() {
     let b = Bake::new(include_str!("../examples/ha.yaml"));
-    let run = b.run(&["image", "cluster.yaml", "-o", "image"]);
+    let run = b.run(&["image", "cluster.yaml", "-o", "image", "--json"]);
     run.assert_ok();
+    let written: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(written["written"].as_array().unwrap().len(), 2, "{written}");
     let dir = b.path("image");
     validate(&dir);
     let script = dir.join("provision.sh");
