@@ -29,36 +29,8 @@ pub enum Command {
         /// Overwrite -o FILE.
         #[arg(long)]
         force: bool,
-        /// The cluster's name (metadata.name).
-        #[arg(long, default_value = "demo")]
-        name: String,
-        /// How many control planes (cp-1, cp-2, …).
-        #[arg(long, default_value_t = 1)]
-        control_planes: usize,
-        /// How many workers (worker-1, …).
-        #[arg(long, default_value_t = 2)]
-        workers: usize,
-        /// The first control plane's address; the others follow it, workers start 10
-        /// addresses later.
-        #[arg(long, default_value = "10.0.0.11")]
-        first_address: std::net::IpAddr,
-        /// The API endpoint (host[:port]) [default: the first control plane].
-        #[arg(long)]
-        endpoint: Option<String>,
-        /// The nodes' OS profile: ubuntu-24.04, debian-12, flatcar, fedora-coreos.
-        #[arg(long, default_value = "ubuntu-24.04")]
-        os: String,
-        /// Pod addresses.
-        #[arg(long, default_value = "192.168.0.0/16")]
-        pod_subnet: String,
-        /// Service addresses.
-        #[arg(long, default_value = "10.96.0.0/12")]
-        service_subnet: String,
-        #[arg(long, default_value = "v1.33.3", help = "Kubernetes version (v1.33.x).")]
-        kubernetes_version: String,
-        /// The CNI: calico, or none to install your own.
-        #[arg(long, default_value = "calico", value_parser = ["calico", "none"])]
-        cni: String,
+        #[command(flatten)]
+        spec: InitSpec,
         /// A directory of templates overriding the built-in ones (init-spec.yaml.tera).
         #[arg(long)]
         templates: Option<PathBuf>,
@@ -241,6 +213,58 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `kubebake init` writes into the spec, flag by flag.
+#[derive(Debug, clap::Args)]
+pub struct InitSpec {
+    /// The cluster's name (metadata.name).
+    #[arg(long, default_value = "demo")]
+    name: String,
+    /// How many control planes (cp-1, cp-2, …).
+    #[arg(long, default_value_t = 1)]
+    control_planes: usize,
+    /// How many workers (worker-1, …).
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// The first control plane's address; the others follow it, workers start 10
+    /// addresses later.
+    #[arg(long, default_value = "10.0.0.11")]
+    first_address: std::net::IpAddr,
+    /// The API endpoint (host[:port]) [default: the first control plane].
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// The nodes' OS profile: ubuntu-24.04, debian-12, flatcar, fedora-coreos.
+    #[arg(long, default_value = "ubuntu-24.04")]
+    os: String,
+    /// Pod addresses.
+    #[arg(long, default_value = "192.168.0.0/16")]
+    pod_subnet: String,
+    /// Service addresses.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_subnet: String,
+    #[arg(long, default_value = "v1.33.3", help = "Kubernetes version (v1.33.x).")]
+    kubernetes_version: String,
+    /// The CNI: calico, or none to install your own.
+    #[arg(long, default_value = "calico", value_parser = ["calico", "none"])]
+    cni: String,
+}
+
+impl InitSpec {
+    pub fn into_options(self) -> kubebake::init::Options {
+        kubebake::init::Options {
+            name: self.name,
+            control_planes: self.control_planes,
+            workers: self.workers,
+            first_address: self.first_address,
+            endpoint: self.endpoint,
+            os: self.os,
+            pod_subnet: self.pod_subnet,
+            service_subnet: self.service_subnet,
+            kubernetes_version: self.kubernetes_version,
+            cni: self.cni,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -125,37 +125,12 @@ fn run(command: cli::Command) -> Result<()> {
                 report!("wrote {}", path.display());
             }
         }
-        cli::Command::Init {
-            out,
-            force,
-            name,
-            control_planes,
-            workers,
-            first_address,
-            endpoint,
-            os,
-            pod_subnet,
-            service_subnet,
-            kubernetes_version,
-            cni,
-            templates,
-        } => {
+        cli::Command::Init { out, force, spec, templates } => {
             if let Some(path) = out.as_ref().filter(|p| p.exists() && !force) {
                 anyhow::bail!("-o {}: exists; pass --force to overwrite it", path.display());
             }
             let templates = kubebake::templates::Templates::load(templates.as_deref())?;
-            let opts = kubebake::init::Options {
-                name,
-                control_planes,
-                workers,
-                first_address,
-                endpoint,
-                os,
-                pod_subnet,
-                service_subnet,
-                kubernetes_version,
-                cni,
-            };
+            let opts = spec.into_options();
             let text = kubebake::init::render(&opts, &templates)?;
             match out {
                 Some(path) => {
