@@ -9,9 +9,9 @@ use crate::error::{Error, Problem, Result};
 use crate::firstboot;
 use crate::kubeconfig;
 use crate::model::{Cluster, Role};
-use crate::output::{SUMS_FILE, Staging, is_within, sha256sums};
+use crate::output::{SUMS_FILE, Staging, digest, is_within, sha256sums_of};
 use crate::pki::{CaId, ca_cert_hash};
-use crate::plan::{NodePlan, plan_node};
+use crate::plan::plan_node;
 use crate::profile::Format;
 use crate::render::{self, Platform};
 use crate::spec;
@@ -94,17 +94,6 @@ pub fn bake(opts: &Options) -> Result<Report> {
     let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
     let ca_hash = ca_cert_hash(&state.ca(CaId::Kubernetes).cert_der).map_err(|m| Error::crypto("ca.crt", m))?;
     let templates = Templates::load(opts.templates.as_deref())?;
-    let plans = cluster
-        .nodes
-        .iter()
-        .map(|node| {
-            let mut p = plan_node(&cluster, &state, node, &ca_hash);
-            firstboot::add(&mut p, &cluster, node, &templates)?;
-            p.files.sort_by(|a, b| a.path.cmp(&b.path));
-            Ok(p)
-        })
-        .collect::<Result<Vec<NodePlan>>>()?;
-
     let operator = state.leaf(OPERATOR_STEM);
     let operator_kc = kubeconfig::for_operator(
         &cluster,
@@ -113,50 +102,66 @@ pub fn bake(opts: &Options) -> Result<Report> {
         &operator.cert_pem,
         &operator.key_pem,
     );
-    let mut files = rootfs_files(&plans);
-    let mut summaries = Vec::new();
     // rootfs/ keeps the clear files (it is the operator's); the user-data gets them sealed.
-    let sealed: Option<Vec<NodePlan>> = cluster.sealing.as_ref().map(|s| {
+    let sealing = cluster.sealing.as_ref().map(|s| {
         let ca_key = state.ca_key_pem(CaId::Kubernetes);
         let tokens = [state.token.expose(), state.join_token.expose()];
-        plans.iter().map(|p| crate::seal::seal_plan(p, &s.recipient, &ca_key, &tokens)).collect()
+        (s, ca_key, tokens)
     });
-    let bar = if opts.progress && plans.len() >= PROGRESS_FROM_NODES {
-        let bar = indicatif::ProgressBar::new(plans.len() as u64);
-        let style =
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} nodes {msg}").expect("a valid template");
-        bar.set_style(style);
-        bar.set_message("rendered");
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    for p in sealed.as_ref().unwrap_or(&plans) {
-        bar.inc(1);
-        let user_data = render::render(&cluster, p);
-        let tree = p.tree();
-        summaries.push(NodeSummary {
-            name: p.name.clone(),
-            role: p.role,
+    let bar = progress_bar(opts.progress, cluster.nodes.len());
+
+    // Nodes are planned, rendered and written on every core, one node at a time per core,
+    // so memory holds a few nodes' files rather than the whole output.
+    let staging = Staging::new(&opts.out, 0o700, false)?.reusing_previous();
+    let baked = crate::parallel_map(&cluster.nodes, |node| -> Result<BakedNode> {
+        let mut plan = plan_node(&cluster, &state, node, &ca_hash);
+        firstboot::add(&mut plan, &cluster, node, &templates)?;
+        plan.files.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut sums = Vec::new();
+        let mut write = |rel: String, bytes: &[u8], mode: u32| -> Result<()> {
+            staging.write(&rel, bytes, mode, false)?;
+            sums.push((rel, digest(bytes)));
+            Ok(())
+        };
+        for f in plan.tree() {
+            write(format!("{}/rootfs{}", plan.name, f.path), &f.contents, f.mode)?;
+        }
+        let sealed =
+            sealing.as_ref().map(|(s, ca_key, tokens)| crate::seal::seal_plan(&plan, &s.recipient, ca_key, tokens));
+        let delivered = sealed.as_ref().unwrap_or(&plan);
+        let user_data = render::render(&cluster, delivered);
+        let tree = delivered.tree();
+        let summary = NodeSummary {
+            name: plan.name.clone(),
+            role: plan.role,
             files: tree.len(),
             bytes: tree.iter().map(|f| f.contents.len()).sum(),
             format: user_data.format,
             raw: user_data.raw,
             delivered: user_data.delivered,
-        });
+        };
         // User-data holds every secret the node gets.
-        files.extend(user_data.files.into_iter().map(|r| OutFile {
-            rel: format!("{}/{}", p.name, r.name),
-            bytes: r.bytes,
-            mode: 0o600,
-        }));
+        for r in user_data.files {
+            write(format!("{}/{}", plan.name, r.name), &r.bytes, 0o600)?;
+        }
+        bar.inc(1);
+        Ok(BakedNode { summary, sums })
+    });
+    let mut summaries = Vec::new();
+    let mut sums = Vec::new();
+    for node in baked {
+        let node = node?;
+        summaries.push(node.summary);
+        sums.extend(node.sums);
     }
     if let Some(platform) = opts.platform {
         check_sizes(platform, &summaries)?;
     }
-    files.push(OutFile { rel: OPERATOR_KUBECONFIG.into(), bytes: operator_kc.to_yaml().into_bytes(), mode: 0o600 });
-    bar.set_message(format!("rendered; writing {} files", files.len()));
-    write_out(&opts.out, &files)?;
+    let operator_yaml = operator_kc.to_yaml();
+    staging.write(OPERATOR_KUBECONFIG, operator_yaml.as_bytes(), 0o600, false)?;
+    sums.push((OPERATOR_KUBECONFIG.to_string(), digest(operator_yaml.as_bytes())));
+    staging.write(SUMS_FILE, sha256sums_of(sums).as_bytes(), 0o644, false)?;
+    staging.commit()?;
     bar.finish_with_message("rendered and written");
 
     Ok(Report {
@@ -221,31 +226,21 @@ fn check_sizes(platform: Platform, nodes: &[NodeSummary]) -> Result<()> {
     )))
 }
 
-/// One file of the output tree, by path relative to OUT.
-pub struct OutFile {
-    pub rel: String,
-    pub bytes: Vec<u8>,
-    pub mode: u32,
+/// One node's part of the bake: its summary and the digests of the files it wrote.
+struct BakedNode {
+    summary: NodeSummary,
+    sums: Vec<(String, [u8; 32])>,
 }
 
-/// `OUT/<node>/rootfs/<path>` for every planned file (units included).
-fn rootfs_files(plans: &[NodePlan]) -> Vec<OutFile> {
-    let mut out = Vec::new();
-    for p in plans {
-        for f in p.tree() {
-            out.push(OutFile { rel: format!("{}/rootfs{}", p.name, f.path), bytes: f.contents, mode: f.mode });
-        }
+/// A bar on stderr for bakes of many nodes, when the caller asked for one (it knows
+/// whether stderr is a terminal); hidden otherwise.
+fn progress_bar(wanted: bool, nodes: usize) -> indicatif::ProgressBar {
+    if !wanted || nodes < PROGRESS_FROM_NODES {
+        return indicatif::ProgressBar::hidden();
     }
-    out
-}
-
-/// Writes `files` and SHA256SUMS over all of them. The directory is private (it holds keys).
-fn write_out(out: &Path, files: &[OutFile]) -> Result<()> {
-    let staging = Staging::new(out, 0o700, false)?;
-    for f in files {
-        staging.write(&f.rel, &f.bytes, f.mode, false)?;
-    }
-    let sums = sha256sums(files.iter().map(|f| (f.rel.as_str(), f.bytes.as_slice())));
-    staging.write(SUMS_FILE, sums.as_bytes(), 0o644, false)?;
-    staging.commit()
+    let bar = indicatif::ProgressBar::new(nodes as u64);
+    let style = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} nodes {msg}").expect("a valid template");
+    bar.set_style(style);
+    bar.set_message("rendered and written");
+    bar
 }

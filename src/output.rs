@@ -34,13 +34,35 @@ fn remove_stale(parent: &Path, prefix: &str) -> Result<()> {
 pub const SUMS_FILE: &str = "SHA256SUMS";
 
 /// A directory being built beside its final place; dropped unfinished, it disappears.
+/// Files may be written from several threads at once.
 pub struct Staging {
     dir: tempfile::TempDir,
     target: PathBuf,
     fsync: bool,
     /// Directories already made: creating them again costs a failed mkdir per file, and
     /// metadata operations dominate a bake of many nodes.
-    made: std::cell::RefCell<std::collections::HashSet<PathBuf>>,
+    made: std::sync::Mutex<std::collections::HashSet<PathBuf>>,
+    /// The tree this one replaces, when its unchanged files are to be linked rather than
+    /// written again (see [`Staging::reusing_previous`]).
+    previous: Option<PathBuf>,
+}
+
+/// What a write did: wrote the bytes, or linked the previous tree's identical file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    New,
+    Linked,
+}
+
+/// The process's umask, read without changing it (`umask(2)` can only be read by setting
+/// it, which would race with other threads creating files). None where /proc lacks it.
+fn umask() -> Option<u32> {
+    static UMASK: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let status = fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+        u32::from_str_radix(line.trim(), 8).ok()
+    })
 }
 
 impl Staging {
@@ -58,7 +80,16 @@ impl Staging {
             .map_err(|e| Error::io("creating a temporary directory in", &parent, e))?;
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(root_mode))
             .map_err(|e| Error::io("setting permissions on", dir.path(), e))?;
-        Ok(Staging { dir, target: target.to_path_buf(), fsync, made: Default::default() })
+        Ok(Staging { dir, target: target.to_path_buf(), fsync, made: Default::default(), previous: None })
+    }
+
+    /// Files equal to the replaced tree's (same bytes, same mode) become hard links to
+    /// them instead of new files: on a disk, a re-bake that changes a few nodes then
+    /// allocates, writes and later frees no data for the others. The old tree is read,
+    /// not trusted: a file changed by hand there is written anew.
+    pub fn reusing_previous(mut self) -> Self {
+        self.previous = Some(self.target.clone()).filter(|t| t.is_dir());
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -67,10 +98,15 @@ impl Staging {
 
     /// Writes `bytes` at `rel` with exactly `mode` (whatever the umask), creating parent
     /// directories 0755, or 0700 when `private_dirs` is set.
-    pub fn write(&self, rel: &str, bytes: &[u8], mode: u32, private_dirs: bool) -> Result<()> {
+    pub fn write(&self, rel: &str, bytes: &[u8], mode: u32, private_dirs: bool) -> Result<Written> {
         let path = self.dir.path().join(rel);
         if let Some(parent) = path.parent() {
             self.make_dirs(parent, if private_dirs { 0o700 } else { 0o755 })?;
+        }
+        if let Some(old) = self.previous.as_ref().map(|p| p.join(rel)) {
+            if same_file_contents(&old, bytes, mode) && fs::hard_link(&old, &path).is_ok() {
+                return Ok(Written::Linked);
+            }
         }
         let mut f = fs::OpenOptions::new()
             .write(true)
@@ -78,19 +114,23 @@ impl Staging {
             .mode_compat(mode)
             .open(&path)
             .map_err(|e| Error::io("writing", &path, e))?;
-        f.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(|e| Error::io("setting permissions on", &path, e))?;
+        // open() already applied `mode` less the umask; only a umask that took bits away
+        // needs the extra call (one of four syscalls per file).
+        if umask().is_none_or(|m| mode & m != 0) {
+            f.set_permissions(fs::Permissions::from_mode(mode))
+                .map_err(|e| Error::io("setting permissions on", &path, e))?;
+        }
         f.write_all(bytes).map_err(|e| Error::io("writing", &path, e))?;
         if self.fsync {
             f.sync_all().map_err(|e| Error::io("syncing", &path, e))?;
         }
-        Ok(())
+        Ok(Written::New)
     }
 
     /// Creates `dir` and its missing ancestors inside the staging root, top down, so each
     /// costs exactly one mkdir (std's recursive builder fails its way up first).
     fn make_dirs(&self, dir: &Path, mode: u32) -> Result<()> {
-        if dir == self.dir.path() || self.made.borrow().contains(dir) {
+        if dir == self.dir.path() || self.made.lock().expect("no panics while held").contains(dir) {
             return Ok(());
         }
         if let Some(parent) = dir.parent() {
@@ -101,7 +141,7 @@ impl Staging {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(Error::io("creating", dir, e)),
         }
-        self.made.borrow_mut().insert(dir.to_path_buf());
+        self.made.lock().expect("no panics while held").insert(dir.to_path_buf());
         Ok(())
     }
 
@@ -154,14 +194,32 @@ fn parent_of(p: &Path) -> PathBuf {
     }
 }
 
+/// Whether the regular file at `path` holds exactly `bytes` with exactly `mode`.
+fn same_file_contents(path: &Path, bytes: &[u8], mode: u32) -> bool {
+    use std::io::Read;
+    let Ok(mut f) = fs::File::open(path) else { return false };
+    let Ok(meta) = f.metadata() else { return false };
+    if !meta.is_file() || meta.len() != bytes.len() as u64 || meta.permissions().mode() & 0o7777 != mode {
+        return false;
+    }
+    let mut old = Vec::with_capacity(bytes.len());
+    f.read_to_end(&mut old).is_ok() && old == bytes
+}
+
 /// `sha256sum`-format lines for `files` (relative path, bytes), sorted by path.
 pub fn sha256sums<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
-    let mut lines: Vec<(String, String)> = files
-        .into_iter()
-        .map(|(path, bytes)| (path.to_string(), crate::pki::hex(&sha2::Sha256::digest(bytes))))
-        .collect();
+    sha256sums_of(files.into_iter().map(|(path, bytes)| (path.to_string(), digest(bytes))))
+}
+
+pub fn digest(bytes: &[u8]) -> [u8; 32] {
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// `sha256sum`-format lines for files already hashed, sorted by path.
+pub fn sha256sums_of(files: impl IntoIterator<Item = (String, [u8; 32])>) -> String {
+    let mut lines: Vec<(String, [u8; 32])> = files.into_iter().collect();
     lines.sort();
-    lines.into_iter().map(|(path, sum)| format!("{sum}  {path}\n")).collect()
+    lines.into_iter().map(|(path, sum)| format!("{}  {path}\n", crate::pki::hex(&sum))).collect()
 }
 
 /// Whether `inner` is `outer` or lies beneath it, comparing absolute, normalised paths.

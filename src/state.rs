@@ -18,7 +18,6 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -242,26 +241,15 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State>
             }
         }
     }
-    let ca_validity = cluster.pki.ca_validity.as_secs();
-    let generated = parallel_map(&to_generate, |id| Ca::generate(*id, cluster.pki.algorithm, ca_validity, now));
-    for (id, ca) in to_generate.iter().zip(generated) {
-        changes.push(format!("created CA {}", id.stem()));
-        cas.insert(*id, ca?);
-    }
-
-    let (sa_key_pem, sa_pub_pem) = match pair("sa", "key", "pub")? {
+    let (sa_pair, new_sa) = match pair("sa", "key", "pub")? {
         Some((key, public)) => {
             let k = PrivateKey::from_pem(&key).map_err(|e| refuse(format!("sa.key: {e}")))?;
             if pem::parse(&public).ok().map(|p| p.into_contents()) != Some(k.public_key_der()) {
                 return Err(refuse("sa.pub is not the public half of sa.key; the state is damaged".into()));
             }
-            (key, public)
+            (Some((key, public)), false)
         }
-        None if !initialized => {
-            let k = PrivateKey::generate(cluster.pki.algorithm).map_err(|e| Error::crypto("generating sa.key", e))?;
-            changes.push("created service-account key pair sa".into());
-            (k.to_pem(), k.public_pem())
-        }
+        None if !initialized => (None, true),
         None => {
             return Err(refuse(
                 "sa.key and sa.pub are missing from a state that was baked before; \
@@ -317,7 +305,41 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State>
             }
         }
     }
-    let issued = parallel_map(&to_issue, |(_, profile)| cas[&profile.issuer].issue(profile, now));
+    // Every new key at once, CAs', sa's and leaves' alike: key generation is nearly all of
+    // a cold bake (RSA above all), and one batch keeps every core busy until it is done.
+    let mut keys = {
+        let algorithms: Vec<_> = to_generate
+            .iter()
+            .map(|_| cluster.pki.algorithm)
+            .chain(new_sa.then_some(cluster.pki.algorithm))
+            .chain(to_issue.iter().map(|(_, profile)| profile.algorithm))
+            .collect();
+        crate::parallel_map(&algorithms, |alg| PrivateKey::generate(*alg))
+            .into_iter()
+            .map(|k| k.map_err(|e| Error::crypto("generating a key", e)))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+    };
+    let ca_validity = cluster.pki.ca_validity.as_secs();
+    for (id, key) in to_generate.iter().zip(keys.by_ref()) {
+        changes.push(format!("created CA {}", id.stem()));
+        cas.insert(*id, Ca::self_signed(*id, key, ca_validity, now)?);
+    }
+    let (sa_key_pem, sa_pub_pem) = match sa_pair {
+        Some(pair) => pair,
+        None => {
+            let k = keys.next().expect("a key for sa");
+            changes.push("created service-account key pair sa".into());
+            (k.to_pem(), k.public_pem())
+        }
+    };
+    let leaf_keys: Vec<Mutex<Option<PrivateKey>>> = keys.map(|k| Mutex::new(Some(k))).collect();
+    let jobs: Vec<usize> = (0..to_issue.len()).collect();
+    let issued = crate::parallel_map(&jobs, |&i| {
+        let profile = to_issue[i].1;
+        let key = leaf_keys[i].lock().expect("no panics while held").take().expect("each key used once");
+        cas[&profile.issuer].issue_for_key(profile, key, now)
+    });
     for ((stem, _), result) in to_issue.iter().zip(issued) {
         let IssuedCert { cert_pem, key } = result?;
         if !existing.contains_key(&format!("{stem}.crt")) {
@@ -560,27 +582,4 @@ fn read_tree(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
 
 pub(crate) fn existing_mode(path: &Path) -> u32 {
     fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600)
-}
-
-/// Runs `f` over `items` on all cores (RSA key generation dominates a cold bake).
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
-    if threads <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    let r = f(item);
-                    results.lock().expect("no panics while held")[i] = Some(r);
-                }
-            });
-        }
-    });
-    results.into_inner().expect("threads joined").into_iter().map(|r| r.expect("every item ran")).collect()
 }

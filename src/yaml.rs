@@ -135,11 +135,27 @@ pub fn is_literal_block(s: &str) -> bool {
     !plain_is_safe(s) && literal_is_possible(s)
 }
 
+/// A literal block keeps every character but controls (tab and newline aside) and a BOM,
+/// and cannot end a line with a blank. One pass over the bytes: a bake of many nodes
+/// asks this of every file it renders.
 fn literal_is_possible(s: &str) -> bool {
-    s.contains('\n')
-        && s.chars().all(|c| c == '\n' || c == '\t' || (!c.is_control() && c != '\u{feff}'))
-        && !s.lines().any(|l| l.ends_with(' ') || l.ends_with('\t'))
-        && !s.starts_with('\n')
+    let bytes = s.as_bytes();
+    if bytes.first() == Some(&b'\n') || !bytes.contains(&b'\n') {
+        return false;
+    }
+    let blank = |b: u8| b == b' ' || b == b'\t';
+    let mut prev = 0u8;
+    for &b in bytes {
+        if b == b'\n' {
+            if blank(prev) {
+                return false;
+            }
+        } else if (b < 0x20 && b != b'\t') || b == 0x7f {
+            return false;
+        }
+        prev = b;
+    }
+    !blank(prev) && (s.is_ascii() || s.chars().all(|c| c == '\n' || c == '\t' || (!c.is_control() && c != '\u{feff}')))
 }
 
 fn write_double_quoted(out: &mut String, s: &str) {

@@ -42,22 +42,6 @@ fn cloud_init_files(user_data: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-/// Every file an Ignition config writes, decoded.
-fn ignition_files(config: &Path) -> BTreeMap<String, Vec<u8>> {
-    let doc: serde_json::Value = serde_json::from_slice(&fs::read(config).unwrap()).unwrap();
-    doc["storage"]["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let source = f["contents"]["source"].as_str().unwrap();
-            let raw = B64.decode(source.strip_prefix("data:;base64,").unwrap()).unwrap();
-            let bytes = if f["contents"]["compression"] == "gzip" { gunzip(&raw) } else { raw };
-            (f["path"].as_str().unwrap().to_string(), bytes)
-        })
-        .collect()
-}
-
 fn has(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }

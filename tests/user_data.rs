@@ -211,7 +211,13 @@ fn ignition_validate_accepts_every_config() {
         for node in IGNITION_NODES {
             let config = b.out().join(node).join("config.ign");
             run_ok(Command::new(&validate).arg(&config));
-            let json: serde_json::Value = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
+            let outer: serde_json::Value = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
+            assert_eq!(outer["ignition"]["version"], version);
+            // The inner config is validated too: ignition-validate does not follow references.
+            let json = ignition_inner(&config);
+            let inner = b.path(&format!("{os}-{node}-inner.ign"));
+            fs::write(&inner, serde_json::to_vec(&json).unwrap()).unwrap();
+            run_ok(Command::new(&validate).arg(&inner));
             assert_eq!(json["ignition"]["version"], version);
             assert_eq!(json["passwd"]["users"][0]["name"], "core");
             let unit = &json["systemd"]["units"][0];
@@ -238,9 +244,8 @@ fn spec_3_4_0_differs_only_in_its_version() {
     }
     new.bake(&[]).assert_ok();
     for node in IGNITION_NODES {
-        let a = fs::read_to_string(old.out().join(node).join("config.ign")).unwrap();
-        let b = fs::read_to_string(new.out().join(node).join("config.ign")).unwrap();
-        assert_eq!(a.replace("\"version\":\"3.3.0\"", "\"version\":\"3.4.0\""), b);
+        let inner = |b: &Bake| serde_json::to_string(&ignition_inner(&b.out().join(node).join("config.ign"))).unwrap();
+        assert_eq!(inner(&old).replace("\"version\":\"3.3.0\"", "\"version\":\"3.4.0\""), inner(&new));
     }
 }
 
@@ -480,7 +485,11 @@ fn ignition_nodes_get_static_addressing_in_their_own_network_files() {
     assert_eq!(snapshot(&fcos.out().join("worker-1/rootfs"))[path.trim_start_matches('/')].1, 0o600);
     for b in [&flatcar, &fcos] {
         for node in IGNITION_NODES {
-            run_ok(Command::new(&validate).arg(b.out().join(node).join("config.ign")));
+            let config = b.out().join(node).join("config.ign");
+            run_ok(Command::new(&validate).arg(&config));
+            let inner = b.path(&format!("{node}-inner.ign"));
+            fs::write(&inner, serde_json::to_vec(&ignition_inner(&config)).unwrap()).unwrap();
+            run_ok(Command::new(&validate).arg(&inner));
             // cloud-init's network-config is for cloud-init nodes only.
             assert!(!b.out().join(node).join("network-config").exists());
         }

@@ -140,8 +140,13 @@ impl Ca {
     /// A new self-signed CA as kubeadm makes it: back-dated notBefore, its CN as a DNS SAN,
     /// digitalSignature + keyEncipherment + keyCertSign, CA:TRUE without a path length.
     pub fn generate(id: CaId, algorithm: KeyAlgorithm, validity_secs: u64, now: OffsetDateTime) -> Result<Ca> {
+        let key = PrivateKey::generate(algorithm).map_err(|e| Error::crypto(format!("generating {}", id.stem()), e))?;
+        Ca::self_signed(id, key, validity_secs, now)
+    }
+
+    /// A new CA on `key` (generated beforehand, e.g. in parallel with others).
+    pub fn self_signed(id: CaId, key: PrivateKey, validity_secs: u64, now: OffsetDateTime) -> Result<Ca> {
         let what = format!("generating {}", id.stem());
-        let key = PrivateKey::generate(algorithm).map_err(|e| Error::crypto(&what, e))?;
         let mut params = CertificateParams::default();
         params.serial_number = Some(random_serial());
         params.not_before = whole_seconds(now) - CERTIFICATE_BACKDATE;

@@ -1,5 +1,9 @@
-//! Ignition: `config.ign` (spec 3.3.0 by default), files under `storage.files` as data
-//! URLs, gzip-compressed where that makes them smaller, units under `systemd.units`.
+//! Ignition: `config.ign` (spec 3.3.0 by default). The node's whole config (files under
+//! `storage.files` as data URLs, units under `systemd.units`) travels gzip'd inside a small
+//! outer config that replaces itself with it (`ignition.config.replace`, spec 3.1+): one
+//! compression over all files shares what they have in common (the CA in every
+//! kubeconfig, flags across manifests), which per-file compression could not, and the
+//! platform receives about half the bytes.
 
 use serde::Serialize;
 
@@ -69,13 +73,45 @@ pub struct Unit {
     pub name: String,
 }
 
+/// The outer config: nothing but the reference to the real one.
+#[derive(Debug, Serialize)]
+pub struct Outer {
+    pub ignition: OuterMeta,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OuterMeta {
+    pub config: ConfigRefs,
+    pub version: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConfigRefs {
+    pub replace: Resource,
+}
+
+/// A file's contents inside the (compressed) inner config: text percent-encoded, so that
+/// the compression over the whole config sees the text itself; anything else base64.
 fn resource(contents: &[u8]) -> Resource {
-    let packed = gzip(contents);
-    if packed.len() < contents.len() {
-        Resource { compression: Some("gzip"), source: format!("data:;base64,{}", base64(&packed)) }
-    } else {
-        Resource { compression: None, source: format!("data:;base64,{}", base64(contents)) }
+    match std::str::from_utf8(contents) {
+        Ok(text) => Resource { compression: None, source: format!("data:,{}", percent_encode(text)) },
+        Err(_) => Resource { compression: None, source: format!("data:;base64,{}", base64(contents)) },
     }
+}
+
+/// RFC 3986 percent-encoding of all but unreserved characters and the sub-delimiters
+/// and separators PEM, YAML and scripts are full of (`/ : = , ; @ ! $ ' ( ) *`), which
+/// a data URL carries as they are. `+` is encoded: some decoders read it as a space.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for &b in text.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/:=,;@!$'()*".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 pub fn config(cluster: &Cluster, plan: &NodePlan) -> Config {
@@ -108,7 +144,19 @@ pub fn config(cluster: &Cluster, plan: &NodePlan) -> Config {
 }
 
 pub fn render(cluster: &Cluster, plan: &NodePlan) -> UserData {
-    let mut json = serde_json::to_vec(&config(cluster, plan)).expect("the config serialises");
+    let inner = serde_json::to_vec(&config(cluster, plan)).expect("the config serialises");
+    let outer = Outer {
+        ignition: OuterMeta {
+            config: ConfigRefs {
+                replace: Resource {
+                    compression: Some("gzip"),
+                    source: format!("data:;base64,{}", base64(&gzip(&inner))),
+                },
+            },
+            version: cluster.os.ignition_version.clone(),
+        },
+    };
+    let mut json = serde_json::to_vec(&outer).expect("the config serialises");
     json.push(b'\n');
     let raw = json.len();
     UserData {
@@ -116,5 +164,13 @@ pub fn render(cluster: &Cluster, plan: &NodePlan) -> UserData {
         files: vec![Rendered { name: "config.ign", bytes: json }],
         raw,
         delivered: raw,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_encoding_keeps_pem_and_yaml_readable_and_escapes_the_rest() {
+        assert_eq!(super::percent_encode("a: b/c=d+e\n#x%"), "a:%20b/c=d%2Be%0A%23x%25");
     }
 }

@@ -4,8 +4,6 @@
 pub mod cloud_init;
 pub mod ignition;
 
-use std::io::Write;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
@@ -36,11 +34,39 @@ pub fn render(cluster: &Cluster, plan: &NodePlan) -> UserData {
     }
 }
 
-/// gzip with no name and no timestamp, so equal input gives equal bytes.
+/// gzip with no name and no timestamp, so equal input gives equal bytes (the header
+/// flate2's `GzBuilder` writes at this level). Level 6: on a control plane's user-data, 9
+/// is 2.5 times slower for 0.1 % fewer bytes. Each thread keeps one compressor: a bake
+/// of many nodes compresses thousands of documents, and a fresh compressor per document
+/// (half a megabyte of tables) left the heap fragmented to ten times the data it held.
 pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
-    enc.write_all(data).expect("writing to memory");
-    enc.finish().expect("writing to memory")
+    thread_local! {
+        static DEFLATE: std::cell::RefCell<flate2::Compress> =
+            std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::new(6), false));
+    }
+    const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    let mut out = Vec::with_capacity(data.len() / 3 + 64);
+    out.extend_from_slice(&HEADER);
+    DEFLATE.with_borrow_mut(|deflate| {
+        deflate.reset();
+        loop {
+            if out.capacity() - out.len() < 64 {
+                out.reserve(out.capacity().max(4096));
+            }
+            let done = deflate.total_in() as usize;
+            let status = deflate
+                .compress_vec(&data[done..], &mut out, flate2::FlushCompress::Finish)
+                .expect("deflating into memory");
+            if status == flate2::Status::StreamEnd {
+                break;
+            }
+        }
+    });
+    let mut crc = flate2::Crc::new();
+    crc.update(data);
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
 }
 
 pub fn base64(data: &[u8]) -> String {
@@ -79,5 +105,23 @@ impl Platform {
     /// The size this platform counts for `delivered` bytes.
     pub fn counted(&self, delivered: usize) -> usize {
         if self.counts_base64 { delivered.div_ceil(3) * 4 } else { delivered }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    #[test]
+    fn gzip_is_flate2s_gzip_at_level_6_and_reads_back() {
+        let data: Vec<u8> = (0..200_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        for input in [&b""[..], b"kubebake", &data] {
+            let mut reference = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::new(6));
+            reference.write_all(input).unwrap();
+            assert_eq!(super::gzip(input), reference.finish().unwrap());
+            let mut back = Vec::new();
+            flate2::read::GzDecoder::new(&super::gzip(input)[..]).read_to_end(&mut back).unwrap();
+            assert_eq!(back, input);
+        }
     }
 }

@@ -321,3 +321,57 @@ pub fn root_or_skip() -> bool {
     eprintln!("SKIPPED: needs root for network and mount namespaces");
     false
 }
+
+/// The config an Ignition `config.ign` replaces itself with: kubebake's outer config
+/// carries the node's whole config gzip'd in `ignition.config.replace`.
+pub fn ignition_inner(config: &Path) -> serde_json::Value {
+    let outer: serde_json::Value = serde_json::from_slice(&fs::read(config).unwrap()).unwrap();
+    let replace = &outer["ignition"]["config"]["replace"];
+    assert_eq!(replace["compression"], "gzip", "{}: no compressed inner config", config.display());
+    let bytes = data_url(replace["source"].as_str().unwrap(), true);
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// The bytes of an Ignition data URL (`data:,percent-encoded` or `data:;base64,…`),
+/// gunzip'd when `gzip`.
+pub fn data_url(source: &str, gzip: bool) -> Vec<u8> {
+    use base64::Engine;
+    use std::io::Read;
+    let raw = if let Some(b64) = source.strip_prefix("data:;base64,") {
+        base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
+    } else {
+        let text = source.strip_prefix("data:,").unwrap_or_else(|| panic!("not a data URL: {source:.40}"));
+        let mut out = Vec::new();
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                out.push(u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap(), 16).unwrap());
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        out
+    };
+    if !gzip {
+        return raw;
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).unwrap();
+    out
+}
+
+/// Every file an Ignition config writes, decoded, by path.
+pub fn ignition_files(config: &Path) -> BTreeMap<String, Vec<u8>> {
+    ignition_inner(config)["storage"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let bytes = data_url(f["contents"]["source"].as_str().unwrap(), f["contents"]["compression"] == "gzip");
+            (f["path"].as_str().unwrap().to_string(), bytes)
+        })
+        .collect()
+}
