@@ -90,7 +90,7 @@ pub fn bake(opts: &Options) -> Result<Report> {
 
     // Held until the output is written, so the output always matches the state.
     let _lock = state::lock(&state_dir)?;
-    let state = state::sync(&state_dir, &cluster, opts.now)?;
+    let (state, unsaved) = state::sync(&state_dir, &cluster, opts.now)?;
     let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
     let ca_hash = ca_cert_hash(&state.ca(CaId::Kubernetes).cert_der).map_err(|m| Error::crypto("ca.crt", m))?;
     let templates = Templates::load(opts.templates.as_deref())?;
@@ -113,7 +113,7 @@ pub fn bake(opts: &Options) -> Result<Report> {
     // Nodes are planned, rendered and written on every core, one node at a time per core,
     // so memory holds a few nodes' files rather than the whole output.
     let staging = Staging::new(&opts.out, 0o700, false)?.reusing_previous();
-    let baked = crate::parallel_map(&cluster.nodes, |node| -> Result<BakedNode> {
+    let node_baked = |node: &crate::model::Node| -> Result<BakedNode> {
         let mut plan = plan_node(&cluster, &state, node, &ca_hash);
         firstboot::add(&mut plan, &cluster, node, &templates)?;
         plan.files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -146,7 +146,15 @@ pub fn bake(opts: &Options) -> Result<Report> {
         }
         bar.inc(1);
         Ok(BakedNode { summary, sums })
+    };
+    // The state is saved while the nodes are baked; both must be done before the output
+    // is committed, so the output never refers to a state that is not on disk.
+    let (baked, saved) = std::thread::scope(|s| {
+        let saving = unsaved.map(|u| s.spawn(|| u.save()));
+        let baked = crate::parallel_map(&cluster.nodes, node_baked);
+        (baked, saving.map(|h| h.join().expect("saving the state does not panic")))
     });
+    saved.transpose()?;
     let mut summaries = Vec::new();
     let mut sums = Vec::new();
     for node in baked {
@@ -155,7 +163,7 @@ pub fn bake(opts: &Options) -> Result<Report> {
         sums.extend(node.sums);
     }
     if let Some(platform) = opts.platform {
-        check_sizes(platform, &summaries)?;
+        check_sizes(platform, &cluster, &summaries)?;
     }
     let operator_yaml = operator_kc.to_yaml();
     staging.write(OPERATOR_KUBECONFIG, operator_yaml.as_bytes(), 0o600, false)?;
@@ -205,24 +213,44 @@ fn check_places(state: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Refuses user-data over the platform's limit, saying which nodes and what would help.
-fn check_sizes(platform: Platform, nodes: &[NodeSummary]) -> Result<()> {
-    let over: Vec<String> = nodes
-        .iter()
-        .filter(|n| platform.counted(n.delivered) > platform.limit)
-        .map(|n| format!("{} ({} bytes)", n.name, platform.counted(n.delivered)))
-        .collect();
+/// Refuses user-data over the platform's limit, saying which nodes, why, and which
+/// choices fit (README "Sizes" has the measurements behind the advice, from
+/// `cargo bench --bench bake -- sizes`).
+fn check_sizes(platform: Platform, cluster: &Cluster, nodes: &[NodeSummary]) -> Result<()> {
+    let over: Vec<&NodeSummary> = nodes.iter().filter(|n| platform.counted(n.delivered) > platform.limit).collect();
     if over.is_empty() {
         return Ok(());
     }
+    let listed: Vec<String> =
+        over.iter().map(|n| format!("{} ({} bytes)", n.name, platform.counted(n.delivered))).collect();
+    let mut advice = Vec::new();
+    if cluster.pki.algorithm.is_rsa() {
+        advice.push(format!(
+            "{} keys are random bytes that no compression shrinks: an RSA control plane's user-data is about \
+             40 KB gzip'd whatever else is chosen; encryptionAlgorithm: ECDSA-P256 makes it 3 times smaller",
+            cluster.pki.algorithm
+        ));
+    }
+    let control_planes_over = over.iter().any(|n| n.role == Role::ControlPlane);
+    if cluster.os.format == Format::Ignition && control_planes_over {
+        advice.push(
+            "Ignition control planes stay near 20 KB even with ECDSA-P256 and the config compressed; \
+             with cloud-init (os: debian-12 or ubuntu-24.04) an ECDSA-P256 control plane is about 15 KB"
+                .to_string(),
+        );
+    }
+    advice.push(
+        "fewer extra files help (a local Calico manifest rides in the first control plane's user-data); \
+         otherwise put the files in the image (OUT/<node>/rootfs) or use a platform with a larger limit"
+            .to_string(),
+    );
     Err(Error::Usage(format!(
-        "user-data over {}'s limit of {} bytes{}: {}. Smaller keys help (encryptionAlgorithm: ECDSA-P256), as do \
-         fewer extra files (a local Calico manifest ships inside the first control plane's user-data); \
-         otherwise deliver the files in the image (OUT/<node>/rootfs) or from a platform with a larger limit",
+        "user-data over {}'s limit of {} bytes{}: {}. {}",
         platform.name,
         platform.limit,
         if platform.counts_base64 { " (counted base64-encoded)" } else { "" },
-        over.join(", ")
+        listed.join(", "),
+        advice.join("; ")
     )))
 }
 

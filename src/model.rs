@@ -298,6 +298,10 @@ impl KeyAlgorithm {
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.name() == name)
     }
+
+    pub fn is_rsa(self) -> bool {
+        matches!(self, KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096)
+    }
 }
 
 impl fmt::Display for KeyAlgorithm {

@@ -156,13 +156,13 @@ fn wanted(cluster: &Cluster) -> BTreeMap<String, Profile> {
     out
 }
 
-/// Loads the state at `dir`, creates what is missing, reissues what the spec no longer
-/// matches, and writes the result back if anything changed.
+/// Loads the state at `dir`, creates what is missing and reissues what the spec no longer
+/// matches; what changed comes back as [`Unsaved`], for the caller to save.
 ///
 /// Refuses (changing nothing) a state that is damaged or half-written: a key that does not
 /// match its certificate, a certificate without its key, a certificate not signed by its
 /// CA, a missing CA in a state that was baked before, a state of another cluster.
-pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State> {
+pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<(State, Option<Unsaved>)> {
     let refuse = |m: String| Error::state(dir, m);
     let existing = read_tree(dir)?;
     let text = |rel: &str| -> Result<Option<String>> {
@@ -381,15 +381,27 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State>
 
     let unchanged =
         files.len() == existing.len() && files.iter().all(|(rel, (bytes, _))| existing.get(rel) == Some(bytes));
-    if !unchanged {
-        let staging = Staging::new(dir, 0o700, true)?;
-        for (rel, (bytes, mode)) in &files {
+    let unsaved = (!unchanged).then(|| Unsaved { dir: dir.to_path_buf(), files });
+
+    Ok((State { dir: dir.to_path_buf(), cas, sa_key_pem, sa_pub_pem, token, join_token, leaves, changes }, unsaved))
+}
+
+/// A synchronised state's files, not yet on disk. Writing them (fsync'd, swapped in
+/// whole) can run while the output is rendered; the output must not be committed before.
+#[must_use = "the state is not saved until Unsaved::save runs"]
+pub struct Unsaved {
+    dir: PathBuf,
+    files: BTreeMap<String, (Vec<u8>, u32)>,
+}
+
+impl Unsaved {
+    pub fn save(self) -> Result<()> {
+        let staging = Staging::new(&self.dir, 0o700, true)?;
+        for (rel, (bytes, mode)) in &self.files {
             staging.write(rel, bytes, *mode, true)?;
         }
-        staging.commit()?;
+        staging.commit()
     }
-
-    Ok(State { dir: dir.to_path_buf(), cas, sa_key_pem, sa_pub_pem, token, join_token, leaves, changes })
 }
 
 /// What `renew` did to one certificate.

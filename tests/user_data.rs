@@ -457,8 +457,25 @@ fn sizes_are_reported_and_platform_limits_enforced() {
     let run = b.bake(&["--platform", "aws"]);
     assert!(!run.ok());
     assert!(run.stderr().contains("user-data over aws's limit of 16384 bytes: cp-1 ("), "{}", run.stderr());
-    assert!(run.stderr().contains("ECDSA-P256"));
+    assert!(run.stderr().contains("RSA-4096 keys are random bytes"), "{}", run.stderr());
+    assert!(run.stderr().contains("encryptionAlgorithm: ECDSA-P256"), "{}", run.stderr());
+    assert!(!run.stderr().contains("worker"), "workers fit: {}", run.stderr());
     assert!(!b.out().exists());
+    // The advice holds: RSA-2048 control planes are over in both formats, workers are not,
+    // and an ECDSA-P256 Ignition control plane is told that cloud-init would fit.
+    let ha = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/ha.yaml")).unwrap();
+    for (os, advice) in [("debian-12", "RSA-2048 keys are random bytes"), ("flatcar", "Ignition control planes")] {
+        let spec = ha.replacen("\nspec:\n", &format!("\nspec:\n  os: {os}\n"), 1);
+        let rsa = spec.replace("  pki:\n", "  pki:\n    encryptionAlgorithm: RSA-2048\n");
+        let b = Bake::new(&rsa);
+        let run = b.bake(&["--platform", "aws"]);
+        assert!(!run.ok() && run.stderr().contains(advice), "{os}: {}", run.stderr());
+        assert!(run.stderr().contains("cp-3 (") && !run.stderr().contains("worker-1 ("), "{os}: {}", run.stderr());
+    }
+    let flatcar = Bake::new(&ha.replacen("\nspec:\n", "\nspec:\n  os: flatcar\n", 1));
+    let run = flatcar.bake(&["--platform", "aws"]);
+    assert!(!run.ok() && run.stderr().contains("with cloud-init (os: debian-12"), "{}", run.stderr());
+    Bake::new(&ha).bake(&["--platform", "aws"]).assert_ok();
     // GCE takes it.
     b.bake(&["--platform", "gce"]).assert_ok();
 }

@@ -56,7 +56,44 @@ impl KeyKind {
 pub struct PrivateKey {
     kind: KeyKind,
     pkcs8: Vec<u8>,
-    signer: rcgen::KeyPair,
+    signer: Signer,
+}
+
+/// What signs certificates with a key.
+pub enum Signer {
+    /// A key read from PEM (or a new RSA key): rcgen parsed and checked it.
+    Checked(rcgen::KeyPair),
+    /// A new ECDSA key, used as aws-lc made it: reading its own PKCS#8 back would check
+    /// it again (a scalar multiplication per key, a tenth of a small bake).
+    NewEcdsa { pair: EcdsaKeyPair, public: Vec<u8>, algorithm: &'static rcgen::SignatureAlgorithm },
+}
+
+impl rcgen::PublicKeyData for Signer {
+    fn der_bytes(&self) -> &[u8] {
+        match self {
+            Signer::Checked(k) => k.der_bytes(),
+            Signer::NewEcdsa { public, .. } => public,
+        }
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        match self {
+            Signer::Checked(k) => k.algorithm(),
+            Signer::NewEcdsa { algorithm, .. } => algorithm,
+        }
+    }
+}
+
+impl rcgen::SigningKey for Signer {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        match self {
+            Signer::Checked(k) => k.sign(msg),
+            Signer::NewEcdsa { pair, .. } => pair
+                .sign(&aws_lc_rs::rand::SystemRandom::new(), msg)
+                .map(|sig| sig.as_ref().to_vec())
+                .map_err(|_| rcgen::Error::RingUnspecified),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,8 +125,11 @@ impl PrivateKey {
                 } else {
                     &ECDSA_P384_SHA384_ASN1_SIGNING
                 };
-                let kp = EcdsaKeyPair::generate(alg).map_err(|_| KeyError::Generate)?;
-                kp.to_pkcs8v1().map_err(|_| KeyError::Generate)?.as_ref().to_vec()
+                let pair = EcdsaKeyPair::generate(alg).map_err(|_| KeyError::Generate)?;
+                let pkcs8 = pair.to_pkcs8v1().map_err(|_| KeyError::Generate)?.as_ref().to_vec();
+                let public = aws_lc_rs::signature::KeyPair::public_key(&pair).as_ref().to_vec();
+                let signer = Signer::NewEcdsa { pair, public, algorithm: kind.signature() };
+                return Ok(PrivateKey { kind, pkcs8, signer });
             }
         };
         Self::from_pkcs8(kind, pkcs8)
@@ -99,14 +139,14 @@ impl PrivateKey {
         let der = rustls_pki_types_pkcs8(&pkcs8);
         let signer = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, kind.signature())
             .map_err(|_| KeyError::Malformed("rejected by the signer"))?;
-        Ok(PrivateKey { kind, pkcs8, signer })
+        Ok(PrivateKey { kind, pkcs8, signer: Signer::Checked(signer) })
     }
 
     pub fn kind(&self) -> KeyKind {
         self.kind
     }
 
-    pub fn signer(&self) -> &rcgen::KeyPair {
+    pub fn signer(&self) -> &Signer {
         &self.signer
     }
 

@@ -7,31 +7,40 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
 /// Field path (`spec.nodes[1].address`) to the 1-based line and column of its value.
+/// The document is indexed on the first lookup: a valid spec needs none, and indexing
+/// (a second parse) was a tenth of a small bake.
 #[derive(Debug, Default)]
 pub struct Locator {
-    positions: HashMap<String, (usize, usize)>,
+    text: String,
+    positions: std::sync::OnceLock<HashMap<String, (usize, usize)>>,
 }
 
 impl Locator {
-    /// Indexes `text`; a document that does not parse yields an empty index (serde will
-    /// have reported the syntax error already).
+    /// A document that does not parse yields an empty index (serde will have reported the
+    /// syntax error already).
     pub fn new(text: &str) -> Self {
-        let mut collector = Collector::default();
-        let mut parser = Parser::new_from_str(text);
-        if parser.load(&mut collector, false).is_err() {
-            return Locator::default();
-        }
-        let mut locator = Locator::default();
-        let mut pos = 0;
-        locator.walk(&collector.events, &mut pos, String::new());
-        locator
+        Locator { text: text.to_string(), positions: std::sync::OnceLock::new() }
+    }
+
+    fn positions(&self) -> &HashMap<String, (usize, usize)> {
+        self.positions.get_or_init(|| {
+            let mut collector = Collector::default();
+            let mut parser = Parser::new_from_str(&self.text);
+            let mut positions = HashMap::new();
+            if parser.load(&mut collector, false).is_ok() {
+                let mut pos = 0;
+                Self::walk(&mut positions, &collector.events, &mut pos, String::new());
+            }
+            positions
+        })
     }
 
     /// The position of the value at `path`, or of the nearest enclosing field that exists.
     pub fn find(&self, path: &str) -> Option<(usize, usize)> {
+        let positions = self.positions();
         let mut p = path;
         loop {
-            if let Some(pos) = self.positions.get(p) {
+            if let Some(pos) = positions.get(p) {
                 return Some(*pos);
             }
             let cut = p.rfind(['.', '['])?;
@@ -39,13 +48,18 @@ impl Locator {
         }
     }
 
-    fn walk(&mut self, events: &[(Event, Marker)], pos: &mut usize, path: String) {
+    fn walk(
+        positions: &mut HashMap<String, (usize, usize)>,
+        events: &[(Event, Marker)],
+        pos: &mut usize,
+        path: String,
+    ) {
         let Some((event, marker)) = events.get(*pos) else {
             return;
         };
         *pos += 1;
         // Columns are reported 1-based, as editors and serde_yaml do.
-        self.positions.entry(path.clone()).or_insert((marker.line(), marker.col() + 1));
+        positions.entry(path.clone()).or_insert((marker.line(), marker.col() + 1));
         match event {
             Event::MappingStart(..) => {
                 while let Some((ev, _)) = events.get(*pos) {
@@ -58,12 +72,12 @@ impl Locator {
                             let key = key.clone();
                             *pos += 1;
                             let child = if path.is_empty() { key } else { format!("{path}.{key}") };
-                            self.walk(events, pos, child);
+                            Self::walk(positions, events, pos, child);
                         }
                         _ => {
                             // A complex key: skip it and its value.
-                            self.walk(events, pos, String::from("\0"));
-                            self.walk(events, pos, String::from("\0"));
+                            Self::walk(positions, events, pos, String::from("\0"));
+                            Self::walk(positions, events, pos, String::from("\0"));
                         }
                     }
                 }
@@ -75,7 +89,7 @@ impl Locator {
                         *pos += 1;
                         return;
                     }
-                    self.walk(events, pos, format!("{path}[{i}]"));
+                    Self::walk(positions, events, pos, format!("{path}[{i}]"));
                     i += 1;
                 }
             }
