@@ -386,6 +386,13 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<(State
     Ok((State { dir: dir.to_path_buf(), cas, sa_key_pem, sa_pub_pem, token, join_token, leaves, changes }, unsaved))
 }
 
+/// [`sync`], then saving what changed before returning.
+pub fn sync_and_save(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State> {
+    let (state, unsaved) = sync(dir, cluster, now)?;
+    unsaved.map(Unsaved::save).transpose()?;
+    Ok(state)
+}
+
 /// A synchronised state's files, not yet on disk. Writing them (fsync'd, swapped in
 /// whole) can run while the output is rendered; the output must not be committed before.
 #[must_use = "the state is not saved until Unsaved::save runs"]

@@ -1942,7 +1942,7 @@ impl StateTarget {
         let now = OffsetDateTime::from_unix_timestamp(BAKED_AT).expect("a valid time");
         let bake = |name: &str| -> BTreeMap<Vec<u8>, Vec<u8>> {
             let d = dir.join(name);
-            state::sync(&d, &specs[0].1, now).unwrap_or_else(|e| panic!("baking the base state: {e}"));
+            state::sync_and_save(&d, &specs[0].1, now).unwrap_or_else(|e| panic!("baking the base state: {e}"));
             snapshot(&d)
                 .into_iter()
                 .filter_map(|(p, s)| match s {
@@ -2395,7 +2395,7 @@ impl Target for StateTarget {
         let cluster = &self.specs[input.spec].1;
         let now = OffsetDateTime::from_unix_timestamp(input.now).expect("a valid time");
         let dir_text = dir.display().to_string();
-        let outcome = match state::sync(&dir, cluster, now) {
+        let outcome = match state::sync_and_save(&dir, cluster, now) {
             Err(e) => {
                 let m = e.to_string();
                 if m.trim().is_empty() {
@@ -2416,7 +2416,7 @@ impl Target for StateTarget {
                     return Outcome::Violation(format!("after a sync, the state's parent holds {names:?}"));
                 }
                 let written = snapshot(&case);
-                match state::sync(&dir, cluster, now) {
+                match state::sync_and_save(&dir, cluster, now) {
                     Err(e) => Outcome::Violation(format!("a second sync refused what the first wrote: {e}")),
                     Ok(second) if !second.changes.is_empty() => {
                         Outcome::Violation(format!("a second sync changed the state again: {:?}", second.changes))
