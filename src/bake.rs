@@ -11,7 +11,7 @@ use crate::kubeconfig;
 use crate::model::{Cluster, Role};
 use crate::output::{SUMS_FILE, Staging, is_within, sha256sums};
 use crate::pki::{CaId, ca_cert_hash};
-use crate::plan::{NodePlan, plan_node};
+use crate::plan::{NodePlan, plan_node, plan_pool};
 use crate::profile::Format;
 use crate::render::{self, Platform};
 use crate::spec;
@@ -48,8 +48,24 @@ pub struct Report {
     pub state_changes: Vec<String>,
     pub out: PathBuf,
     pub nodes: Vec<NodeSummary>,
+    /// One user-data per worker pool, in the spec's order.
+    pub pools: Vec<PoolSummary>,
     pub token: BootstrapToken,
     pub ca_cert_hash: String,
+}
+
+/// A worker pool's user-data (`OUT/pool-<name>/`) and the token it carries.
+pub struct PoolSummary {
+    pub pool: String,
+    /// Named `pool-<name>`, the pool's directory in OUT.
+    pub user_data: NodeSummary,
+    /// The id of the token the pool's user-data carries (never its secret).
+    pub token_id: String,
+    /// The pool's first token: kubeadm init creates it, and it expires the pool's tokenTTL
+    /// after init. Otherwise a rotated token, which expires at `token_expires`.
+    pub token_from_init: bool,
+    /// RFC 3339; None for a token from init, or one that never expires.
+    pub token_expires: Option<String>,
 }
 
 pub struct NodeSummary {
@@ -94,7 +110,7 @@ pub fn bake(opts: &Options) -> Result<Report> {
     let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
     let ca_hash = ca_cert_hash(&state.ca(CaId::Kubernetes).cert_der).map_err(|m| Error::crypto("ca.crt", m))?;
     let templates = Templates::load(opts.templates.as_deref())?;
-    let plans = cluster
+    let mut plans = cluster
         .nodes
         .iter()
         .map(|node| {
@@ -104,6 +120,13 @@ pub fn bake(opts: &Options) -> Result<Report> {
             Ok(p)
         })
         .collect::<Result<Vec<NodePlan>>>()?;
+    // One plan per pool, whatever its size: a pool's machines share their user-data.
+    for pool in &cluster.worker_pools {
+        let mut p = plan_pool(&cluster, &state, pool, &ca_hash);
+        firstboot::add_pool(&mut p, &cluster, pool, &templates)?;
+        p.files.sort_by(|a, b| a.path.cmp(&b.path));
+        plans.push(p);
+    }
 
     let operator = state.leaf(OPERATOR_STEM);
     let operator_kc = kubeconfig::for_operator(
@@ -115,10 +138,14 @@ pub fn bake(opts: &Options) -> Result<Report> {
     );
     let mut files = rootfs_files(&plans);
     let mut summaries = Vec::new();
+    let mut pool_summaries = Vec::new();
     // rootfs/ keeps the clear files (it is the operator's); the user-data gets them sealed.
     let sealed: Option<Vec<NodePlan>> = cluster.sealing.as_ref().map(|s| {
         let ca_key = state.ca_key_pem(CaId::Kubernetes);
-        let tokens = [state.token.expose(), state.join_token.expose()];
+        let mut tokens = vec![state.token.expose(), state.join_token.expose()];
+        for t in state.pool_tokens.values() {
+            tokens.extend([t.initial.expose(), t.joins.expose()]);
+        }
         plans.iter().map(|p| crate::seal::seal_plan(p, &s.recipient, &ca_key, &tokens)).collect()
     });
     let bar = if opts.progress && plans.len() >= PROGRESS_FROM_NODES {
@@ -135,7 +162,7 @@ pub fn bake(opts: &Options) -> Result<Report> {
         bar.inc(1);
         let user_data = render::render(&cluster, p);
         let tree = p.tree();
-        summaries.push(NodeSummary {
+        let summary = NodeSummary {
             name: p.name.clone(),
             role: p.role,
             files: tree.len(),
@@ -143,7 +170,21 @@ pub fn bake(opts: &Options) -> Result<Report> {
             format: user_data.format,
             raw: user_data.raw,
             delivered: user_data.delivered,
-        });
+        };
+        match &p.pool {
+            None => summaries.push(summary),
+            Some(pool) => {
+                let tokens = &state.pool_tokens[pool];
+                let from_init = tokens.joins == tokens.initial;
+                pool_summaries.push(PoolSummary {
+                    pool: pool.clone(),
+                    user_data: summary,
+                    token_id: tokens.joins.id().to_string(),
+                    token_from_init: from_init,
+                    token_expires: tokens.joins_expires.clone(),
+                });
+            }
+        }
         // User-data holds every secret the node gets.
         files.extend(user_data.files.into_iter().map(|r| OutFile {
             rel: format!("{}/{}", p.name, r.name),
@@ -152,18 +193,22 @@ pub fn bake(opts: &Options) -> Result<Report> {
         }));
     }
     if let Some(platform) = opts.platform {
-        check_sizes(platform, &summaries)?;
+        let all: Vec<&NodeSummary> = summaries.iter().chain(pool_summaries.iter().map(|p| &p.user_data)).collect();
+        check_sizes(platform, &all)?;
     }
     files.push(OutFile { rel: OPERATOR_KUBECONFIG.into(), bytes: operator_kc.to_yaml().into_bytes(), mode: 0o600 });
     bar.set_message(format!("rendered; writing {} files", files.len()));
     write_out(&opts.out, &files)?;
     bar.finish_with_message("rendered and written");
 
+    let mut warnings = loaded.warnings;
+    warnings.extend(pool_token_warnings(&cluster, &state, &state_dir, opts.now));
     Ok(Report {
         nodes: summaries,
+        pools: pool_summaries,
         spec: opts.spec.clone(),
         cluster,
-        warnings: loaded.warnings,
+        warnings,
         state_dir,
         state_changes: state.changes,
         out: opts.out.clone(),
@@ -200,8 +245,66 @@ fn check_places(state: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// One warning per pool, at every bake: a pool's user-data lives as long as the pool, but
+/// the token in it does not, and when it lapses the next scale-up strands its machines.
+/// Each says when the token expires and how to rotate it.
+fn pool_token_warnings(cluster: &Cluster, state: &state::State, state_dir: &Path, now: OffsetDateTime) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (i, pool) in cluster.worker_pools.iter().enumerate() {
+        let tokens = &state.pool_tokens[&pool.name];
+        let id = tokens.joins.id();
+        let rotate = format!(
+            "kubebake token rotate {} --pool {} | kubectl apply -f -, bake again and give the pool its new user-data \
+             (launch template, MachineSet)",
+            state_dir.display(),
+            pool.name
+        );
+        let message = if tokens.joins == tokens.initial {
+            if pool.token_ttl.is_zero() {
+                format!(
+                    "worker pool {}: its machines join with bootstrap token {id}, which never expires (tokenTTL 0): \
+                     whoever reads the pool's user-data can join machines until the token is deleted \
+                     (kubectl -n kube-system delete secret bootstrap-token-{id}); to replace it: {rotate}",
+                    pool.name
+                )
+            } else {
+                let ttl = crate::spec::format_go_duration(pool.token_ttl);
+                format!(
+                    "worker pool {}: its machines join with bootstrap token {id}, which kubeadm init creates with a \
+                     {ttl} TTL: it expires {ttl} after the first control plane's init ({} for a cluster started \
+                     now), and machines the pool launches after that cannot join. Before then, and at once if the \
+                     cluster already ran before this pool was added (its init made no token for it): {rotate}",
+                    pool.name,
+                    crate::tokens::rfc3339(now + pool.token_ttl)
+                )
+            }
+        } else {
+            match (&tokens.joins_expires, tokens.joins_expires_unix) {
+                (Some(at), Some(unix)) if unix <= now.unix_timestamp() => format!(
+                    "worker pool {}: its machines join with bootstrap token {id}, which expired on {at}: machines \
+                     the pool launches now cannot join; {rotate}",
+                    pool.name
+                ),
+                (Some(at), _) => format!(
+                    "worker pool {}: its machines join with bootstrap token {id}, which expires on {at}; machines \
+                     the pool launches after that cannot join. Before then: {rotate}",
+                    pool.name
+                ),
+                _ => format!(
+                    "worker pool {}: its machines join with bootstrap token {id}, which never expires: whoever reads \
+                     the pool's user-data can join machines until the token is deleted \
+                     (kubectl -n kube-system delete secret bootstrap-token-{id}); to replace it: {rotate}",
+                    pool.name
+                ),
+            }
+        };
+        out.push(Problem { path: format!("spec.workerPools[{i}]"), line: None, column: None, message });
+    }
+    out
+}
+
 /// Refuses user-data over the platform's limit, saying which nodes and what would help.
-fn check_sizes(platform: Platform, nodes: &[NodeSummary]) -> Result<()> {
+fn check_sizes(platform: Platform, nodes: &[&NodeSummary]) -> Result<()> {
     let over: Vec<String> = nodes
         .iter()
         .filter(|n| platform.counted(n.delivered) > platform.limit)

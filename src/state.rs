@@ -64,6 +64,8 @@ pub struct State {
     pub token: BootstrapToken,
     /// The token joining nodes carry: the first one until `kubebake token rotate`.
     pub join_token: BootstrapToken,
+    /// Each worker pool's tokens, by pool name (the spec's pools only).
+    pub pool_tokens: BTreeMap<String, crate::tokens::PoolTokens>,
     leaves: BTreeMap<String, Leaf>,
     /// What this bake created, reissued or dropped, for the report. Empty when the state
     /// was reused as it was.
@@ -284,6 +286,12 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State>
     };
 
     let join_token = crate::tokens::join_token(dir, &existing)?.unwrap_or_else(|| token.clone());
+    // A pool's tokens are made once and kept, like the first token: a re-bake gives the
+    // pool the same user-data. A pool dropped from the spec keeps its record (its token may
+    // still be in the cluster; `token list` shows it).
+    let pool_names: Vec<&str> = cluster.worker_pools.iter().map(|p| p.name.as_str()).collect();
+    let pools = crate::tokens::sync_pools(dir, &existing, &pool_names, &token, now)?;
+    changes.extend(pools.changes);
 
     // Leaves: reuse what still matches, issue what is new or changed.
     let wanted = wanted(cluster);
@@ -335,6 +343,7 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State>
     files.insert("sa.key".into(), (sa_key_pem.clone().into_bytes(), 0o600));
     files.insert("sa.pub".into(), (sa_pub_pem.clone().into_bytes(), 0o644));
     files.insert(TOKEN_FILE.into(), (format!("{}\n", token.expose()).into_bytes(), 0o600));
+    files.extend(pools.files);
     for (stem, leaf) in &leaves {
         files.insert(format!("{stem}.crt"), (leaf.cert_pem.clone().into_bytes(), 0o644));
         files.insert(format!("{stem}.key"), (leaf.key_pem.clone().into_bytes(), 0o600));
@@ -367,7 +376,17 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State>
         staging.commit()?;
     }
 
-    Ok(State { dir: dir.to_path_buf(), cas, sa_key_pem, sa_pub_pem, token, join_token, leaves, changes })
+    Ok(State {
+        dir: dir.to_path_buf(),
+        cas,
+        sa_key_pem,
+        sa_pub_pem,
+        token,
+        join_token,
+        pool_tokens: pools.tokens,
+        leaves,
+        changes,
+    })
 }
 
 /// What `renew` did to one certificate.
