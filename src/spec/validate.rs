@@ -1044,6 +1044,23 @@ mod tests {
     }
 
     #[test]
+    fn node_labels_follow_the_kubelets_rules() {
+        for ok in
+            ["example.com/role", "tier", "node.kubernetes.io/pool", "a.kubelet.kubernetes.io/x", "kubernetes.io/arch"]
+        {
+            assert!(qualified_name(ok).is_ok() && kubelet_may_set(ok).is_ok(), "{ok}");
+        }
+        for refused in ["node-role.kubernetes.io/worker", "kubernetes.io/role", "x.k8s.io/y", "k8s.io/z"] {
+            assert!(qualified_name(refused).is_ok() && kubelet_may_set(refused).is_err(), "{refused}");
+        }
+        for bad in ["", "a/", "/a", "a/b/c", "-a", "a_", "UPPER.example.com/x", &"x".repeat(64)] {
+            assert!(qualified_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(label_value("").is_ok() && label_value("A_b.c-1").is_ok());
+        assert!(label_value("a b").is_err() && label_value(&"v".repeat(64)).is_err() && label_value("a,b").is_err());
+    }
+
+    #[test]
     fn cidrs() {
         assert!(parse_cidr("10.96.0.0/12").is_ok());
         assert!(parse_cidr("10.96.0.1/12").unwrap_err().contains("did you mean 10.96.0.0/12"));
