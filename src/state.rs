@@ -9,6 +9,7 @@
 //! nodes/<node>/kubeconfig/…     client certificates of its kubeconfigs
 //! operator/admin.*              the operator's kubeconfig identity
 //! kubebake-state.json           what each certificate was issued for
+//! tokens/<id> tokens.json join-token   later tokens, and each worker pool's (tokens.rs)
 //! ```
 //! Changes are built beside the directory and swapped in whole: a crash leaves the old
 //! state or the new one, never a mix.
