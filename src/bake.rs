@@ -11,7 +11,7 @@ use crate::kubeconfig;
 use crate::model::{Cluster, Role};
 use crate::output::{SUMS_FILE, Staging, digest, is_within, sha256sums_of};
 use crate::pki::{CaId, ca_cert_hash};
-use crate::plan::plan_node;
+use crate::plan::{plan_node, plan_pool};
 use crate::profile::Format;
 use crate::render::{self, Platform};
 use crate::spec;
@@ -48,8 +48,24 @@ pub struct Report {
     pub state_changes: Vec<String>,
     pub out: PathBuf,
     pub nodes: Vec<NodeSummary>,
+    /// One user-data per worker pool, in the spec's order.
+    pub pools: Vec<PoolSummary>,
     pub token: BootstrapToken,
     pub ca_cert_hash: String,
+}
+
+/// A worker pool's user-data (`OUT/pool-<name>/`) and the token it carries.
+pub struct PoolSummary {
+    pub pool: String,
+    /// Named `pool-<name>`, the pool's directory in OUT.
+    pub user_data: NodeSummary,
+    /// The id of the token the pool's user-data carries (never its secret).
+    pub token_id: String,
+    /// The pool's first token: kubeadm init creates it, and it expires the pool's tokenTTL
+    /// after init. Otherwise a rotated token, which expires at `token_expires`.
+    pub token_from_init: bool,
+    /// RFC 3339; None for a token from init, or one that never expires.
+    pub token_expires: Option<String>,
 }
 
 pub struct NodeSummary {
@@ -105,17 +121,33 @@ pub fn bake(opts: &Options) -> Result<Report> {
     // rootfs/ keeps the clear files (it is the operator's); the user-data gets them sealed.
     let sealing = cluster.sealing.as_ref().map(|s| {
         let ca_key = state.ca_key_pem(CaId::Kubernetes);
-        let tokens = [state.token.expose(), state.join_token.expose()];
+        let mut tokens = vec![state.token.expose(), state.join_token.expose()];
+        for t in state.pool_tokens.values() {
+            tokens.extend([t.initial.expose(), t.joins.expose()]);
+        }
         (s, ca_key, tokens)
     });
-    let bar = progress_bar(opts.progress, cluster.nodes.len());
+    // Every node, then one user-data per pool, whatever its size: a pool's machines share it.
+    let machines: Vec<Machine> =
+        cluster.nodes.iter().map(Machine::Node).chain(cluster.worker_pools.iter().map(Machine::Pool)).collect();
+    let bar = progress_bar(opts.progress, machines.len());
 
     // Nodes are planned, rendered and written on every core, one node at a time per core,
     // so memory holds a few nodes' files rather than the whole output.
     let staging = Staging::new(&opts.out, 0o700, false)?.reusing_previous();
-    let node_baked = |node: &crate::model::Node| -> Result<BakedNode> {
-        let mut plan = plan_node(&cluster, &state, node, &ca_hash);
-        firstboot::add(&mut plan, &cluster, node, &templates)?;
+    let node_baked = |machine: &Machine| -> Result<BakedNode> {
+        let mut plan = match machine {
+            Machine::Node(node) => {
+                let mut plan = plan_node(&cluster, &state, node, &ca_hash);
+                firstboot::add(&mut plan, &cluster, node, &templates)?;
+                plan
+            }
+            Machine::Pool(pool) => {
+                let mut plan = plan_pool(&cluster, &state, pool, &ca_hash);
+                firstboot::add_pool(&mut plan, &cluster, pool, &templates)?;
+                plan
+            }
+        };
         plan.files.sort_by(|a, b| a.path.cmp(&b.path));
         let mut sums = Vec::new();
         let mut write = |rel: String, bytes: &[u8], mode: u32| -> Result<()> {
@@ -145,25 +177,38 @@ pub fn bake(opts: &Options) -> Result<Report> {
             write(format!("{}/{}", plan.name, r.name), &r.bytes, 0o600)?;
         }
         bar.inc(1);
-        Ok(BakedNode { summary, sums })
+        Ok(BakedNode { summary, pool: plan.pool.clone(), sums })
     };
     // The state is saved while the nodes are baked; both must be done before the output
     // is committed, so the output never refers to a state that is not on disk.
     let (baked, saved) = std::thread::scope(|s| {
         let saving = unsaved.map(|u| s.spawn(|| u.save()));
-        let baked = crate::parallel_map(&cluster.nodes, node_baked);
+        let baked = crate::parallel_map(&machines, node_baked);
         (baked, saving.map(|h| h.join().expect("saving the state does not panic")))
     });
     saved.transpose()?;
     let mut summaries = Vec::new();
+    let mut pool_summaries = Vec::new();
     let mut sums = Vec::new();
     for node in baked {
         let node = node?;
-        summaries.push(node.summary);
         sums.extend(node.sums);
+        let Some(pool) = node.pool else {
+            summaries.push(node.summary);
+            continue;
+        };
+        let tokens = &state.pool_tokens[&pool];
+        pool_summaries.push(PoolSummary {
+            token_id: tokens.joins.id().to_string(),
+            token_from_init: tokens.joins == tokens.initial,
+            token_expires: tokens.joins_expires.clone(),
+            pool,
+            user_data: node.summary,
+        });
     }
     if let Some(platform) = opts.platform {
-        check_sizes(platform, &cluster, &summaries)?;
+        let all: Vec<&NodeSummary> = summaries.iter().chain(pool_summaries.iter().map(|p| &p.user_data)).collect();
+        check_sizes(platform, &cluster, &all)?;
     }
     let operator_yaml = operator_kc.to_yaml();
     staging.write(OPERATOR_KUBECONFIG, operator_yaml.as_bytes(), 0o600, false)?;
@@ -172,11 +217,14 @@ pub fn bake(opts: &Options) -> Result<Report> {
     staging.commit()?;
     bar.finish_with_message("rendered and written");
 
+    let mut warnings = loaded.warnings;
+    warnings.extend(pool_token_warnings(&cluster, &state, &state_dir, opts.now));
     Ok(Report {
         nodes: summaries,
+        pools: pool_summaries,
         spec: opts.spec.clone(),
         cluster,
-        warnings: loaded.warnings,
+        warnings,
         state_dir,
         state_changes: state.changes,
         out: opts.out.clone(),
@@ -213,11 +261,70 @@ fn check_places(state: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// One warning per pool, at every bake: a pool's user-data lives as long as the pool, but
+/// the token in it does not, and when it lapses the next scale-up strands its machines.
+/// Each says when the token expires and how to rotate it.
+fn pool_token_warnings(cluster: &Cluster, state: &state::State, state_dir: &Path, now: OffsetDateTime) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (i, pool) in cluster.worker_pools.iter().enumerate() {
+        let tokens = &state.pool_tokens[&pool.name];
+        let id = tokens.joins.id();
+        let rotate = format!(
+            "kubebake token rotate {} --pool {} | kubectl apply -f -, bake again and give the pool its new user-data \
+             (launch template, MachineSet)",
+            state_dir.display(),
+            pool.name
+        );
+        let message = if tokens.joins == tokens.initial {
+            if pool.token_ttl.is_zero() {
+                format!(
+                    "worker pool {}: its machines join with bootstrap token {id}, which never expires (tokenTTL 0): \
+                     whoever reads the pool's user-data can join machines until the token is deleted \
+                     (kubectl -n kube-system delete secret bootstrap-token-{id}); to replace it: {rotate}",
+                    pool.name
+                )
+            } else {
+                let ttl = crate::spec::format_go_duration(pool.token_ttl);
+                format!(
+                    "worker pool {}: its machines join with bootstrap token {id}, which kubeadm init creates with a \
+                     {ttl} TTL: it expires {ttl} after the first control plane's init ({} for a cluster started \
+                     now), and machines the pool launches after that cannot join. Before then, and at once if the \
+                     cluster already ran before this pool was added (its init made no token for it): {rotate}",
+                    pool.name,
+                    crate::tokens::rfc3339(now + pool.token_ttl)
+                )
+            }
+        } else {
+            match (&tokens.joins_expires, tokens.joins_expires_unix) {
+                (Some(at), Some(unix)) if unix <= now.unix_timestamp() => format!(
+                    "worker pool {}: its machines join with bootstrap token {id}, which expired on {at}: machines \
+                     the pool launches now cannot join; {rotate}",
+                    pool.name
+                ),
+                (Some(at), _) => format!(
+                    "worker pool {}: its machines join with bootstrap token {id}, which expires on {at}; machines \
+                     the pool launches after that cannot join. Before then: {rotate}",
+                    pool.name
+                ),
+                _ => format!(
+                    "worker pool {}: its machines join with bootstrap token {id}, which never expires: whoever reads \
+                     the pool's user-data can join machines until the token is deleted \
+                     (kubectl -n kube-system delete secret bootstrap-token-{id}); to replace it: {rotate}",
+                    pool.name
+                ),
+            }
+        };
+        out.push(Problem { path: format!("spec.workerPools[{i}]"), line: None, column: None, message });
+    }
+    out
+}
+
 /// Refuses user-data over the platform's limit, saying which nodes, why, and which
 /// choices fit (README "Sizes" has the measurements behind the advice, from
 /// `cargo bench --bench bake -- sizes`).
-fn check_sizes(platform: Platform, cluster: &Cluster, nodes: &[NodeSummary]) -> Result<()> {
-    let over: Vec<&NodeSummary> = nodes.iter().filter(|n| platform.counted(n.delivered) > platform.limit).collect();
+fn check_sizes(platform: Platform, cluster: &Cluster, nodes: &[&NodeSummary]) -> Result<()> {
+    let over: Vec<&NodeSummary> =
+        nodes.iter().copied().filter(|n| platform.counted(n.delivered) > platform.limit).collect();
     if over.is_empty() {
         return Ok(());
     }
@@ -254,9 +361,17 @@ fn check_sizes(platform: Platform, cluster: &Cluster, nodes: &[NodeSummary]) -> 
     )))
 }
 
+/// What gets a user-data of its own: a node, or a pool of identical workers.
+enum Machine<'a> {
+    Node(&'a crate::model::Node),
+    Pool(&'a crate::model::WorkerPool),
+}
+
 /// One node's part of the bake: its summary and the digests of the files it wrote.
 struct BakedNode {
     summary: NodeSummary,
+    /// The pool whose user-data this is, if it is a pool's.
+    pool: Option<String>,
     sums: Vec<(String, [u8; 32])>,
 }
 

@@ -248,9 +248,14 @@ pub fn check(opts: &Options) -> Result<Report> {
                 findings.push(Finding {
                     severity: Severity::Warning,
                     message: format!(
-                        "token {} that joining nodes carry {} {expires}: kubebake token rotate",
+                        "token {} that {} {} {expires}: kubebake token rotate{}",
                         t.id,
-                        if t.expired { "expired on" } else { "expires on" }
+                        match &t.pool {
+                            Some(p) => format!("worker pool {p}'s user-data carries"),
+                            None => "joining nodes carry".to_string(),
+                        },
+                        if t.expired { "expired on" } else { "expires on" },
+                        t.pool.as_ref().map(|p| format!(" --pool {p}")).unwrap_or_default()
                     ),
                 });
             }

@@ -62,7 +62,7 @@ pub enum Command {
         #[arg(long, value_parser = ["aws", "azure", "gce", "openstack", "vsphere", "hetzner", "none"])]
         platform: Option<String>,
         /// Print the report as JSON: {"state", "stateChanges", "out", "operatorKubeconfig",
-        /// "nodes": [...], "join": {...}, "warnings": [...]}.
+        /// "nodes": [...], "pools": [...], "join": {...}, "warnings": [...]}.
         #[arg(long)]
         json: bool,
     },
@@ -278,15 +278,29 @@ pub enum TokenCommand {
     /// Like create, and make the new token the one baked into joining nodes' files from
     /// the next bake on (only their files change): apply the Secret, re-bake, and new
     /// workers join after the first token expired.
-    #[command(after_help = "Example:\n  kubebake token rotate cluster.state | kubectl apply -f - && \
+    ///
+    /// With --pool NAME: a new token for that worker pool's user-data only (from the next
+    /// bake on), valid 720h unless --ttl says otherwise. Rotate before the pool's token
+    /// expires, apply the Secret, re-bake and give the pool its new user-data.
+    #[command(after_help = "Examples:\n  kubebake token rotate cluster.state | kubectl apply -f - && \
+                            kubebake bake cluster.yaml -o out\n  \
+                            kubebake token rotate cluster.state --pool gpu | kubectl apply -f - && \
                             kubebake bake cluster.yaml -o out")]
-    Rotate(TokenNew),
+    Rotate {
+        #[command(flatten)]
+        new: TokenNew,
+        /// Rotate this worker pool's token (spec.workerPools[].name) instead of the one
+        /// listed nodes carry; only the pool's files change at the next bake.
+        #[arg(long, value_name = "NAME")]
+        pool: Option<String>,
+    },
     /// List the state's tokens: id, expiry, which one joining nodes carry; never a secret.
     #[command(after_help = "Example:\n  kubebake token list cluster.state --json")]
     List {
         /// The state directory (a bake made it; default beside the spec: <spec>.state).
         state: PathBuf,
-        /// Print JSON: {"tokens": [{"id", "initial", "joins", "created", "expires", "expired"}]}.
+        /// Print JSON: {"tokens": [{"id", "initial", "joins", "created", "expires", "expired",
+        /// "pool" (a worker pool's token)}]}.
         #[arg(long)]
         json: bool,
     },
@@ -296,9 +310,10 @@ pub enum TokenCommand {
 pub struct TokenNew {
     /// The state directory (a bake made it; default beside the spec: <spec>.state).
     pub state: PathBuf,
-    /// How long the token is valid, as a Go duration (24h, 90m); 0: never expires.
-    #[arg(long, default_value = "24h")]
-    pub ttl: String,
+    /// How long the token is valid, as a Go duration (24h, 90m); 0: never expires
+    /// [default: 24h; with --pool: 720h, a pool's default tokenTTL].
+    #[arg(long)]
+    pub ttl: Option<String>,
     /// Write the Secret to FILE (0600) instead of stdout. On a terminal, stdout is
     /// refused: the Secret holds the token.
     #[arg(short, long, value_name = "FILE")]

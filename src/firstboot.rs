@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::cni::CALICO_DIR;
 use crate::error::Result;
 use crate::kubeadm_config::KUBEADM_CONFIG;
-use crate::model::{CalicoMode, Cluster, Cni, Node, Role};
+use crate::model::{CalicoMode, Cluster, Cni, Node, Role, WorkerPool};
 use crate::plan::{
     FIRSTBOOT_SCRIPT, FIRSTBOOT_UNIT, KUBE_VIP_AFTER_INIT, NodePlan, PlannedUnit, STAGED_MANIFESTS_DIR, SYSTEMD_DIR,
 };
@@ -27,7 +27,11 @@ pub const SYSCTL_FILE: &str = "/etc/sysctl.d/99-kubebake.conf";
 /// is safe inside single quotes in the shell.
 #[derive(Debug, Serialize)]
 pub struct ScriptContext {
+    /// The node's name, or `pool-<name>` for a worker pool (whose machines take their
+    /// hostname as node name).
     pub node_name: String,
+    /// The worker pool, for a pool's script: it waits for a usable hostname and joins as it.
+    pub pool: Option<String>,
     /// init, join-control-plane or join-worker.
     pub role: &'static str,
     pub kubernetes_version: String,
@@ -87,11 +91,21 @@ pub fn ports(role: Role, firewall: Firewall) -> Vec<String> {
 
 pub fn script_context(cluster: &Cluster, node: &Node) -> ScriptContext {
     let first = node.name == cluster.first_control_plane().name;
+    context(cluster, node.name.clone(), None, node.role, first)
+}
+
+/// A worker pool's script: a worker's, for a machine named by its hostname.
+pub fn pool_script_context(cluster: &Cluster, pool: &WorkerPool) -> ScriptContext {
+    context(cluster, pool.dir(), Some(pool.name.clone()), Role::Worker, false)
+}
+
+fn context(cluster: &Cluster, node_name: String, pool: Option<String>, role: Role, first: bool) -> ScriptContext {
     let v = cluster.kubernetes_version;
     let os = &cluster.os;
     ScriptContext {
-        node_name: node.name.clone(),
-        role: match (node.role, first) {
+        node_name,
+        pool,
+        role: match (role, first) {
             (Role::ControlPlane, true) => "init",
             (Role::ControlPlane, false) => "join-control-plane",
             (Role::Worker, _) => "join-worker",
@@ -107,7 +121,7 @@ pub fn script_context(cluster: &Cluster, node: &Node) -> ScriptContext {
         join_timeout_seconds: cluster.join.timeout.as_secs(),
         endpoint: cluster.endpoint.host_port(),
         firewall: os.profile.firewall.name(),
-        ports: ports(node.role, os.profile.firewall),
+        ports: ports(role, os.profile.firewall),
         kube_vip_after_init: (first && cluster.vip.is_some()).then_some(KUBE_VIP_AFTER_INIT),
         login_user: cluster.login.user.clone(),
         calico: matches!(cluster.cni, Cni::Calico(_)),
@@ -142,16 +156,57 @@ struct MirrorContext<'a> {
 
 /// Adds the first-boot script, its unit and the node configuration to `p`.
 pub fn add(p: &mut NodePlan, cluster: &Cluster, node: &Node, templates: &Templates) -> Result<()> {
-    let ctx = script_context(cluster, node);
+    add_common(p, cluster, &script_context(cluster, node), templates)?;
+    p.add("/etc/hostname".into(), 0o644, format!("{}\n", node.name));
+    if let (Format::Ignition, Some(net)) = (cluster.os.format, &cluster.node_network) {
+        // cloud-init nodes get network-config instead; Ignition has no network section.
+        let v6 = node.address.is_ipv6();
+        let ctx = serde_json::json!({
+            "node_name": node.name,
+            "interface": net.interface,
+            "address": node.address.to_string(),
+            "prefix_length": net.prefix_length,
+            "gateway": net.gateway.to_string(),
+            "nameservers": net.nameservers.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+            "family": if v6 { "ipv6" } else { "ipv4" },
+            "other_family": if v6 { "ipv4" } else { "ipv6" },
+        });
+        match cluster.os.profile.network_config {
+            Some(NetworkConfig::Networkd) => p.add(
+                format!("/etc/systemd/network/10-kubebake-{}.network", net.interface),
+                0o644,
+                templates.render("networkd.network.tera", &ctx)?,
+            ),
+            // NetworkManager ignores keyfiles others can read.
+            Some(NetworkConfig::NetworkManager) => p.add(
+                format!("/etc/NetworkManager/system-connections/kubebake-{}.nmconnection", net.interface),
+                0o600,
+                templates.render("networkmanager.nmconnection.tera", &ctx)?,
+            ),
+            None => unreachable!("validation requires networkConfig for Ignition with nodeNetwork"),
+        }
+    }
+    Ok(())
+}
+
+/// Adds a worker pool's first-boot script, unit and node configuration to `p`: a worker's,
+/// without what names or addresses one machine (`/etc/hostname`, static network files):
+/// the platform gives each machine its hostname and address.
+pub fn add_pool(p: &mut NodePlan, cluster: &Cluster, pool: &WorkerPool, templates: &Templates) -> Result<()> {
+    add_common(p, cluster, &pool_script_context(cluster, pool), templates)
+}
+
+/// What every node and pool gets: the script and its unit, kernel modules, sysctls,
+/// containerd and its mirrors, and the kubelet's unit where no package provides it.
+fn add_common(p: &mut NodePlan, cluster: &Cluster, ctx: &ScriptContext, templates: &Templates) -> Result<()> {
     let unit = templates.render(
         "kubebake-firstboot.service.tera",
-        &UnitContext { role: ctx.role, node_name: &node.name, script: FIRSTBOOT_SCRIPT },
+        &UnitContext { role: ctx.role, node_name: &ctx.node_name, script: FIRSTBOOT_SCRIPT },
     )?;
-    p.add(FIRSTBOOT_SCRIPT.into(), 0o755, templates.render("firstboot.sh.tera", &ctx)?);
+    p.add(FIRSTBOOT_SCRIPT.into(), 0o755, templates.render("firstboot.sh.tera", ctx)?);
     p.units.push(PlannedUnit { name: FIRSTBOOT_UNIT.into(), contents: unit, enabled: true });
 
     let none = serde_json::json!({});
-    p.add("/etc/hostname".into(), 0o644, format!("{}\n", node.name));
     p.add("/etc/modules-load.d/kubebake.conf".into(), 0o644, templates.render("modules-load.conf.tera", &none)?);
     p.add(SYSCTL_FILE.into(), 0o644, templates.render("sysctl.conf.tera", &none)?);
     let pause = image(&cluster.image_repository, "pause", pins(cluster.kubernetes_version).pause);
@@ -180,34 +235,6 @@ pub fn add(p: &mut NodePlan, cluster: &Cluster, node: &Node, templates: &Templat
             0o644,
             templates.render("hosts.toml.tera", &ctx)?,
         );
-    }
-    if let (Format::Ignition, Some(net)) = (cluster.os.format, &cluster.node_network) {
-        // cloud-init nodes get network-config instead; Ignition has no network section.
-        let v6 = node.address.is_ipv6();
-        let ctx = serde_json::json!({
-            "node_name": node.name,
-            "interface": net.interface,
-            "address": node.address.to_string(),
-            "prefix_length": net.prefix_length,
-            "gateway": net.gateway.to_string(),
-            "nameservers": net.nameservers.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
-            "family": if v6 { "ipv6" } else { "ipv4" },
-            "other_family": if v6 { "ipv4" } else { "ipv6" },
-        });
-        match cluster.os.profile.network_config {
-            Some(NetworkConfig::Networkd) => p.add(
-                format!("/etc/systemd/network/10-kubebake-{}.network", net.interface),
-                0o644,
-                templates.render("networkd.network.tera", &ctx)?,
-            ),
-            // NetworkManager ignores keyfiles others can read.
-            Some(NetworkConfig::NetworkManager) => p.add(
-                format!("/etc/NetworkManager/system-connections/kubebake-{}.nmconnection", net.interface),
-                0o600,
-                templates.render("networkmanager.nmconnection.tera", &ctx)?,
-            ),
-            None => unreachable!("validation requires networkConfig for Ignition with nodeNetwork"),
-        }
     }
     // A bundle carries the kubelet's unit itself (kubebake bundle).
     if cluster.os.packages == Packages::Download {

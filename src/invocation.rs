@@ -3,7 +3,7 @@
 //! reasons it through per role against kubeadm's source; the first-boot script and the
 //! rendered kubeadm configuration both take their lists from here, so they cannot drift apart.
 
-use crate::model::{Node, Role};
+use crate::model::Role;
 
 /// Phases `kubeadm init` must not run on the first control plane:
 /// - `preflight` runs on its own first, before the kubelet starts the static pods whose
@@ -37,8 +37,9 @@ pub const WORKER_JOIN_SKIP_PHASES: &[&str] = &["preflight"];
 /// Preflight checks that fail only because kubebake placed files ahead of kubeadm. The
 /// static pod manifests are staged outside `/etc/kubernetes/manifests` until preflight has
 /// passed, so no manifest or port check needs ignoring.
-pub fn ignored_preflight_errors(node: &Node, first_control_plane: bool, external_ca: bool) -> Vec<String> {
-    match (node.role, first_control_plane) {
+/// A worker pool's machines join as workers do: `(Role::Worker, false, false)`.
+pub fn ignored_preflight_errors(role: Role, first_control_plane: bool, external_ca: bool) -> Vec<String> {
+    match (role, first_control_plane) {
         (Role::ControlPlane, true) => Vec::new(),
         // This node's own identity, for its kubelet to start before its API server exists.
         (Role::ControlPlane, false) => vec!["FileAvailable--etc-kubernetes-kubelet.conf".into()],
@@ -51,8 +52,8 @@ pub fn ignored_preflight_errors(node: &Node, first_control_plane: bool, external
     }
 }
 
-pub fn skip_phases(node: &Node, first_control_plane: bool) -> Vec<String> {
-    let list = match (node.role, first_control_plane) {
+pub fn skip_phases(role: Role, first_control_plane: bool) -> Vec<String> {
+    let list = match (role, first_control_plane) {
         (Role::ControlPlane, true) => INIT_SKIP_PHASES,
         (Role::ControlPlane, false) => CONTROL_PLANE_JOIN_SKIP_PHASES,
         (Role::Worker, _) => WORKER_JOIN_SKIP_PHASES,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::manifests::etcd_data_dir;
-use crate::model::{API_SERVER_BIND_PORT, Cluster, Node, Role};
+use crate::model::{API_SERVER_BIND_PORT, Cluster, Node, Role, WorkerPool};
 use crate::spec::format_go_duration;
 use crate::token::BootstrapToken;
 use crate::versions::{image, pins};
@@ -86,6 +86,8 @@ pub struct ClusterConfiguration {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BootstrapTokenConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     pub groups: Vec<String>,
     pub token: String,
     pub ttl: String,
@@ -106,7 +108,23 @@ pub struct NodeRegistration {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ignore_preflight_errors: Vec<String>,
     pub image_pull_policy: &'static str,
-    pub name: String,
+    /// A pool's labels (`node-labels`); kubeadm writes them into kubeadm-flags.env.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kubelet_extra_args: Vec<Arg>,
+    /// None for a pool's machines: kubeadm and the kubelet take the hostname.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A pool's taints, registered by the kubelet (`--register-with-taints`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub taints: Vec<TaintConfig>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TaintConfig {
+    pub effect: String,
+    pub key: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub value: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -229,28 +247,49 @@ fn node_registration(node: &Node, ignore_preflight_errors: Vec<String>) -> NodeR
         cri_socket: CRI_SOCKET,
         ignore_preflight_errors,
         image_pull_policy: "IfNotPresent",
-        name: node.name.clone(),
+        kubelet_extra_args: Vec::new(),
+        name: Some(node.name.clone()),
+        taints: Vec::new(),
     }
 }
 
-/// `InitConfiguration` for the first control plane, carrying the cluster's one bootstrap
-/// token with kubeadm's default groups and usages.
+/// The group kubeadm's join tokens authenticate as: its RBAC lets it join and only that
+/// (cluster-info, CSRs auto-approved for node client certificates).
+const DEFAULT_NODE_TOKEN_GROUP: &str = "system:bootstrappers:kubeadm:default-node-token";
+
+fn join_token_config(
+    token: &BootstrapToken,
+    ttl: std::time::Duration,
+    description: Option<String>,
+) -> BootstrapTokenConfig {
+    BootstrapTokenConfig {
+        description,
+        groups: vec![DEFAULT_NODE_TOKEN_GROUP.into()],
+        token: token.expose(),
+        ttl: format_go_duration(ttl),
+        usages: vec!["signing".into(), "authentication".into()],
+    }
+}
+
+/// `InitConfiguration` for the first control plane, carrying the cluster's first bootstrap
+/// token and each worker pool's first token, all with kubeadm's default group and usages
+/// (they can join and do nothing else); kubeadm init creates every one of them.
 pub fn init_configuration(
     cluster: &Cluster,
     node: &Node,
     token: &BootstrapToken,
+    pool_tokens: &[(&WorkerPool, &BootstrapToken)],
     skip_phases: Vec<String>,
     ignore_preflight_errors: Vec<String>,
 ) -> InitConfiguration {
+    let mut bootstrap_tokens = vec![join_token_config(token, cluster.join.token_ttl, None)];
+    bootstrap_tokens.extend(pool_tokens.iter().map(|(pool, token)| {
+        join_token_config(token, pool.token_ttl, Some(format!("kubebake worker pool {}", pool.name)))
+    }));
     InitConfiguration {
         api_version: API_VERSION,
         kind: "InitConfiguration",
-        bootstrap_tokens: vec![BootstrapTokenConfig {
-            groups: vec!["system:bootstrappers:kubeadm:default-node-token".into()],
-            token: token.expose(),
-            ttl: format_go_duration(cluster.join.token_ttl),
-            usages: vec!["signing".into(), "authentication".into()],
-        }],
+        bootstrap_tokens,
         local_api_endpoint: ApiEndpoint {
             advertise_address: node.address.to_string(),
             bind_port: API_SERVER_BIND_PORT,
@@ -307,6 +346,81 @@ pub fn join_configuration(
             discovery: Some(format_go_duration(cluster.join.timeout)),
         },
     }
+}
+
+/// `JoinConfiguration` for a worker pool's machines: token discovery pinned to the CA, and
+/// no node name, so kubeadm and the kubelet take the machine's hostname. The pool's labels
+/// and taints go where kubeadm's own worker join reads them.
+pub fn pool_join_configuration(
+    cluster: &Cluster,
+    pool: &WorkerPool,
+    token: &BootstrapToken,
+    ca_cert_hash: &str,
+    skip_phases: Vec<String>,
+    ignore_preflight_errors: Vec<String>,
+) -> JoinConfiguration {
+    JoinConfiguration {
+        api_version: API_VERSION,
+        kind: "JoinConfiguration",
+        control_plane: None,
+        discovery: Discovery {
+            bootstrap_token: Some(BootstrapTokenDiscovery {
+                api_server_endpoint: cluster.endpoint.host_port(),
+                ca_cert_hashes: vec![ca_cert_hash.to_string()],
+                token: token.expose(),
+            }),
+            file: None,
+            tls_bootstrap_token: Some(token.expose()),
+        },
+        node_registration: NodeRegistration {
+            cri_socket: CRI_SOCKET,
+            ignore_preflight_errors,
+            image_pull_policy: "IfNotPresent",
+            kubelet_extra_args: pool_kubelet_args(pool),
+            name: None,
+            taints: pool
+                .taints
+                .iter()
+                .map(|t| TaintConfig { effect: t.effect.clone(), key: t.key.clone(), value: t.value.clone() })
+                .collect(),
+        },
+        skip_phases,
+        timeouts: Timeouts {
+            control_plane_component_health_check: None,
+            discovery: Some(format_go_duration(cluster.join.timeout)),
+        },
+    }
+}
+
+/// `node-labels` for a pool's kubelet, sorted by key as the kubelet's flag parser does not
+/// care and a re-bake must not reorder.
+fn pool_kubelet_args(pool: &WorkerPool) -> Vec<Arg> {
+    if pool.labels.is_empty() {
+        return Vec::new();
+    }
+    let labels: Vec<String> = pool.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    vec![Arg { name: "node-labels".into(), value: labels.join(",") }]
+}
+
+/// A pool machine's `/var/lib/kubelet/kubeadm-flags.env`, byte for byte as kubeadm's
+/// worker join writes it (`WriteKubeletDynamicEnvFile`): no `--hostname-override`, since the
+/// node name is the hostname; the taints as `--register-with-taints`; the extra args merged
+/// in; every flag sorted by name.
+pub fn pool_kubelet_flags_env(cluster: &Cluster, pool: &WorkerPool) -> String {
+    let pause = image(&cluster.image_repository, "pause", pins(cluster.kubernetes_version).pause);
+    let mut args = vec![
+        Arg { name: "container-runtime-endpoint".into(), value: CRI_SOCKET.into() },
+        Arg { name: "pod-infra-container-image".into(), value: pause },
+    ];
+    if !pool.taints.is_empty() {
+        let taints: Vec<String> = pool.taints.iter().map(|t| t.to_flag()).collect();
+        args.push(Arg { name: "register-with-taints".into(), value: taints.join(",") });
+    }
+    args.extend(pool_kubelet_args(pool));
+    args.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.value.cmp(&b.value)));
+    let flags: Vec<String> = args.iter().map(|a| format!("--{}={}", a.name, a.value)).collect();
+    // Go's %q: the validated labels and taints hold nothing it would escape.
+    format!("KUBELET_KUBEADM_ARGS=\"{}\"\n", flags.join(" "))
 }
 
 /// The kubelet's `/var/lib/kubelet/kubeadm-flags.env`, as kubeadm writes it.

@@ -250,6 +250,7 @@ fn run(command: cli::Command) -> Result<()> {
                         "cluster": c.name, "kubernetesVersion": c.kubernetes_version.to_string(),
                         "controlPlanes": c.control_planes().count(),
                         "workers": c.nodes.len() - c.control_planes().count(),
+                        "workerPools": c.worker_pools.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
                         "endpoint": c.endpoint.host_port(),
                     });
                     println!("{}", serde_json::to_string_pretty(&report)?);
@@ -298,10 +299,21 @@ fn token(cmd: cli::TokenCommand) -> Result<()> {
             }
             return Ok(());
         }
-        cli::TokenCommand::Create(new) => (new, false),
-        cli::TokenCommand::Rotate(new) => (new, true),
+        cli::TokenCommand::Create(new) => (new, None),
+        cli::TokenCommand::Rotate { new, pool } => (new, Some(pool)),
     };
-    let ttl = kubebake::spec::parse_go_duration(&new.ttl).map_err(|m| anyhow::anyhow!("--ttl {}: {m}", new.ttl))?;
+    let pool = join.clone().flatten();
+    let use_ = match (&join, &pool) {
+        (None, _) => tokens::Use::Spare,
+        (Some(_), None) => tokens::Use::Join,
+        (Some(_), Some(p)) => tokens::Use::Pool(p),
+    };
+    let ttl = match &new.ttl {
+        Some(text) => kubebake::spec::parse_go_duration(text).map_err(|m| anyhow::anyhow!("--ttl {text}: {m}"))?,
+        // A pool's user-data outlives a day: its new token gets a pool's default lifetime.
+        None if pool.is_some() => kubebake::spec::DEFAULT_POOL_TOKEN_TTL,
+        None => std::time::Duration::from_secs(24 * 3600),
+    };
     // Refused before anything changes: a Secret on a terminal would show the token.
     let to_terminal = new.out.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
     if to_terminal {
@@ -312,8 +324,8 @@ fn token(cmd: cli::TokenCommand) -> Result<()> {
     if let Some(parent) = new.out.as_deref().and_then(|p| p.parent()).filter(|p| !p.as_os_str().is_empty()) {
         anyhow::ensure!(parent.is_dir(), "-o: {} is not a directory", parent.display());
     }
-    let (t, expires) = tokens::create(&new.state, ttl, now, join)?;
-    let secret = tokens::secret_manifest(&t, expires.as_deref());
+    let (t, expires) = tokens::create(&new.state, ttl, now, use_)?;
+    let secret = tokens::secret_manifest(&t, expires.as_deref(), pool.as_deref());
     match &new.out {
         Some(path) => kubebake::output::write_file_atomic(path, secret.as_bytes(), 0o600)?,
         None => print!("{secret}"),
@@ -323,7 +335,11 @@ fn token(cmd: cli::TokenCommand) -> Result<()> {
         t.id(),
         new.state.display(),
         expires.as_deref().unwrap_or("never"),
-        if join { "; joining nodes carry it from the next bake on" } else { "" }
+        match (&join, &pool) {
+            (_, Some(p)) => format!("; worker pool {p}'s user-data carries it from the next bake on"),
+            (Some(_), None) => "; joining nodes carry it from the next bake on".to_string(),
+            (None, _) => String::new(),
+        }
     );
     Ok(())
 }
@@ -360,8 +376,11 @@ fn print_token_row(t: &kubebake::tokens::TokenInfo) {
     if t.initial {
         uses.push("kubeadm init");
     }
-    if t.joins {
-        uses.push("joining nodes");
+    let pool = t.pool.as_ref().map(|p| format!("pool {p}"));
+    match (&pool, t.joins) {
+        (None, true) => uses.push("joining nodes"),
+        (Some(p), true) => uses.push(p.as_str()),
+        _ => {}
     }
     println!(
         "{:<8}  {:<22}  {:<22}  {}",
@@ -404,9 +423,21 @@ fn report_json(r: &Report, show_token: bool) -> serde_json::Value {
     if show_token {
         join["token"] = r.token.expose().into();
     }
+    let pools: Vec<serde_json::Value> = r
+        .pools
+        .iter()
+        .map(|p| {
+            let n = &p.user_data;
+            serde_json::json!({
+                "name": p.pool, "dir": n.name, "role": n.role.name(), "files": n.files, "bytes": n.bytes,
+                "format": n.format.name(), "userData": n.raw, "delivered": n.delivered,
+                "tokenId": p.token_id, "tokenFromInit": p.token_from_init, "tokenExpires": p.token_expires,
+            })
+        })
+        .collect();
     serde_json::json!({
         "spec": r.spec, "state": r.state_dir, "stateChanges": r.state_changes, "out": r.out,
-        "operatorKubeconfig": r.out.join(bake::OPERATOR_KUBECONFIG), "nodes": nodes, "join": join,
+        "operatorKubeconfig": r.out.join(bake::OPERATOR_KUBECONFIG), "nodes": nodes, "pools": pools, "join": join,
         "warnings": r.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
     })
 }
@@ -427,16 +458,17 @@ fn print_report(r: &Report, show_token: bool) {
         println!("       {c}");
     }
     println!("out    {}", r.out.display());
-    let width = r.nodes.iter().map(|n| n.name.len()).max().unwrap_or(4).max(4);
+    let pools = r.pools.iter().map(|p| &p.user_data);
+    let width = r.nodes.iter().chain(pools.clone()).map(|n| n.name.len()).max().unwrap_or(4).max(4);
     println!(
         "       {:<width$}  {:<13}  {:>5}  {:>9}  {:<10}  {:>9}  {:>9}",
         "node", "role", "files", "bytes", "format", "user-data", "delivered"
     );
-    for n in &r.nodes {
+    for (n, role) in r.nodes.iter().map(|n| (n, n.role.name())).chain(pools.map(|n| (n, "worker pool"))) {
         println!(
             "       {:<width$}  {:<13}  {:>5}  {:>9}  {:<10}  {:>9}  {:>9}",
             n.name,
-            n.role.name(),
+            role,
             n.files,
             n.bytes,
             n.format.name(),

@@ -25,6 +25,8 @@ pub struct Cluster {
     pub pki: PkiSettings,
     pub join: JoinSettings,
     pub nodes: Vec<Node>,
+    /// Identical workers baked once per pool, named by their own hostname.
+    pub worker_pools: Vec<WorkerPool>,
     /// Registry of the control-plane images (kubeadm's `imageRepository`).
     pub image_repository: String,
     pub extra_args: ExtraArgs,
@@ -177,6 +179,10 @@ impl Cluster {
 
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)
+    }
+
+    pub fn worker_pool(&self, name: &str) -> Option<&WorkerPool> {
+        self.worker_pools.iter().find(|p| p.name == name)
     }
 }
 
@@ -355,6 +361,48 @@ pub struct Node {
     pub name: String,
     pub role: Role,
     pub address: IpAddr,
+}
+
+/// A pool of identical workers: one user-data for any number of machines, each of which
+/// takes its hostname as its node name. Nothing node-specific (name, address, certificate)
+/// is baked for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerPool {
+    pub name: String,
+    /// Registered by the kubelet (`--node-labels`); only keys a kubelet may set on itself.
+    pub labels: BTreeMap<String, String>,
+    /// Registered by the kubelet (`--register-with-taints`), in the spec's order.
+    pub taints: Vec<Taint>,
+    /// The TTL kubeadm init gives the pool's first join token; zero: never expires.
+    pub token_ttl: Duration,
+}
+
+impl WorkerPool {
+    /// The pool's directory in the output (`OUT/pool-<name>/`) and its plan's name.
+    pub fn dir(&self) -> String {
+        format!("pool-{}", self.name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taint {
+    pub key: String,
+    /// Empty: a taint with no value.
+    pub value: String,
+    /// NoSchedule, PreferNoSchedule or NoExecute.
+    pub effect: String,
+}
+
+impl Taint {
+    /// `key=value:Effect` (or `key:Effect`), as the kubelet's `--register-with-taints`
+    /// takes it and kubeadm writes it (`Taint.ToString`).
+    pub fn to_flag(&self) -> String {
+        if self.value.is_empty() {
+            format!("{}:{}", self.key, self.effect)
+        } else {
+            format!("{}={}:{}", self.key, self.value, self.effect)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use crate::invocation;
 use crate::kubeadm_config;
 use crate::kubeconfig;
 use crate::manifests::{self, KubeVipKubeconfig};
-use crate::model::{Cluster, Cni, ManifestSource, Node, Role};
+use crate::model::{Cluster, Cni, ManifestSource, Node, Role, WorkerPool};
 use crate::pki::CaId;
 use crate::state::{State, node_kubeconfig_stem, node_pki_stem};
 
@@ -49,8 +49,12 @@ impl PlannedUnit {
 
 #[derive(Debug, Clone)]
 pub struct NodePlan {
+    /// The node's name, or `pool-<name>` for a worker pool: the plan's directory in OUT.
     pub name: String,
     pub role: Role,
+    /// The worker pool this plan is for: its machines name themselves (hostname), so no
+    /// hostname, address or instance identity is written for them.
+    pub pool: Option<String>,
     pub files: Vec<PlannedFile>,
     pub units: Vec<PlannedUnit>,
 }
@@ -85,20 +89,61 @@ impl NodePlan {
     }
 }
 
+/// kubebake's preflight checks to ignore for the role, then the user's.
+fn ignored_preflight_errors(cluster: &Cluster, role: Role, first: bool) -> Vec<String> {
+    let mut ignore = invocation::ignored_preflight_errors(role, first, cluster.pki.external_ca);
+    ignore.extend(cluster.ignore_preflight_errors.iter().filter(|e| !ignore.contains(e)).cloned().collect::<Vec<_>>());
+    ignore
+}
+
+/// The cluster files of a worker pool's machines: kubeadm's JoinConfiguration with the
+/// pool's token and no node name, the kubelet's config and flags as kubeadm writes them
+/// for a node named by its hostname, and the CA certificate. Nothing else: no key, no
+/// identity, no address. The first-boot part is added by `firstboot::add_pool`.
+pub fn plan_pool(cluster: &Cluster, state: &State, pool: &WorkerPool, ca_hash: &str) -> NodePlan {
+    let mut p = NodePlan {
+        name: pool.dir(),
+        role: Role::Worker,
+        pool: Some(pool.name.clone()),
+        files: Vec::new(),
+        units: Vec::new(),
+    };
+    let token = &state.pool_tokens[&pool.name].joins;
+    let join = kubeadm_config::pool_join_configuration(
+        cluster,
+        pool,
+        token,
+        ca_hash,
+        invocation::skip_phases(Role::Worker, false),
+        ignored_preflight_errors(cluster, Role::Worker, false),
+    );
+    p.add(kubeadm_config::KUBEADM_CONFIG.into(), 0o600, crate::yaml::to_string(&join));
+    p.add(
+        format!("{KUBELET_DIR}/config.yaml"),
+        0o644,
+        crate::yaml::to_string(&kubeadm_config::kubelet_configuration(cluster)),
+    );
+    p.add(format!("{KUBELET_DIR}/kubeadm-flags.env"), 0o644, kubeadm_config::pool_kubelet_flags_env(cluster, pool));
+    p.cert("ca", &state.ca(CaId::Kubernetes).cert_pem);
+    p.files.sort_by(|a, b| a.path.cmp(&b.path));
+    p
+}
+
 /// The cluster files of `node`: PKI, kubeconfigs, manifests and configuration, sorted by
 /// path. The first-boot part is added by `firstboot::add`.
 pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -> NodePlan {
-    let mut p = NodePlan { name: node.name.clone(), role: node.role, files: Vec::new(), units: Vec::new() };
+    let mut p = NodePlan { name: node.name.clone(), role: node.role, pool: None, files: Vec::new(), units: Vec::new() };
     let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
     let first = node.name == cluster.first_control_plane().name;
 
     // kubeadm's configuration for this node (it carries the token: private), and the
     // kubelet's, as kubeadm would write them.
-    let skip = invocation::skip_phases(node, first);
-    let mut ignore = invocation::ignored_preflight_errors(node, first, cluster.pki.external_ca);
-    ignore.extend(cluster.ignore_preflight_errors.iter().filter(|e| !ignore.contains(e)).cloned().collect::<Vec<_>>());
+    let skip = invocation::skip_phases(node.role, first);
+    let ignore = ignored_preflight_errors(cluster, node.role, first);
     let kubeadm_config = if first {
-        let init = kubeadm_config::init_configuration(cluster, node, &state.token, skip, ignore);
+        let pools: Vec<(&WorkerPool, &crate::token::BootstrapToken)> =
+            cluster.worker_pools.iter().map(|pool| (pool, &state.pool_tokens[&pool.name].initial)).collect();
+        let init = kubeadm_config::init_configuration(cluster, node, &state.token, &pools, skip, ignore);
         let cluster_config = kubeadm_config::cluster_configuration(cluster);
         // The KubeletConfiguration goes along, so the kubelet-config ConfigMap kubeadm
         // uploads is the very file every node's kubelet reads.

@@ -9,6 +9,7 @@
 //! nodes/<node>/kubeconfig/…     client certificates of its kubeconfigs
 //! operator/admin.*              the operator's kubeconfig identity
 //! kubebake-state.json           what each certificate was issued for
+//! tokens/<id> tokens.json join-token   later tokens, and each worker pool's (tokens.rs)
 //! ```
 //! Changes are built beside the directory and swapped in whole: a crash leaves the old
 //! state or the new one, never a mix.
@@ -63,6 +64,8 @@ pub struct State {
     pub token: BootstrapToken,
     /// The token joining nodes carry: the first one until `kubebake token rotate`.
     pub join_token: BootstrapToken,
+    /// Each worker pool's tokens, by pool name (the spec's pools only).
+    pub pool_tokens: BTreeMap<String, crate::tokens::PoolTokens>,
     leaves: BTreeMap<String, Leaf>,
     /// What this bake created, reissued or dropped, for the report. Empty when the state
     /// was reused as it was.
@@ -272,6 +275,12 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<(State
     };
 
     let join_token = crate::tokens::join_token(dir, &existing)?.unwrap_or_else(|| token.clone());
+    // A pool's tokens are made once and kept, like the first token: a re-bake gives the
+    // pool the same user-data. A pool dropped from the spec keeps its record (its token may
+    // still be in the cluster; `token list` shows it).
+    let pool_names: Vec<&str> = cluster.worker_pools.iter().map(|p| p.name.as_str()).collect();
+    let pools = crate::tokens::sync_pools(dir, &existing, &pool_names, &token, now)?;
+    changes.extend(pools.changes);
 
     // Leaves: reuse what still matches, issue what is new or changed.
     let wanted = wanted(cluster);
@@ -357,6 +366,7 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<(State
     files.insert("sa.key".into(), (sa_key_pem.clone().into_bytes(), 0o600));
     files.insert("sa.pub".into(), (sa_pub_pem.clone().into_bytes(), 0o644));
     files.insert(TOKEN_FILE.into(), (format!("{}\n", token.expose()).into_bytes(), 0o600));
+    files.extend(pools.files);
     for (stem, leaf) in &leaves {
         files.insert(format!("{stem}.crt"), (leaf.cert_pem.clone().into_bytes(), 0o644));
         files.insert(format!("{stem}.key"), (leaf.key_pem.clone().into_bytes(), 0o600));
@@ -383,7 +393,18 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<(State
         files.len() == existing.len() && files.iter().all(|(rel, (bytes, _))| existing.get(rel) == Some(bytes));
     let unsaved = (!unchanged).then(|| Unsaved { dir: dir.to_path_buf(), files });
 
-    Ok((State { dir: dir.to_path_buf(), cas, sa_key_pem, sa_pub_pem, token, join_token, leaves, changes }, unsaved))
+    let state = State {
+        dir: dir.to_path_buf(),
+        cas,
+        sa_key_pem,
+        sa_pub_pem,
+        token,
+        join_token,
+        pool_tokens: pools.tokens,
+        leaves,
+        changes,
+    };
+    Ok((state, unsaved))
 }
 
 /// [`sync`], then saving what changed before returning.

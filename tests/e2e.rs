@@ -87,21 +87,40 @@ struct Lab {
     external_ca: bool,
     /// The bake output each node's disk was laid from.
     booted_from: std::cell::RefCell<BTreeMap<String, PathBuf>>,
+    /// Machines that are no spec node, by name, and the directory of the bake output their
+    /// disk is laid from (a worker pool's, `pool-<name>`).
+    machines: BTreeMap<String, String>,
 }
 
 impl Lab {
     fn new(name: &str, kit: PathBuf, nodes: &[(&str, &str, &str)], extra: &str) -> Lab {
+        Lab::with_machines(name, kit, nodes, extra, &[])
+    }
+
+    /// A lab with, beside the spec's nodes, `machines` (name, address, output directory):
+    /// each takes its name as hostname and the files of that directory, as a machine that a
+    /// worker pool launches does.
+    fn with_machines(
+        name: &str,
+        kit: PathBuf,
+        nodes: &[(&str, &str, &str)],
+        extra: &str,
+        machines: &[(&str, &str, &str)],
+    ) -> Lab {
         let bake = Bake::new(&spec(name, nodes, extra));
         bake.bake(&[]).assert_ok();
+        let mut all: Vec<(String, String)> = nodes.iter().map(|(n, _, a)| (n.to_string(), a.to_string())).collect();
+        all.extend(machines.iter().map(|(n, a, _)| (n.to_string(), a.to_string())));
         let lab = Lab {
             name: name.to_string(),
             bake,
             kit,
-            nodes: nodes.iter().map(|(n, _, a)| (n.to_string(), a.to_string())).collect(),
+            nodes: all,
             started: Instant::now(),
             bundle: None,
             external_ca: extra.contains("externalCA: true"),
             booted_from: Default::default(),
+            machines: machines.iter().map(|(n, _, dir)| (n.to_string(), dir.to_string())).collect(),
         };
         let _ = lab.sh(&["down", name]);
         let mut args = vec!["net-up".to_string(), name.to_string(), GATEWAY.to_string()];
@@ -139,6 +158,9 @@ impl Lab {
         let bundle = self.bundle.as_ref().map(|b| b.to_string_lossy().into_owned());
         if let Some(b) = &bundle {
             args.extend(["--bundle", b.as_str()]);
+        }
+        if let Some(dir) = self.machines.get(node) {
+            args.extend(["--from", dir.as_str()]);
         }
         let o = self.sh(&args);
         assert!(o.status.success(), "boot {node}: {}", String::from_utf8_lossy(&o.stderr));
@@ -341,7 +363,7 @@ impl Lab {
         // Nothing kubebake placed was rewritten, and the staged manifests run unchanged.
         for (node, _) in &self.nodes {
             let out = self.booted_from.borrow().get(node).cloned().unwrap_or_else(|| self.bake.out());
-            let rootfs = out.join(node).join("rootfs");
+            let rootfs = out.join(self.machines.get(node).unwrap_or(node)).join("rootfs");
             let disk = self.disk(node);
             let mut changed = Vec::new();
             for (rel, (bytes, _)) in snapshot(&rootfs) {
@@ -350,8 +372,10 @@ impl Lab {
                 }
             }
             // A worker's kubelet-start writes kubeadm's own flags file: without
-            // --hostname-override, as the hostname is the node name here.
-            changed.retain(|p| !(workers.contains(&node.as_str()) && p == "var/lib/kubelet/kubeadm-flags.env"));
+            // --hostname-override, as the hostname is the node name here. A pool machine's
+            // baked one is kubeadm's already, byte for byte, so it must not change.
+            let listed_worker = workers.contains(&node.as_str()) && !self.machines.contains_key(node);
+            changed.retain(|p| !(listed_worker && p == "var/lib/kubelet/kubeadm-flags.env"));
             assert!(changed.is_empty(), "{node}: placed files changed on the node: {changed:?}");
             if node.starts_with("cp-") {
                 for entry in fs::read_dir(rootfs.join("etc/kubebake/manifests")).unwrap() {
@@ -655,6 +679,68 @@ fn e2e_i_a_renewed_api_server_certificate_taken_as_a_file() {
     lab.booted_from.borrow_mut().insert("cp-1".into(), lab.bake.path("out2"));
     lab.assert_cluster();
     println!("scenario i: the API server serves the renewed certificate ({})", serial.trim());
+}
+
+/// j. A worker pool: one control plane, then two machines of other names and addresses
+/// booted from the pool's one user-data (its rootfs), as an autoscaling group launches
+/// them. Each registers under its own hostname with the pool's labels and taints, through
+/// the pool's own token, and kubeadm rewrites none of the pool's files (its kubelet flags
+/// file included: it is kubeadm's own for a node named by its hostname).
+#[test]
+fn e2e_j_machines_of_a_worker_pool_join_under_their_own_hostnames() {
+    let _one = lock();
+    let Some(kit) = kit() else { return };
+    let nodes = &[("cp-1", "control-plane", "10.77.0.11")];
+    let pool = "  cni: {plugin: none}
+  workerPools:
+    - name: batch
+      labels: {example.com/pool: batch, node.kubernetes.io/tier: batch}
+      taints: [{key: example.com/dedicated, value: batch, effect: NoSchedule}, {key: example.com/spot, effect: PreferNoSchedule}]
+";
+    let machines = &[("batch-7f3k", "10.77.0.31", "pool-batch"), ("batch-q9zx", "10.77.0.32", "pool-batch")];
+    let lab = Lab::with_machines("kbe-j", kit, nodes, pool, machines);
+    // The machines are launched once the cluster runs, as a scale-up would be: they find the
+    // endpoint at once rather than backing off while cp-1 initialises.
+    let init = lab.run(&[(0, "cp-1")], false, &[]);
+    let joined = lab.run(&[(0, "batch-7f3k"), (0, "batch-q9zx")], false, &[]);
+    lab.assert_cluster();
+
+    let records: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(lab.bake.state().join("tokens.json")).unwrap()).unwrap();
+    let pool_token = records["pools"]["batch"]["joins"].as_str().unwrap().to_string();
+    let csrs = lab.kubectl_ok(&["get", "csr", "-o", "jsonpath={range .items[*]}{.spec.username}{\"\\n\"}{end}"]);
+    let by_pool = csrs.lines().filter(|u| *u == format!("system:bootstrap:{pool_token}")).count();
+    assert_eq!(by_pool, 2, "CSRs from the pool's token {pool_token}:\n{csrs}");
+    for (machine, _, _) in machines {
+        let node: serde_json::Value =
+            serde_json::from_str(&lab.kubectl_ok(&["get", "node", machine, "-o", "json"])).unwrap();
+        let labels = &node["metadata"]["labels"];
+        assert_eq!(labels["example.com/pool"], "batch", "{machine}: {labels}");
+        assert_eq!(labels["node.kubernetes.io/tier"], "batch", "{machine}: {labels}");
+        assert_eq!(labels["kubernetes.io/hostname"], *machine, "{machine}: {labels}");
+        let mut taints: Vec<String> = node["spec"]["taints"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{machine} has no taints: {}", node["spec"]))
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}={}:{}",
+                    t["key"].as_str().unwrap(),
+                    t["value"].as_str().unwrap_or(""),
+                    t["effect"].as_str().unwrap()
+                )
+            })
+            .collect();
+        taints.sort();
+        assert_eq!(
+            taints,
+            ["example.com/dedicated=batch:NoSchedule", "example.com/spot=:PreferNoSchedule"],
+            "{machine}"
+        );
+        let log = fs::read_to_string(lab.disk(machine).join("var/lib/kblab/log/firstboot.log")).unwrap();
+        assert!(log.contains(&format!("this machine joins as node {machine}, its hostname")), "{machine}:\n{log}");
+    }
+    println!("scenario j: cp-1 done {init:.1} s after power-on; both pool machines {joined:.1} s after theirs");
 }
 
 /// The lab's own scripts are checked like the first-boot script, kit or not.

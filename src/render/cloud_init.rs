@@ -40,7 +40,9 @@ pub struct NewUser {
 /// The `#cloud-config` document.
 #[derive(Debug, Serialize)]
 pub struct CloudConfig {
-    pub hostname: String,
+    /// None for a worker pool: cloud-init sets the platform's hostname for the instance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
     pub preserve_hostname: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<UserEntry>,
@@ -117,7 +119,7 @@ pub fn cloud_config(cluster: &Cluster, plan: &NodePlan) -> CloudConfig {
         (Vec::new(), login.ssh_authorized_keys.clone())
     };
     CloudConfig {
-        hostname: plan.name.clone(),
+        hostname: plan.pool.is_none().then(|| plan.name.clone()),
         preserve_hostname: false,
         users,
         ssh_authorized_keys: default_keys,
@@ -132,14 +134,20 @@ pub fn cloud_config(cluster: &Cluster, plan: &NodePlan) -> CloudConfig {
 pub fn render(cluster: &Cluster, plan: &NodePlan) -> UserData {
     let user_data = format!("#cloud-config\n{}", crate::yaml::to_string(&cloud_config(cluster, plan)));
     let compressed = gzip(user_data.as_bytes());
-    let meta =
-        MetaData { instance_id: format!("kubebake-{}-{}", cluster.name, plan.name), local_hostname: plan.name.clone() };
-    let mut files = vec![
-        Rendered { name: "meta-data", bytes: crate::yaml::to_string(&meta).into_bytes() },
-        Rendered { name: "user-data", bytes: user_data.clone().into_bytes() },
-        Rendered { name: "user-data.gz", bytes: compressed.clone() },
-    ];
-    if let (Some(net), Some(node)) = (&cluster.node_network, cluster.node(&plan.name)) {
+    let mut files = Vec::new();
+    // NoCloud's meta-data names one instance; a pool's machines are many, and whatever
+    // launches them (the cloud, the hypervisor) gives each its own.
+    if plan.pool.is_none() {
+        let meta = MetaData {
+            instance_id: format!("kubebake-{}-{}", cluster.name, plan.name),
+            local_hostname: plan.name.clone(),
+        };
+        files.push(Rendered { name: "meta-data", bytes: crate::yaml::to_string(&meta).into_bytes() });
+    }
+    files.push(Rendered { name: "user-data", bytes: user_data.clone().into_bytes() });
+    files.push(Rendered { name: "user-data.gz", bytes: compressed.clone() });
+    let node = plan.pool.is_none().then(|| cluster.node(&plan.name)).flatten();
+    if let (Some(net), Some(node)) = (&cluster.node_network, node) {
         let default = if net.gateway.is_ipv6() { "::/0" } else { "0.0.0.0/0" };
         let ethernet = Ethernet {
             addresses: vec![format!("{}/{}", node.address, net.prefix_length)],

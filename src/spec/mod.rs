@@ -11,6 +11,7 @@ mod validate;
 
 pub use duration::{format_go_duration, parse_go_duration};
 pub use locate::Locator;
+pub use validate::DEFAULT_POOL_TOKEN_TTL;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -55,6 +56,10 @@ pub struct Spec {
     #[serde(default)]
     pub join: Join,
     pub nodes: Vec<NodeSpec>,
+    /// Any number of identical workers per pool, from one user-data each: the machine's
+    /// hostname names the node (autoscaling groups, MachineSets).
+    #[serde(default)]
+    pub worker_pools: Vec<WorkerPoolSpec>,
     /// Where control-plane images come from (kubeadm's `imageRepository`).
     #[serde(default)]
     pub image_repository: Option<String>,
@@ -214,6 +219,30 @@ pub struct NodeSpec {
     pub name: String,
     pub role: String,
     pub address: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WorkerPoolSpec {
+    pub name: String,
+    /// Node labels the kubelet registers with. Values are read as any YAML so that an
+    /// unquoted `true` or `1` is reported with its line rather than by serde.
+    #[serde(default)]
+    pub labels: BTreeMap<String, serde_yaml::Value>,
+    #[serde(default)]
+    pub taints: Vec<TaintSpec>,
+    /// How long the pool's join token lives once kubeadm init created it (0: never expires).
+    #[serde(default, rename = "tokenTTL")]
+    pub token_ttl: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaintSpec {
+    pub key: String,
+    #[serde(default)]
+    pub value: Option<String>,
+    pub effect: String,
 }
 
 /// A spec that parsed and validated, with the warnings worth showing the user.

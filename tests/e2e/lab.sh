@@ -6,11 +6,14 @@
 #                                                      a switch namespace and one per node
 #                                                      (--bare: links only, the node's own
 #                                                      network configuration sets them up)
-#   lab.sh boot LAB NODE OUT [--kubelet-enabled] [--bundle FILE]
+#   lab.sh boot LAB NODE OUT [--kubelet-enabled] [--bundle FILE] [--from DIR]
 #                                                      power on (first time: lay rootfs;
 #                                                      --bundle: the image carries FILE at
 #                                                      /opt/kubebake/bundle.tar and no
-#                                                      Kubernetes binary or image)
+#                                                      Kubernetes binary or image;
+#                                                      --from: lay OUT/DIR/rootfs, e.g. a
+#                                                      worker pool's, on a machine of
+#                                                      another name: its hostname is NODE)
 #   lab.sh poweroff LAB NODE                           kill everything the node runs
 #   lab.sh cni LAB NODE POD_CIDR                       the environment's pod network
 #   lab.sh on LAB NODE CMD...                          run CMD inside a running node
@@ -121,9 +124,9 @@ node_init() {
 }
 
 lay_disk() {
-  local lab=$1 node=$2 out=$3 bundle=${4:-} dir
+  local lab=$1 node=$2 out=$3 bundle=${4:-} from=${5:-$2} dir
   dir=$(node_dir "$lab" "$node")
-  [[ -d $out/$node/rootfs ]] || die "$out/$node/rootfs: no such node in the bake"
+  [[ -d $out/$from/rootfs ]] || die "$out/$from/rootfs: no such node or pool in the bake"
   mkdir -p "$dir/disk"
   # Every baked file must land on a path the node owns, or it would silently be lost.
   local f covered p
@@ -133,10 +136,10 @@ lay_disk() {
       [[ /$f == "$p" || /$f == "$p"/* ]] && covered=1
     done
     [[ -n $covered ]] || die "$node: baked file /$f is outside the paths the lab gives a node"
-  done < <(cd "$out/$node/rootfs" && find . -type f -printf '%P\n')
+  done < <(cd "$out/$from/rootfs" && find . -type f -printf '%P\n')
   for p in "${NODE_DIRS[@]}"; do mkdir -p "$dir/disk$p"; done
   mkdir -p "$dir/disk/etc"
-  cp -a "$out/$node/rootfs/." "$dir/disk/"
+  cp -a "$out/$from/rootfs/." "$dir/disk/"
   { echo "127.0.0.1 localhost"; cat "$LAB_ROOT/$lab/hosts"; } > "$dir/disk/etc/hosts"
   echo "nameserver 127.0.0.1" > "$dir/disk/etc/resolv.conf"
   [[ -f $dir/disk/etc/hostname ]] || echo "$node" > "$dir/disk/etc/hostname"
@@ -158,17 +161,18 @@ lay_disk() {
 # Powers the node on: namespaces, enabled services, then first boot (as systemd would
 # start kubebake-firstboot.service while /var/lib/kubebake/done is absent).
 boot() {
-  local lab=$1 node=$2 out=$3 kubelet_enabled='' bundle='' dir
+  local lab=$1 node=$2 out=$3 kubelet_enabled='' bundle='' from='' dir
   shift 3
   while (($#)); do
     case $1 in
       --kubelet-enabled) kubelet_enabled=1; shift ;;
       --bundle) bundle=${2:?--bundle FILE}; shift 2 ;;
+      --from) from=${2:?--from DIR}; shift 2 ;;
       *) die "boot: unknown option $1" ;;
     esac
   done
   dir=$(node_dir "$lab" "$node")
-  [[ -d $dir/disk ]] || lay_disk "$lab" "$node" "$out" "$bundle"
+  [[ -d $dir/disk ]] || lay_disk "$lab" "$node" "$out" "$bundle" "${from:-$node}"
   if [[ -n $kubelet_enabled ]]; then
     # As the apt packages leave an image: both units enabled, started at every boot.
     touch "$dir/disk/var/lib/kblab/enabled/containerd" "$dir/disk/var/lib/kblab/enabled/kubelet"
