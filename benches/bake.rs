@@ -226,7 +226,7 @@ fn sizes(dir: &Path) {
             let spec_path = dir.join(format!("{example}-{}.yaml", os.unwrap_or("default")));
             std::fs::write(&spec_path, spec_text).unwrap();
             let out = Command::new(BINARY)
-                .args(["--json", "bake"])
+                .args(["bake", "--json"])
                 .arg(&spec_path)
                 .arg("-o")
                 .arg(dir.join(format!("sizes-out-{example}-{}", os.unwrap_or("default"))))

@@ -149,33 +149,53 @@ pub fn bake(opts: &Options) -> Result<Report> {
             }
         };
         plan.files.sort_by(|a, b| a.path.cmp(&b.path));
-        let mut sums = Vec::new();
-        let mut write = |rel: String, bytes: &[u8], mode: u32| -> Result<()> {
-            staging.write(&rel, bytes, mode, false)?;
-            sums.push((rel, digest(bytes)));
-            Ok(())
+        let write_all = |files: Vec<(String, &[u8], u32)>| -> Result<Vec<(String, [u8; 32])>> {
+            let mut sums = Vec::with_capacity(files.len());
+            for (rel, bytes, mode) in files {
+                staging.write(&rel, bytes, mode, false)?;
+                sums.push((rel, digest(bytes)));
+            }
+            Ok(sums)
         };
-        for f in plan.tree() {
-            write(format!("{}/rootfs{}", plan.name, f.path), &f.contents, f.mode)?;
-        }
-        let sealed =
-            sealing.as_ref().map(|(s, ca_key, tokens)| crate::seal::seal_plan(&plan, &s.recipient, ca_key, tokens));
-        let delivered = sealed.as_ref().unwrap_or(&plan);
-        let user_data = render::render(&cluster, delivered);
-        let tree = delivered.tree();
-        let summary = NodeSummary {
-            name: plan.name.clone(),
-            role: plan.role,
-            files: tree.len(),
-            bytes: tree.iter().map(|f| f.contents.len()).sum(),
-            format: user_data.format,
-            raw: user_data.raw,
-            delivered: user_data.delivered,
+        let tree = plan.tree();
+        let rootfs = || {
+            write_all(
+                tree.iter().map(|f| (format!("{}/rootfs{}", plan.name, f.path), &f.contents[..], f.mode)).collect(),
+            )
         };
-        // User-data holds every secret the node gets.
-        for r in user_data.files {
-            write(format!("{}/{}", plan.name, r.name), &r.bytes, 0o600)?;
-        }
+        let user_data = || -> Result<(NodeSummary, Vec<(String, [u8; 32])>)> {
+            let sealed =
+                sealing.as_ref().map(|(s, ca_key, tokens)| crate::seal::seal_plan(&plan, &s.recipient, ca_key, tokens));
+            let delivered = sealed.as_ref().unwrap_or(&plan);
+            let user_data = render::render(&cluster, delivered);
+            let delivered_tree = delivered.tree();
+            let summary = NodeSummary {
+                name: plan.name.clone(),
+                role: plan.role,
+                files: delivered_tree.len(),
+                bytes: delivered_tree.iter().map(|f| f.contents.len()).sum(),
+                format: user_data.format,
+                raw: user_data.raw,
+                delivered: user_data.delivered,
+            };
+            // User-data holds every secret the node gets.
+            let files = user_data.files.iter().map(|r| (format!("{}/{}", plan.name, r.name), &r.bytes[..], 0o600));
+            Ok((summary, write_all(files.collect())?))
+        };
+        // With fewer machines than cores, a core would idle: the rootfs is written while
+        // the user-data is rendered (most of a one-node bake).
+        let (rootfs_sums, rendered) = if machines.len() < crate::cpus() {
+            std::thread::scope(|s| {
+                let writing = s.spawn(rootfs);
+                let rendered = user_data();
+                (writing.join().expect("writing does not panic"), rendered)
+            })
+        } else {
+            (rootfs(), user_data())
+        };
+        let mut sums = rootfs_sums?;
+        let (summary, user_data_sums) = rendered?;
+        sums.extend(user_data_sums);
         bar.inc(1);
         Ok(BakedNode { summary, pool: plan.pool.clone(), sums })
     };
