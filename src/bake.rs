@@ -149,7 +149,7 @@ pub fn bake(opts: &Options) -> Result<Report> {
             }
         };
         plan.files.sort_by(|a, b| a.path.cmp(&b.path));
-        let write_all = |files: Vec<(String, &[u8], u32)>| -> Result<Vec<(String, [u8; 32])>> {
+        let write_all = |files: Vec<(String, &[u8], u32)>| -> Result<Vec<Sum>> {
             let mut sums = Vec::with_capacity(files.len());
             for (rel, bytes, mode) in files {
                 staging.write(&rel, bytes, mode, false)?;
@@ -163,7 +163,7 @@ pub fn bake(opts: &Options) -> Result<Report> {
                 tree.iter().map(|f| (format!("{}/rootfs{}", plan.name, f.path), &f.contents[..], f.mode)).collect(),
             )
         };
-        let user_data = || -> Result<(NodeSummary, Vec<(String, [u8; 32])>)> {
+        let user_data = || -> Result<(NodeSummary, Vec<Sum>)> {
             let sealed =
                 sealing.as_ref().map(|(s, ca_key, tokens)| crate::seal::seal_plan(&plan, &s.recipient, ca_key, tokens));
             let delivered = sealed.as_ref().unwrap_or(&plan);
@@ -387,12 +387,15 @@ enum Machine<'a> {
     Pool(&'a crate::model::WorkerPool),
 }
 
+/// A file written, by path relative to OUT, with its SHA-256.
+type Sum = (String, [u8; 32]);
+
 /// One node's part of the bake: its summary and the digests of the files it wrote.
 struct BakedNode {
     summary: NodeSummary,
     /// The pool whose user-data this is, if it is a pool's.
     pool: Option<String>,
-    sums: Vec<(String, [u8; 32])>,
+    sums: Vec<Sum>,
 }
 
 /// A bar on stderr for bakes of many nodes, when the caller asked for one (it knows
