@@ -134,8 +134,7 @@ pub fn bake(opts: &Options) -> Result<Report> {
 
     // Nodes are planned, rendered and written on every core, one node at a time per core,
     // so memory holds a few nodes' files rather than the whole output.
-    let staging = Staging::new(&opts.out, 0o700, false)?.reusing_previous();
-    let node_baked = |machine: &Machine| -> Result<BakedNode> {
+    let node_baked = |machine: &Machine, sink: &Sink| -> Result<BakedNode> {
         let mut plan = match machine {
             Machine::Node(node) => {
                 let mut plan = plan_node(&cluster, &state, node, &ca_hash);
@@ -152,7 +151,7 @@ pub fn bake(opts: &Options) -> Result<Report> {
         let write_all = |files: Vec<(String, &[u8], u32)>| -> Result<Vec<Sum>> {
             let mut sums = Vec::with_capacity(files.len());
             for (rel, bytes, mode) in files {
-                staging.write(&rel, bytes, mode, false)?;
+                sink.put(&rel, bytes, mode)?;
                 sums.push((rel, digest(bytes)));
             }
             Ok(sums)
@@ -199,14 +198,52 @@ pub fn bake(opts: &Options) -> Result<Report> {
         bar.inc(1);
         Ok(BakedNode { summary, pool: plan.pool.clone(), sums })
     };
-    // The state is saved while the nodes are baked; both must be done before the output
-    // is committed, so the output never refers to a state that is not on disk.
-    let (baked, saved) = std::thread::scope(|s| {
-        let saving = unsaved.map(|u| s.spawn(|| u.save()));
-        let baked = crate::parallel_map(&machines, node_baked);
-        (baked, saving.map(|h| h.join().expect("saving the state does not panic")))
-    });
-    saved.transpose()?;
+    let operator_yaml = operator_kc.to_yaml();
+
+    // A re-bake that changes nothing (same state, same output) writes nothing: the nodes are
+    // rendered and compared with the output in place first. On a disk, building a tree of
+    // a thousand nodes is mostly its 16,000 mkdirs, whatever is linked or written.
+    let mut in_place = None;
+    if unsaved.is_none() {
+        if let Ok(old_sums) = fs::read(opts.out.join(SUMS_FILE)) {
+            let differs = std::sync::atomic::AtomicBool::new(false);
+            let sink = Sink::Compare { out: &opts.out, differs: &differs };
+            let baked: Vec<Option<Result<BakedNode>>> = crate::parallel_map(&machines, |m| {
+                (!differs.load(std::sync::atomic::Ordering::Relaxed)).then(|| node_baked(m, &sink))
+            });
+            sink.put(OPERATOR_KUBECONFIG, operator_yaml.as_bytes(), 0o600)?;
+            if !differs.into_inner() {
+                let baked = baked.into_iter().map(|b| b.expect("rendered, as nothing differed")).collect::<Vec<_>>();
+                let mut sums = Vec::new();
+                for node in baked.iter().flatten() {
+                    sums.extend(node.sums.iter().cloned());
+                }
+                sums.push((OPERATOR_KUBECONFIG.to_string(), digest(operator_yaml.as_bytes())));
+                if sha256sums_of(sums).into_bytes() == old_sums {
+                    in_place = Some(baked);
+                }
+            }
+            bar.reset();
+        }
+    }
+    let unchanged = in_place.is_some();
+
+    let staging = if unchanged { None } else { Some(Staging::new(&opts.out, 0o700, false)?.reusing_previous()) };
+    let baked = match in_place {
+        Some(baked) => baked,
+        None => {
+            let sink = Sink::Staging(staging.as_ref().expect("staging unless unchanged"));
+            // The state is saved while the nodes are baked; both must be done before the
+            // output is committed, so the output never refers to a state that is not on disk.
+            let (baked, saved) = std::thread::scope(|s| {
+                let saving = unsaved.map(|u| s.spawn(|| u.save()));
+                let baked = crate::parallel_map(&machines, |m| node_baked(m, &sink));
+                (baked, saving.map(|h| h.join().expect("saving the state does not panic")))
+            });
+            saved.transpose()?;
+            baked
+        }
+    };
     let mut summaries = Vec::new();
     let mut pool_summaries = Vec::new();
     let mut sums = Vec::new();
@@ -230,11 +267,12 @@ pub fn bake(opts: &Options) -> Result<Report> {
         let all: Vec<&NodeSummary> = summaries.iter().chain(pool_summaries.iter().map(|p| &p.user_data)).collect();
         check_sizes(platform, &cluster, &all)?;
     }
-    let operator_yaml = operator_kc.to_yaml();
-    staging.write(OPERATOR_KUBECONFIG, operator_yaml.as_bytes(), 0o600, false)?;
-    sums.push((OPERATOR_KUBECONFIG.to_string(), digest(operator_yaml.as_bytes())));
-    staging.write(SUMS_FILE, sha256sums_of(sums).as_bytes(), 0o644, false)?;
-    staging.commit()?;
+    if let Some(staging) = staging {
+        staging.write(OPERATOR_KUBECONFIG, operator_yaml.as_bytes(), 0o600, false)?;
+        sums.push((OPERATOR_KUBECONFIG.to_string(), digest(operator_yaml.as_bytes())));
+        staging.write(SUMS_FILE, sha256sums_of(sums).as_bytes(), 0o644, false)?;
+        staging.commit()?;
+    }
     bar.finish_with_message("rendered and written");
 
     let mut warnings = loaded.warnings;
@@ -385,6 +423,30 @@ fn check_sizes(platform: Platform, cluster: &Cluster, nodes: &[&NodeSummary]) ->
 enum Machine<'a> {
     Node(&'a crate::model::Node),
     Pool(&'a crate::model::WorkerPool),
+}
+
+/// Where a node's files go.
+enum Sink<'a> {
+    /// Into the tree that will replace the output.
+    Staging(&'a Staging),
+    /// Nowhere, but checked against the output in place: `differs` is set at the first
+    /// file that is not there as it would be written, and the rest is not read.
+    Compare { out: &'a Path, differs: &'a std::sync::atomic::AtomicBool },
+}
+
+impl Sink<'_> {
+    fn put(&self, rel: &str, bytes: &[u8], mode: u32) -> Result<()> {
+        use std::sync::atomic::Ordering::Relaxed;
+        match self {
+            Sink::Staging(staging) => staging.write(rel, bytes, mode, false).map(|_| ()),
+            Sink::Compare { out, differs } => {
+                if !differs.load(Relaxed) && !crate::output::same_file_contents(&out.join(rel), bytes, mode) {
+                    differs.store(true, Relaxed);
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// A file written, by path relative to OUT, with its SHA-256.

@@ -195,7 +195,7 @@ fn parent_of(p: &Path) -> PathBuf {
 }
 
 /// Whether the regular file at `path` holds exactly `bytes` with exactly `mode`.
-fn same_file_contents(path: &Path, bytes: &[u8], mode: u32) -> bool {
+pub fn same_file_contents(path: &Path, bytes: &[u8], mode: u32) -> bool {
     use std::io::Read;
     let Ok(mut f) = fs::File::open(path) else { return false };
     let Ok(meta) = f.metadata() else { return false };

@@ -1,6 +1,6 @@
-//! The output tree across re-bakes: swapped in whole, with unchanged files carried over as
-//! hard links (the same inode) instead of being written again, and nothing trusted that
-//! was changed by hand.
+//! The output tree across re-bakes: left alone when nothing changed, otherwise swapped in
+//! whole, with unchanged files carried over as hard links (the same inode) instead of being
+//! written again, and nothing trusted that was changed by hand.
 
 mod common;
 
@@ -23,9 +23,12 @@ fn a_rebake_keeps_unchanged_files_and_rewrites_only_what_changed() {
     let cp_config = b.node_file("cp-1", "/etc/kubebake/kubeadm-config.yaml");
     let (ca_ino, ud_ino, cp_ino) = (inode(&worker_ca), inode(&worker_ud), inode(&cp_config));
 
-    // Nothing changed: every file is the one that was there, and the tree is the same.
+    // Nothing changed: nothing is written, not even a new tree swapped in (the output
+    // directory is the same one), and every file is the one that was there.
+    let out_ino = inode(&b.out());
     b.bake(&[]).assert_ok();
     assert_eq!(snapshot(&b.out()), before);
+    assert_eq!(inode(&b.out()), out_ino, "an unchanged re-bake built a new tree");
     assert_eq!((inode(&worker_ca), inode(&worker_ud), inode(&cp_config)), (ca_ino, ud_ino, cp_ino));
 
     // A file changed by hand in the output is not carried over: the bake restores it.
@@ -33,6 +36,7 @@ fn a_rebake_keeps_unchanged_files_and_rewrites_only_what_changed() {
     b.bake(&[]).assert_ok();
     assert_eq!(snapshot(&b.out()), before);
     assert_ne!(inode(&worker_ud), ud_ino, "the edited user-data was linked instead of rewritten");
+    assert_ne!(inode(&b.out()), out_ino, "a changed output must be swapped in whole");
     assert_eq!(inode(&worker_ca), ca_ino);
 
     // A spec change that touches the control planes only: the workers' files stay.
