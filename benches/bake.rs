@@ -216,28 +216,42 @@ fn sizes(dir: &Path) {
     let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
     println!("\n| example | node | format | files | user-data | delivered |");
     println!("|---|---|---|---:|---:|---:|");
-    for example in ["quickstart", "ha"] {
+    let variants = [
+        ("quickstart", None, false),
+        ("quickstart", Some("flatcar"), false),
+        ("ha", None, false),
+        ("ha", Some("flatcar"), false),
+        ("ha", None, true),
+        ("ha", Some("flatcar"), true),
+    ];
+    for (i, (example, os, rsa)) in variants.into_iter().enumerate() {
         let text = std::fs::read_to_string(format!("{examples}/{example}.yaml")).unwrap();
-        for os in [None, Some("flatcar")] {
-            let spec_text = match os {
+        {
+            let mut spec_text = match os {
                 Some(os) => text.replacen("\nspec:\n", &format!("\nspec:\n  os: {os}\n"), 1),
                 None => text.clone(),
             };
-            let spec_path = dir.join(format!("{example}-{}.yaml", os.unwrap_or("default")));
+            if rsa {
+                spec_text = spec_text.replacen("  pki:\n", "  pki:\n    encryptionAlgorithm: RSA-2048\n", 1);
+            }
+            let spec_path = dir.join(format!("sizes-{i}.yaml"));
             std::fs::write(&spec_path, spec_text).unwrap();
             let out = Command::new(BINARY)
                 .args(["bake", "--json"])
                 .arg(&spec_path)
                 .arg("-o")
-                .arg(dir.join(format!("sizes-out-{example}-{}", os.unwrap_or("default"))))
+                .arg(dir.join(format!("sizes-out-{i}")))
                 .output()
                 .unwrap();
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            let label = match os {
-                Some(os) => format!("{example}, `os: {os}`"),
-                None => example.to_string(),
-            };
+            let mut label = example.to_string();
+            if rsa {
+                label.push_str(", `encryptionAlgorithm: RSA-2048`");
+            }
+            if let Some(os) = os {
+                label.push_str(&format!(", `os: {os}`"));
+            }
             for node in report["nodes"].as_array().unwrap() {
                 println!(
                     "| {label} | {} | {} | {} | {} | {} |",
