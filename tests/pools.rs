@@ -12,8 +12,6 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use common::*;
 
 const POOLS: &str = "  workerPools:
@@ -59,32 +57,6 @@ fn pool_token(b: &Bake, pool: &str, which: &str) -> String {
 fn yaml_docs(path: &std::path::Path) -> Vec<serde_yaml::Value> {
     let text = fs::read_to_string(path).unwrap();
     serde_yaml::Deserializer::from_str(&text).map(|d| serde::Deserialize::deserialize(d).unwrap()).collect()
-}
-
-fn gunzip(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(data).read_to_end(&mut out).unwrap();
-    out
-}
-
-/// Every file a cloud-init user-data writes, decoded.
-fn cloud_init_files(text: &str) -> BTreeMap<String, Vec<u8>> {
-    let doc: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
-    doc["write_files"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let content = f["content"].as_str().unwrap();
-            let bytes = match f["encoding"].as_str() {
-                None => content.as_bytes().to_vec(),
-                Some("b64") => B64.decode(content).unwrap(),
-                Some("gz+b64") => gunzip(&B64.decode(content).unwrap()),
-                Some(e) => panic!("encoding {e}"),
-            };
-            (f["path"].as_str().unwrap().to_string(), bytes)
-        })
-        .collect()
 }
 
 fn has(haystack: &[u8], needle: &str) -> bool {

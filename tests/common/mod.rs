@@ -375,3 +375,32 @@ pub fn ignition_files(config: &Path) -> BTreeMap<String, Vec<u8>> {
         })
         .collect()
 }
+
+pub fn gunzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(data).read_to_end(&mut out).unwrap();
+    out
+}
+
+/// Every file a cloud-init user-data document writes, decoded, by path.
+pub fn cloud_init_files(user_data: &str) -> BTreeMap<String, Vec<u8>> {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(user_data).unwrap();
+    doc["write_files"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let content = f["content"].as_str().unwrap();
+            let bytes = match f["encoding"].as_str() {
+                None => content.as_bytes().to_vec(),
+                Some("b64") => b64(content),
+                Some("gz+b64") => gunzip(&b64(content)),
+                Some(e) => panic!("encoding {e}"),
+            };
+            (f["path"].as_str().unwrap().to_string(), bytes)
+        })
+        .collect()
+}
