@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use super::{Rendered, UserData, base64, gzip};
+use super::{Rendered, UserData, base64};
 use crate::model::Cluster;
 use crate::plan::NodePlan;
 use crate::profile::Format;
@@ -150,7 +150,7 @@ pub fn render(cluster: &Cluster, plan: &NodePlan) -> UserData {
             config: ConfigRefs {
                 replace: Resource {
                     compression: Some("gzip"),
-                    source: format!("data:;base64,{}", base64(&gzip(&inner))),
+                    source: format!("data:;base64,{}", base64(&super::gzip_document(&inner))),
                 },
             },
             version: cluster.os.ignition_version.clone(),
