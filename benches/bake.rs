@@ -287,9 +287,11 @@ fn main() {
         ("3 control planes + 100 workers, RSA-2048, cold", 3, 100, "RSA-2048", 3, false),
     ];
 
-    println!("\nwhole process ({BINARY})");
-    println!("| scenario | runs | min | median | max | peak RSS |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    if scenarios.iter().any(|sc| wanted(sc.0)) || wanted("process") {
+        println!("\nwhole process ({BINARY})");
+        println!("| scenario | runs | min | median | max | peak RSS |");
+        println!("|---|---:|---:|---:|---:|---:|");
+    }
     let mut ecdsa_one = None;
     for (name, cps, workers, alg, runs, warm) in scenarios {
         if !wanted(name) && !wanted("process") {
