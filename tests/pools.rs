@@ -302,13 +302,7 @@ fn rotating_a_pools_token_changes_only_that_pools_files() {
     assert!(
         warning.contains(&format!("bootstrap token {id}, which expires on {}", data["expiration"].as_str().unwrap()))
     );
-    let after = snapshot(&b.out());
-    let mut changed: Vec<&str> = before
-        .keys()
-        .filter(|k| before.get(*k) != after.get(*k) && k.contains("/rootfs/"))
-        .map(String::as_str)
-        .collect();
-    changed.sort();
+    let changed = changed_rootfs(&before, &snapshot(&b.out()));
     assert_eq!(changed, ["pool-gpu/rootfs/etc/kubebake/kubeadm-config.yaml"]);
     let join = fs::read_to_string(b.node_file("pool-gpu", "/etc/kubebake/kubeadm-config.yaml")).unwrap();
     assert!(join.contains(&full) && !join.contains(&initial));

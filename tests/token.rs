@@ -51,13 +51,7 @@ fn rotate_changes_only_joining_nodes_files_and_prints_the_secret_to_a_pipe() {
     let run = b.bake(&[]);
     run.assert_ok();
     assert!(run.stdout().contains(&format!("--token {id}.****")), "{}", run.stdout());
-    let after = snapshot(&b.out());
-    let mut changed: Vec<&str> = before
-        .keys()
-        .filter(|k| before.get(*k) != after.get(*k) && k.contains("/rootfs/"))
-        .map(String::as_str)
-        .collect();
-    changed.sort();
+    let changed = changed_rootfs(&before, &snapshot(&b.out()));
     assert_eq!(
         changed,
         [

@@ -404,3 +404,15 @@ pub fn cloud_init_files(user_data: &str) -> BTreeMap<String, Vec<u8>> {
         })
         .collect()
 }
+
+/// The rootfs files (paths relative to OUT) whose bytes or mode differ between two
+/// snapshots of an output, sorted.
+pub fn changed_rootfs(
+    before: &BTreeMap<String, (Vec<u8>, u32)>,
+    after: &BTreeMap<String, (Vec<u8>, u32)>,
+) -> Vec<String> {
+    let mut changed: Vec<String> =
+        before.keys().filter(|k| before.get(*k) != after.get(*k) && k.contains("/rootfs/")).cloned().collect();
+    changed.sort();
+    changed
+}
