@@ -287,28 +287,35 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<(State
     let recorded = record.map(|r| r.certificates).unwrap_or_default();
     let mut leaves = BTreeMap::new();
     let mut to_issue: Vec<(&String, &Profile)> = Vec::new();
-    for (stem, profile) in &wanted {
-        let Some((crt, key)) = pair(stem, "crt", "key")? else {
+    let stored: Vec<(&String, &Profile, Option<PemPair>)> =
+        wanted.iter().map(|(stem, profile)| Ok((stem, profile, pair(stem, "crt", "key")?))).collect::<Result<_>>()?;
+    // A stored leaf whose profile is unchanged is checked (its key, its CA's signature, its
+    // expiry) before reuse: on every core, as a warm bake of many control planes is mostly that.
+    let checked = crate::parallel_map(&stored, |(stem, profile, files)| match files {
+        Some((crt, key)) if recorded.get(*stem) == Some(*profile) => {
+            check_leaf(stem, crt, key, &cas[&profile.issuer])?;
+            Ok(Some(ParsedCert::from_pem(crt)?.0.not_after <= now))
+        }
+        _ => Ok(None),
+    });
+    for ((stem, profile, files), expired) in stored.into_iter().zip(checked) {
+        let Some((crt, key)) = files else {
             to_issue.push((stem, profile));
             continue;
         };
-        match recorded.get(stem) {
-            Some(old) if old == profile => {
-                let ca = &cas[&profile.issuer];
-                check_leaf(stem, &crt, &key, ca).map_err(|m| refuse(format!("{m}; the state is damaged")))?;
-                let parsed = ParsedCert::from_pem(&crt).map_err(refuse)?.0;
-                if parsed.not_after <= now {
-                    changes.push(format!("reissued {stem} (expired)"));
-                    to_issue.push((stem, profile));
-                } else {
-                    leaves.insert(stem.clone(), Leaf { cert_pem: crt, key_pem: key });
-                }
+        match (recorded.get(stem), expired.map_err(|m: String| refuse(format!("{m}; the state is damaged")))?) {
+            (Some(_), Some(true)) => {
+                changes.push(format!("reissued {stem} (expired)"));
+                to_issue.push((stem, profile));
             }
-            Some(old) => {
+            (Some(_), Some(false)) => {
+                leaves.insert(stem.clone(), Leaf { cert_pem: crt, key_pem: key });
+            }
+            (Some(old), None) => {
                 changes.push(format!("reissued {stem} ({} changed)", differences(old, profile)));
                 to_issue.push((stem, profile));
             }
-            None => {
+            (None, _) => {
                 changes.push(format!("reissued {stem} (no record of what it was issued for)"));
                 to_issue.push((stem, profile));
             }
@@ -431,6 +438,9 @@ impl Unsaved {
         staging.commit()
     }
 }
+
+/// A certificate and its key as stored, PEM.
+type PemPair = (String, String);
 
 /// What `renew` did to one certificate.
 #[derive(Debug, Clone, serde::Serialize)]
