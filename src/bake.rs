@@ -163,9 +163,12 @@ pub fn bake(opts: &Options) -> Result<Report> {
             )
         };
         let user_data = || -> Result<(NodeSummary, Vec<Sum>)> {
-            let sealed =
-                sealing.as_ref().map(|(s, ca_key, tokens)| crate::seal::seal_plan(&plan, &s.recipient, ca_key, tokens));
-            let delivered = sealed.as_ref().unwrap_or(&plan);
+            let transformed = match &sealing {
+                Some((s, ca_key, tokens)) => Some(crate::seal::seal_plan(&plan, &s.recipient, ca_key, tokens)),
+                None if firstboot::packs_files(&cluster) => Some(crate::pack::pack_plan(&plan)),
+                None => None,
+            };
+            let delivered = transformed.as_ref().unwrap_or(&plan);
             let user_data = render::render(&cluster, delivered);
             let delivered_tree = delivered.tree();
             let summary = NodeSummary {
@@ -396,11 +399,10 @@ fn check_sizes(platform: Platform, cluster: &Cluster, nodes: &[&NodeSummary]) ->
             cluster.pki.algorithm
         ));
     }
-    let control_planes_over = over.iter().any(|n| n.role == Role::ControlPlane);
-    if cluster.os.format == Format::Ignition && control_planes_over {
+    if cluster.os.format == Format::Ignition && cluster.sealing.is_some() {
         advice.push(
-            "Ignition control planes stay near 20 KB even with ECDSA-P256 and the config compressed; \
-             with cloud-init (os: debian-12 or ubuntu-24.04) an ECDSA-P256 control plane is about 15 KB"
+            "sealed secrets (secrets.encryptTo) travel in an archive of their own, not in the smaller node pack \
+             an unsealed Ignition node gets"
                 .to_string(),
         );
     }

@@ -62,6 +62,15 @@ pub struct ScriptContext {
     pub sealed_file: Option<&'static str>,
     pub age_identity: Option<String>,
     pub age_recipient: Option<String>,
+    /// Ignition nodes: the unpacker that places the node's files from its pack (`pack`),
+    /// run by the unit before this script.
+    pub unpacker: Option<&'static str>,
+}
+
+/// Whether the node's files travel in a pack (`pack`): with Ignition, whose data URLs cost
+/// PEM a second base64, unless the secrets travel sealed (`seal`) instead.
+pub fn packs_files(cluster: &Cluster) -> bool {
+    cluster.os.format == Format::Ignition && cluster.sealing.is_none()
 }
 
 /// The ports a node of `role` serves, in the firewall's own syntax.
@@ -137,6 +146,7 @@ fn context(cluster: &Cluster, node_name: String, pool: Option<String>, role: Rol
         sealed_file: cluster.sealing.as_ref().map(|_| crate::seal::SEALED_FILE),
         age_identity: cluster.sealing.as_ref().map(|s| s.identity.clone()),
         age_recipient: cluster.sealing.as_ref().map(|s| s.recipient.to_string()),
+        unpacker: packs_files(cluster).then_some(crate::pack::UNPACKER),
     }
 }
 
@@ -145,6 +155,7 @@ struct UnitContext<'a> {
     role: &'static str,
     node_name: &'a str,
     script: &'static str,
+    unpacker: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -201,10 +212,17 @@ pub fn add_pool(p: &mut NodePlan, cluster: &Cluster, pool: &WorkerPool, template
 fn add_common(p: &mut NodePlan, cluster: &Cluster, ctx: &ScriptContext, templates: &Templates) -> Result<()> {
     let unit = templates.render(
         "kubebake-firstboot.service.tera",
-        &UnitContext { role: ctx.role, node_name: &ctx.node_name, script: FIRSTBOOT_SCRIPT },
+        &UnitContext { role: ctx.role, node_name: &ctx.node_name, script: FIRSTBOOT_SCRIPT, unpacker: ctx.unpacker },
     )?;
     p.add(FIRSTBOOT_SCRIPT.into(), 0o755, templates.render("firstboot.sh.tera", ctx)?);
     p.units.push(PlannedUnit { name: FIRSTBOOT_UNIT.into(), contents: unit, enabled: true });
+    if let Some(unpacker) = ctx.unpacker {
+        use crate::pack;
+        let names = serde_json::json!({
+            "pack_xz": pack::PACK_XZ, "pack_gz": pack::PACK_GZ, "magic": pack::MAGIC, "data_line": pack::DATA_LINE,
+        });
+        p.add(unpacker.into(), 0o755, templates.render("unpack.sh.tera", &names)?);
+    }
 
     let none = serde_json::json!({});
     p.add("/etc/modules-load.d/kubebake.conf".into(), 0o644, templates.render("modules-load.conf.tera", &none)?);

@@ -18,6 +18,7 @@ pub mod kubeconfig;
 pub mod manifests;
 pub mod model;
 pub mod output;
+pub mod pack;
 pub mod packer;
 pub mod pki;
 pub mod plan;

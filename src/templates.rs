@@ -19,6 +19,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("sysctl.conf.tera", include_str!("../templates/sysctl.conf.tera")),
     ("kubelet.service.tera", include_str!("../templates/kubelet.service.tera")),
     ("10-kubeadm.conf.tera", include_str!("../templates/10-kubeadm.conf.tera")),
+    ("unpack.sh.tera", include_str!("../templates/unpack.sh.tera")),
     ("bundle-install.sh.tera", include_str!("../templates/bundle-install.sh.tera")),
     ("provision.sh.tera", include_str!("../templates/provision.sh.tera")),
     ("kubebake-node.pkr.hcl.tera", include_str!("../templates/kubebake-node.pkr.hcl.tera")),

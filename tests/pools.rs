@@ -363,7 +363,9 @@ fn ignition_validate_accepts_a_pools_config() {
         run_ok(Command::new(&validate).arg(&inner));
         let paths: Vec<&str> =
             json["storage"]["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
-        assert!(paths.contains(&"/etc/kubebake/kubeadm-config.yaml"), "{os}: {paths:?}");
+        // Its files travel in the pack (unpacked on the node before first boot).
+        assert_eq!(paths, ["/etc/kubebake/node.pack.gz", "/opt/kubebake/unpack.sh"], "{os}");
+        assert!(b.out().join("pool-gpu/rootfs/etc/kubebake/kubeadm-config.yaml").exists());
         // No hostname and no static network file: the platform names and addresses it.
         assert!(
             !paths.iter().any(|p| *p == "/etc/hostname"

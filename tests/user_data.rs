@@ -249,14 +249,9 @@ fn spec_3_4_0_differs_only_in_its_version() {
     }
 }
 
-#[test]
-fn ignition_lays_down_the_rootfs_and_enables_the_first_boot_unit() {
-    if tool("ignition-validate", "ignition").is_none() || !root_or_skip() {
-        return;
-    }
-    assert!(Path::new(IGNITION).exists(), "Debian's ignition package puts the binary at {IGNITION}");
-    let b = Bake::new(&ignition_spec("flatcar", "3.3.0", false));
-    b.bake(&[]).assert_ok();
+/// Runs real Ignition's fetch-offline and files stages for `config` into `root`; gives
+/// back the systemd presets it wrote (and removes them, with its own other files).
+fn run_ignition(b: &Bake, config: &Path, root: &Path, run: &Path) -> String {
     // Debian builds Ignition to relabel what it writes for SELinux, which needs setfiles and
     // a policy inside the target; neither matters to which files land where, so relabeling
     // is a no-op here.
@@ -265,43 +260,167 @@ fn ignition_lays_down_the_rootfs_and_enables_the_first_boot_unit() {
     fs::write(stubs.join("setfiles"), "#!/bin/sh\nexit 0\n").unwrap();
     fs::set_permissions(stubs.join("setfiles"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let path = format!("{}:{}", stubs.display(), std::env::var("PATH").unwrap_or_default());
+    // Ignition relabels for SELinux unless the target says SELinux is off.
+    fs::create_dir_all(root.join("etc/selinux")).unwrap();
+    fs::write(root.join("etc/selinux/config"), "SELINUX=disabled\nSELINUXTYPE=targeted\n").unwrap();
+    fs::create_dir_all(run).unwrap();
+    for stage in ["fetch-offline", "files"] {
+        let out = Command::new(IGNITION)
+            .args(["-platform", "file", "-stage", stage, "-log-to-stdout", "-root"])
+            .arg(root)
+            .arg("-config-cache")
+            .arg(run.join("config.json"))
+            .arg("-state-file")
+            .arg(run.join("state"))
+            .arg("-neednet")
+            .arg(run.join("neednet"))
+            .env("IGNITION_CONFIG_FILE", config)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{} {stage}: {}", config.display(), String::from_utf8_lossy(&out.stdout));
+    }
+    let preset = root.join("etc/systemd/system-preset/20-ignition.preset");
+    let presets = fs::read_to_string(&preset).unwrap();
+    for own in [preset, root.join("etc/selinux/config"), root.join("etc/.ignition-result.json")] {
+        fs::remove_file(own).unwrap();
+    }
+    presets
+}
+
+/// The node's own unpacker, as its first-boot unit runs it, on a root laid by Ignition.
+fn unpack(root: &Path) -> std::process::Output {
+    Command::new("bash").arg(root.join("opt/kubebake/unpack.sh")).arg(root).output().unwrap()
+}
+
+fn tree(root: &Path) -> BTreeMap<String, (u32, String)> {
+    snapshot(root)
+        .into_iter()
+        .map(|(path, (bytes, mode))| (format!("/{path}"), (mode, kubebake::pki::hex(&sha2::Sha256::digest(&bytes)))))
+        .collect()
+}
+
+#[test]
+fn ignition_and_the_nodes_unpacker_lay_down_the_rootfs_and_enable_the_first_boot_unit() {
+    if tool("ignition-validate", "ignition").is_none() || !root_or_skip() {
+        return;
+    }
+    assert!(Path::new(IGNITION).exists(), "Debian's ignition package puts the binary at {IGNITION}");
+    let b = Bake::new(&ignition_spec("flatcar", "3.3.0", false));
+    b.bake(&[]).assert_ok();
     for node in IGNITION_NODES {
         let root = b.path(&format!("ign-root-{node}"));
-        let run = b.path(&format!("ign-run-{node}"));
-        // Ignition relabels for SELinux unless the target says SELinux is off.
-        fs::create_dir_all(root.join("etc/selinux")).unwrap();
-        fs::write(root.join("etc/selinux/config"), "SELINUX=disabled\nSELINUXTYPE=targeted\n").unwrap();
-        fs::create_dir_all(&run).unwrap();
-        let config = b.out().join(node).join("config.ign");
-        for stage in ["fetch-offline", "files"] {
-            let out = Command::new(IGNITION)
-                .args(["-platform", "file", "-stage", stage, "-log-to-stdout", "-root"])
-                .arg(&root)
-                .arg("-config-cache")
-                .arg(run.join("config.json"))
-                .arg("-state-file")
-                .arg(run.join("state"))
-                .arg("-neednet")
-                .arg(run.join("neednet"))
-                .env("IGNITION_CONFIG_FILE", &config)
-                .env("PATH", &path)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{node} {stage}: {}", String::from_utf8_lossy(&out.stdout));
-        }
-        let preset = fs::read_to_string(root.join("etc/systemd/system-preset/20-ignition.preset")).unwrap();
-        assert!(preset.lines().any(|l| l == "enable kubebake-firstboot.service"), "{preset}");
-        let mut laid: BTreeMap<String, (u32, String)> = BTreeMap::new();
-        for (path, (bytes, mode)) in snapshot(&root) {
-            if ["etc/selinux/config", "etc/.ignition-result.json", "etc/systemd/system-preset/20-ignition.preset"]
-                .contains(&path.as_str())
-            {
-                continue;
-            }
-            laid.insert(format!("/{path}"), (mode, kubebake::pki::hex(&sha2::Sha256::digest(&bytes))));
-        }
-        assert_eq!(laid, rootfs(&b, node), "{node}: Ignition laid down another tree");
+        let presets =
+            run_ignition(&b, &b.out().join(node).join("config.ign"), &root, &b.path(&format!("ign-run-{node}")));
+        assert!(presets.lines().any(|l| l == "enable kubebake-firstboot.service"), "{presets}");
+        // Ignition places what boot reads, the unpacker and the pack; the unit runs the
+        // unpacker before the first-boot script, which comes out of the pack.
+        let pack = if node.starts_with("cp") { "/etc/kubebake/node.pack.xz" } else { "/etc/kubebake/node.pack.gz" };
+        let laid: Vec<String> = tree(&root).into_keys().collect();
+        let mut expected = vec![
+            "/etc/hostname".to_string(),
+            pack.to_string(),
+            "/etc/systemd/system/kubebake-firstboot.service".to_string(),
+            "/opt/kubebake/unpack.sh".to_string(),
+        ];
+        expected.sort();
+        assert_eq!(laid, expected, "{node}");
+        let unit = fs::read_to_string(root.join("etc/systemd/system/kubebake-firstboot.service")).unwrap();
+        assert!(
+            unit.contains("ExecStartPre=/opt/kubebake/unpack.sh\nExecStart=/opt/kubebake/firstboot.sh\n"),
+            "{unit}"
+        );
+        let out = unpack(&root);
+        assert!(out.status.success(), "{node}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(tree(&root), rootfs(&b, node), "{node}: Ignition and the unpacker laid down another tree");
+        // Once placed, a later boot's run has nothing to do and changes nothing.
+        let again = unpack(&root);
+        assert!(again.status.success() && String::from_utf8_lossy(&again.stdout).contains("no pack"));
+        assert_eq!(tree(&root), rootfs(&b, node), "{node}");
     }
+}
+
+#[test]
+fn a_config_wrapped_in_config_replace_is_laid_down_by_ignition_too() {
+    if tool("ignition-validate", "ignition").is_none() || !root_or_skip() {
+        return;
+    }
+    // A sealed node's config carries its public files one by one beside the seal: there the
+    // whole config gzip'd inside `ignition.config.replace` is the smaller shape.
+    let recipient = "age1he387fvnvvm42gngl05vulu7taz8ep3zf3llugmezdema8g2pd5q925jzy";
+    let b = Bake::new(&format!("{}  secrets:\n    encryptTo: {recipient}\n", ignition_spec("flatcar", "3.3.0", false)));
+    b.bake(&[]).assert_ok();
+    for node in IGNITION_NODES {
+        let config = b.out().join(node).join("config.ign");
+        let outer: serde_json::Value = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
+        assert_eq!(outer["ignition"]["config"]["replace"]["compression"], "gzip", "{node}");
+        let root = b.path(&format!("ign-root-{node}"));
+        run_ignition(&b, &config, &root, &b.path(&format!("ign-run-{node}")));
+        let laid = tree(&root);
+        let rootfs = rootfs(&b, node);
+        let mut public = 0;
+        for (path, entry) in &laid {
+            if path != "/etc/kubebake/secrets.age" {
+                assert_eq!(Some(entry), rootfs.get(path), "{node}: {path}");
+                public += 1;
+            }
+        }
+        assert!(laid.contains_key("/etc/kubebake/secrets.age") && public >= 10, "{node}: {laid:?}");
+    }
+}
+
+#[test]
+fn a_damaged_or_altered_pack_places_nothing_and_says_so() {
+    if tool("ignition-validate", "ignition").is_none() || !root_or_skip() {
+        return;
+    }
+    let b = Bake::new(&ignition_spec("flatcar", "3.3.0", false));
+    b.bake(&[]).assert_ok();
+    let root = b.path("ign-root");
+    run_ignition(&b, &b.out().join("cp-2").join("config.ign"), &root, &b.path("ign-run"));
+    let pack = root.join("etc/kubebake/node.pack.xz");
+    let good = fs::read(&pack).unwrap();
+    let before = tree(&root);
+    let status = root.join("var/lib/kubebake/status");
+    // Bytes flipped in transit: xz's own check refuses it.
+    let mut damaged = good.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x40;
+    // A pack that opens but whose contents are not what was baked (one byte of the data
+    // changed, recompressed): the digest refuses it.
+    let payload = {
+        let out = Command::new("xz").args(["-dc"]).arg(&pack).output().unwrap();
+        assert!(out.status.success());
+        let mut p = out.stdout;
+        let last = p.len() - 1;
+        p[last] ^= 1;
+        p
+    };
+    let mut xz = Command::new("xz").args(["-c"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    {
+        use std::io::Write;
+        xz.stdin.take().unwrap().write_all(&payload).unwrap();
+    }
+    let altered = xz.wait_with_output().unwrap().stdout;
+    for (bytes, says) in [(damaged, "cannot open"), (altered, "do not match the bake's digest; nothing placed")] {
+        fs::write(&pack, &bytes).unwrap();
+        let out = unpack(&root);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(says), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(fs::read_to_string(&status).unwrap().starts_with("failed: unpack: "), "first boot's status says why");
+        fs::remove_file(&status).unwrap();
+        fs::remove_dir(status.parent().unwrap()).unwrap();
+        fs::remove_dir(root.join("var/lib")).unwrap();
+        fs::remove_dir(root.join("var")).unwrap();
+        let mut now = tree(&root);
+        now.remove("/etc/kubebake/node.pack.xz");
+        let mut was = before.clone();
+        was.remove("/etc/kubebake/node.pack.xz");
+        assert_eq!(now, was, "nothing placed, nothing left behind");
+    }
+    fs::write(&pack, &good).unwrap();
+    assert!(unpack(&root).status.success());
+    assert_eq!(tree(&root), rootfs(&b, "cp-2"));
 }
 
 #[test]
@@ -319,14 +438,20 @@ fn shellcheck_passes_every_first_boot_script() {
             let b = Bake::new(&spec);
             b.bake(&[]).assert_ok();
             for node in IGNITION_NODES {
-                let script = b.node_file(node, "/opt/kubebake/firstboot.sh");
-                let out = Command::new(&shellcheck).arg(&script).output().unwrap();
-                assert!(out.status.success(), "{os} {node}:\n{}", String::from_utf8_lossy(&out.stdout));
-                checked += 1;
+                for script in ["/opt/kubebake/firstboot.sh", "/opt/kubebake/unpack.sh"] {
+                    let script = b.node_file(node, script);
+                    if !script.exists() {
+                        continue;
+                    }
+                    let out = Command::new(&shellcheck).arg(&script).output().unwrap();
+                    assert!(out.status.success(), "{os} {node}:\n{}", String::from_utf8_lossy(&out.stdout));
+                    checked += 1;
+                }
             }
         }
     }
-    assert_eq!(checked, 4 * 3 * 4);
+    // Both scripts on Ignition's two distributions, the first-boot script on the others.
+    assert_eq!(checked, 2 * 3 * 4 * 2 + 2 * 3 * 4);
 }
 
 #[test]
@@ -461,21 +586,18 @@ fn sizes_are_reported_and_platform_limits_enforced() {
     assert!(run.stderr().contains("encryptionAlgorithm: ECDSA-P256"), "{}", run.stderr());
     assert!(!run.stderr().contains("worker"), "workers fit: {}", run.stderr());
     assert!(!b.out().exists());
-    // The advice holds: RSA-2048 control planes are over in both formats, workers are not,
-    // and an ECDSA-P256 Ignition control plane is told that cloud-init would fit.
+    // The advice holds: RSA-2048 control planes are over in both formats, workers are not.
     let ha = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/ha.yaml")).unwrap();
-    for (os, advice) in [("debian-12", "RSA-2048 keys are random bytes"), ("flatcar", "Ignition control planes")] {
+    for os in ["debian-12", "flatcar"] {
         let spec = ha.replacen("\nspec:\n", &format!("\nspec:\n  os: {os}\n"), 1);
         let rsa = spec.replace("  pki:\n", "  pki:\n    encryptionAlgorithm: RSA-2048\n");
         let b = Bake::new(&rsa);
         let run = b.bake(&["--platform", "aws"]);
-        assert!(!run.ok() && run.stderr().contains(advice), "{os}: {}", run.stderr());
+        assert!(!run.ok() && run.stderr().contains("RSA-2048 keys are random bytes"), "{os}: {}", run.stderr());
         assert!(run.stderr().contains("cp-3 (") && !run.stderr().contains("worker-1 ("), "{os}: {}", run.stderr());
+        // With the default ECDSA-P256, every node fits, in both formats (Ignition: the pack).
+        Bake::new(&spec).bake(&["--platform", "aws"]).assert_ok();
     }
-    let flatcar = Bake::new(&ha.replacen("\nspec:\n", "\nspec:\n  os: flatcar\n", 1));
-    let run = flatcar.bake(&["--platform", "aws"]);
-    assert!(!run.ok() && run.stderr().contains("with cloud-init (os: debian-12"), "{}", run.stderr());
-    Bake::new(&ha).bake(&["--platform", "aws"]).assert_ok();
     // GCE takes it.
     b.bake(&["--platform", "gce"]).assert_ok();
 }

@@ -1,9 +1,10 @@
-//! Ignition: `config.ign` (spec 3.3.0 by default). The node's whole config (files under
-//! `storage.files` as data URLs, units under `systemd.units`) travels gzip'd inside a small
-//! outer config that replaces itself with it (`ignition.config.replace`, spec 3.1+): one
-//! compression over all files shares what they have in common (the CA in every
-//! kubeconfig, flags across manifests), which per-file compression could not, and the
-//! platform receives about half the bytes.
+//! Ignition: `config.ign` (spec 3.3.0 by default), in whichever of two shapes is smaller
+//! for the node. Mostly many files (a sealed node's): a small outer config that replaces
+//! itself with the whole config gzip'd (`ignition.config.replace`, spec 3.1+), as one
+//! compression over all files shares what they have in common. A packed node's few files
+//! (`pack`: hostname, network, the unpacker and the already compressed pack): the config
+//! itself, each file gzip'd on its own where that is shorter, as wrapping the pack would
+//! base64 it twice.
 
 use serde::Serialize;
 
@@ -91,7 +92,8 @@ pub struct ConfigRefs {
 }
 
 /// A file's contents inside the (compressed) inner config: text percent-encoded, so that
-/// the compression over the whole config sees the text itself; anything else base64.
+/// the compression over the whole config sees the text itself; anything else (the node
+/// pack, compressed already) base64.
 fn resource(contents: &[u8]) -> Resource {
     match std::str::from_utf8(contents) {
         Ok(text) => Resource { compression: None, source: format!("data:,{}", percent_encode(text)) },
@@ -143,8 +145,20 @@ pub fn config(cluster: &Cluster, plan: &NodePlan) -> Config {
     }
 }
 
-pub fn render(cluster: &Cluster, plan: &NodePlan) -> UserData {
-    let inner = serde_json::to_vec(&config(cluster, plan)).expect("the config serialises");
+/// A file's contents as the config itself carries them: the shorter of the text
+/// percent-encoded and the bytes gzip'd and base64-encoded.
+fn standalone_resource(contents: &[u8]) -> Resource {
+    let gzipped =
+        Resource { compression: Some("gzip"), source: format!("data:;base64,{}", base64(&super::gzip(contents))) };
+    match resource(contents) {
+        plain if plain.source.len() <= gzipped.source.len() => plain,
+        _ => gzipped,
+    }
+}
+
+/// The whole config gzip'd inside one that replaces itself with it.
+fn wrapped(cluster: &Cluster, inner: &Config) -> Vec<u8> {
+    let inner = serde_json::to_vec(inner).expect("the config serialises");
     let outer = Outer {
         ignition: OuterMeta {
             config: ConfigRefs {
@@ -156,7 +170,17 @@ pub fn render(cluster: &Cluster, plan: &NodePlan) -> UserData {
             version: cluster.os.ignition_version.clone(),
         },
     };
-    let mut json = serde_json::to_vec(&outer).expect("the config serialises");
+    serde_json::to_vec(&outer).expect("the config serialises")
+}
+
+pub fn render(cluster: &Cluster, plan: &NodePlan) -> UserData {
+    let mut config = config(cluster, plan);
+    let nested = wrapped(cluster, &config);
+    for (file, planned) in config.storage.files.iter_mut().zip(&plan.files) {
+        file.contents = standalone_resource(&planned.contents);
+    }
+    let flat = serde_json::to_vec(&config).expect("the config serialises");
+    let mut json = if flat.len() < nested.len() { flat } else { nested };
     json.push(b'\n');
     let raw = json.len();
     UserData {

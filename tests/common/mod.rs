@@ -322,11 +322,15 @@ pub fn root_or_skip() -> bool {
     false
 }
 
-/// The config an Ignition `config.ign` replaces itself with: kubebake's outer config
-/// carries the node's whole config gzip'd in `ignition.config.replace`.
+/// The config an Ignition `config.ign` amounts to: itself, or, when it is kubebake's
+/// outer config, the node's whole config that it carries gzip'd in
+/// `ignition.config.replace`.
 pub fn ignition_inner(config: &Path) -> serde_json::Value {
     let outer: serde_json::Value = serde_json::from_slice(&fs::read(config).unwrap()).unwrap();
     let replace = &outer["ignition"]["config"]["replace"];
+    if replace.is_null() {
+        return outer;
+    }
     assert_eq!(replace["compression"], "gzip", "{}: no compressed inner config", config.display());
     let bytes = data_url(replace["source"].as_str().unwrap(), true);
     serde_json::from_slice(&bytes).unwrap()
