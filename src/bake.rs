@@ -99,6 +99,13 @@ pub fn default_state_dir(spec: &Path) -> PathBuf {
 }
 
 pub fn bake(opts: &Options) -> Result<Report> {
+    let templates = Templates::load(opts.templates.as_deref())?;
+    // What every node renders is compiled on another core while the spec and the state
+    // are read (for one node, compiling the first-boot script is a tenth of the bake).
+    rayon::join(|| templates.compile(firstboot::TEMPLATES), || bake_with(opts, &templates)).1
+}
+
+fn bake_with(opts: &Options, templates: &Templates) -> Result<Report> {
     let loaded = spec::load(&opts.spec)?;
     let cluster = loaded.cluster;
     let state_dir = opts.state.clone().unwrap_or_else(|| default_state_dir(&opts.spec));
@@ -109,7 +116,6 @@ pub fn bake(opts: &Options) -> Result<Report> {
     let (state, unsaved) = state::sync(&state_dir, &cluster, opts.now)?;
     let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
     let ca_hash = ca_cert_hash(&state.ca(CaId::Kubernetes).cert_der).map_err(|m| Error::crypto("ca.crt", m))?;
-    let templates = Templates::load(opts.templates.as_deref())?;
     let operator = state.leaf(OPERATOR_STEM);
     let operator_kc = kubeconfig::for_operator(
         &cluster,
@@ -138,12 +144,12 @@ pub fn bake(opts: &Options) -> Result<Report> {
         let mut plan = match machine {
             Machine::Node(node) => {
                 let mut plan = plan_node(&cluster, &state, node, &ca_hash);
-                firstboot::add(&mut plan, &cluster, node, &templates)?;
+                firstboot::add(&mut plan, &cluster, node, templates)?;
                 plan
             }
             Machine::Pool(pool) => {
                 let mut plan = plan_pool(&cluster, &state, pool, &ca_hash);
-                firstboot::add_pool(&mut plan, &cluster, pool, &templates)?;
+                firstboot::add_pool(&mut plan, &cluster, pool, templates)?;
                 plan
             }
         };
@@ -184,17 +190,10 @@ pub fn bake(opts: &Options) -> Result<Report> {
             let files = user_data.files.iter().map(|r| (format!("{}/{}", plan.name, r.name), &r.bytes[..], 0o600));
             Ok((summary, write_all(files.collect())?))
         };
-        // With fewer machines than cores, a core would idle: the rootfs is written while
-        // the user-data is rendered (most of a one-node bake).
-        let (rootfs_sums, rendered) = if machines.len() < crate::cpus() {
-            std::thread::scope(|s| {
-                let writing = s.spawn(rootfs);
-                let rendered = user_data();
-                (writing.join().expect("writing does not panic"), rendered)
-            })
-        } else {
-            (rootfs(), user_data())
-        };
+        // The rootfs is written while the user-data is rendered: with fewer machines than
+        // cores a core would idle otherwise (it is most of a one-node bake), and with more
+        // the pool's other threads simply take the next machine.
+        let (rootfs_sums, rendered) = rayon::join(rootfs, user_data);
         let mut sums = rootfs_sums?;
         let (summary, user_data_sums) = rendered?;
         sums.extend(user_data_sums);
@@ -238,12 +237,11 @@ pub fn bake(opts: &Options) -> Result<Report> {
             let sink = Sink::Staging(staging.as_ref().expect("staging unless unchanged"));
             // The state is saved while the nodes are baked; both must be done before the
             // output is committed, so the output never refers to a state that is not on disk.
-            let (baked, saved) = std::thread::scope(|s| {
-                let saving = unsaved.map(|u| s.spawn(|| u.save()));
-                let baked = crate::parallel_map(&machines, |m| node_baked(m, &sink));
-                (baked, saving.map(|h| h.join().expect("saving the state does not panic")))
-            });
-            saved.transpose()?;
+            let (saved, baked) = rayon::join(
+                || unsaved.map(state::Unsaved::save).transpose(),
+                || crate::parallel_map(&machines, |m| node_baked(m, &sink)),
+            );
+            saved?;
             baked
         }
     };

@@ -43,29 +43,18 @@ pub fn cpus() -> usize {
 }
 
 /// Runs `f` over `items` on every core, results in the order of `items`: key generation
-/// and the rendering of nodes are each nearly all of some bake. The calling thread works too.
-pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let threads = cpus().min(items.len());
-    if threads <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    let work = || {
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(item) = items.get(i) else { break };
-            let r = f(item);
-            results.lock().expect("no panics while held")[i] = Some(r);
-        }
-    };
-    std::thread::scope(|s| {
-        for _ in 1..threads {
-            s.spawn(work);
-        }
-        work();
-    });
-    results.into_inner().expect("threads joined").into_iter().map(|r| r.expect("every item ran")).collect()
+/// and the rendering of nodes are each nearly all of some bake. The work runs on rayon's
+/// pool, whose threads are made once per process: on a small VM a new thread costs as much
+/// as signing a few certificates, and a bake asks for parallel work several times.
+pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    use rayon::prelude::*;
+    items.par_iter().map(f).collect()
+}
+
+/// Starts the worker threads and the crypto library on them, and returns at once: called
+/// first thing, so that what the first key and certificate of a process cost (aws-lc seeds
+/// its random generator and builds its P-256 tables) is paid while the command line and
+/// the spec are read, off a small bake's critical path.
+pub fn warm_up_in_background() {
+    rayon::spawn(pki::warm_up);
 }

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    kubebake::warm_up_in_background();
     let cli = cli::Cli::parse();
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     match run(cli.command) {

@@ -14,11 +14,11 @@
 //! Changes are built beside the directory and swapped in whole: a crash leaves the old
 //! state or the new one, never a mix.
 
+use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -337,9 +337,12 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<(State
             .into_iter()
     };
     let ca_validity = cluster.pki.ca_validity.as_secs();
-    for (id, key) in to_generate.iter().zip(keys.by_ref()) {
+    let new_cas: Vec<(CaId, PrivateKey)> = to_generate.iter().copied().zip(keys.by_ref()).collect();
+    let signed: Vec<(CaId, Result<Ca>)> =
+        new_cas.into_par_iter().map(|(id, key)| (id, Ca::self_signed(id, key, ca_validity, now))).collect();
+    for (id, ca) in signed {
         changes.push(format!("created CA {}", id.stem()));
-        cas.insert(*id, Ca::self_signed(*id, key, ca_validity, now)?);
+        cas.insert(id, ca?);
     }
     let (sa_key_pem, sa_pub_pem) = match sa_pair {
         Some(pair) => pair,
@@ -349,13 +352,11 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<(State
             (k.to_pem(), k.public_pem())
         }
     };
-    let leaf_keys: Vec<Mutex<Option<PrivateKey>>> = keys.map(|k| Mutex::new(Some(k))).collect();
-    let jobs: Vec<usize> = (0..to_issue.len()).collect();
-    let issued = crate::parallel_map(&jobs, |&i| {
-        let profile = to_issue[i].1;
-        let key = leaf_keys[i].lock().expect("no panics while held").take().expect("each key used once");
-        cas[&profile.issuer].issue_for_key(profile, key, now)
-    });
+    let issued: Vec<Result<IssuedCert>> = to_issue
+        .par_iter()
+        .zip(keys.collect::<Vec<_>>())
+        .map(|((_, profile), key)| cas[&profile.issuer].issue_for_key(profile, key, now))
+        .collect();
     for ((stem, _), result) in to_issue.iter().zip(issued) {
         let IssuedCert { cert_pem, key } = result?;
         if !existing.contains_key(&format!("{stem}.crt")) {
