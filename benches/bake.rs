@@ -278,7 +278,7 @@ fn main() {
     );
 
     let scenarios: &[(&str, usize, usize, &str, usize, bool)] = &[
-        ("1 control plane, ECDSA-P256, cold", 1, 0, "ECDSA-P256", 30, false),
+        ("1 control plane, ECDSA-P256, cold", 1, 0, "ECDSA-P256", 100, false),
         ("1 control plane, RSA-2048, cold", 1, 0, "RSA-2048", 7, false),
         ("3 control planes + 100 workers, ECDSA-P256, cold", 3, 100, "ECDSA-P256", 10, false),
         ("3 control planes + 100 workers, ECDSA-P256, warm", 3, 100, "ECDSA-P256", 10, true),
@@ -324,7 +324,7 @@ fn main() {
     if let Some(ours) = ecdsa_one {
         match kubeadm() {
             Some(kubeadm) => {
-                let s = time_kubeadm(&kubeadm, dir.path(), 15);
+                let s = time_kubeadm(&kubeadm, dir.path(), 30);
                 println!(
                     "|   kubeadm v1.33 `init phase certs all` + `kubeconfig all`, ECDSA-P256 | {} | {} | {} | {} | {:.1} MiB |",
                     s.runs,
