@@ -306,9 +306,10 @@ fn ignition_and_the_nodes_unpacker_lay_down_the_rootfs_and_enable_the_first_boot
         return;
     }
     assert!(Path::new(IGNITION).exists(), "Debian's ignition package puts the binary at {IGNITION}");
-    let b = Bake::new(&ignition_spec("flatcar", "3.3.0", false));
+    // A worker pool's machines too: its user-data names no machine (no /etc/hostname).
+    let b = Bake::new(&format!("{}  workerPools: [{{name: gpu}}]\n", ignition_spec("flatcar", "3.3.0", false)));
     b.bake(&[]).assert_ok();
-    for node in IGNITION_NODES {
+    for node in IGNITION_NODES.into_iter().chain(["pool-gpu"]) {
         let root = b.path(&format!("ign-root-{node}"));
         let presets =
             run_ignition(&b, &b.out().join(node).join("config.ign"), &root, &b.path(&format!("ign-run-{node}")));
@@ -318,11 +319,13 @@ fn ignition_and_the_nodes_unpacker_lay_down_the_rootfs_and_enable_the_first_boot
         let pack = if node.starts_with("cp") { "/etc/kubebake/node.pack.xz" } else { "/etc/kubebake/node.pack.gz" };
         let laid: Vec<String> = tree(&root).into_keys().collect();
         let mut expected = vec![
-            "/etc/hostname".to_string(),
             pack.to_string(),
             "/etc/systemd/system/kubebake-firstboot.service".to_string(),
             "/opt/kubebake/unpack.sh".to_string(),
         ];
+        if !node.starts_with("pool-") {
+            expected.push("/etc/hostname".to_string());
+        }
         expected.sort();
         assert_eq!(laid, expected, "{node}");
         let unit = fs::read_to_string(root.join("etc/systemd/system/kubebake-firstboot.service")).unwrap();
