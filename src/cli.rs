@@ -8,11 +8,38 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "kubebake", version, about, help_expected = true)]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand takes.
+#[derive(Debug, PartialEq, clap::Args)]
+pub struct Global {
     /// Print only what the command produces (data, JSON, errors), no reports or notes.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    #[command(subcommand)]
-    pub command: Command,
+}
+
+impl Cli {
+    /// Parses the command line. clap builds the definitions of every subcommand to parse
+    /// one, a tenth of a small bake; `bake`, the command run most (and in loops), is tried
+    /// alone first. Whatever that does not take as a bake (help, a mistake, another
+    /// command) goes to the full parser, so every message is the full CLI's.
+    pub fn parse_args() -> Cli {
+        Cli::bake_alone(std::env::args_os()).unwrap_or_else(Cli::parse)
+    }
+
+    fn bake_alone(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<Cli> {
+        use clap::{Args, FromArgMatches};
+        let bake = BakeArgs::augment_args(clap::Command::new("bake"));
+        let cmd = Global::augment_args(clap::Command::new("kubebake")).subcommand(bake).subcommand_required(true);
+        let matches = cmd.try_get_matches_from(args).ok()?;
+        let global = Global::from_arg_matches(&matches).ok()?;
+        let args = BakeArgs::from_arg_matches(matches.subcommand_matches("bake")?).ok()?;
+        Some(Cli { global, command: Command::Bake(args) })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,32 +67,7 @@ pub enum Command {
     #[command(after_help = "Examples:\n  kubebake bake cluster.yaml -o out\n  \
                             kubebake bake cluster.yaml -o out --platform aws --json\n  \
                             kubebake bake cluster.yaml -o out --state /secure/cluster.state --templates my-templates")]
-    Bake {
-        /// The cluster spec (YAML, apiVersion kubebake.io/v1alpha1, kind Cluster).
-        spec: PathBuf,
-        /// Output directory; replaced whole on every bake.
-        #[arg(short, long)]
-        out: PathBuf,
-        /// State directory holding the CAs, keys and token [default: <spec>.state beside
-        /// the spec]. Keep it: later bakes reuse it to produce the same bytes.
-        #[arg(long)]
-        state: Option<PathBuf>,
-        /// Print the join command with the real bootstrap token instead of a masked one.
-        #[arg(long)]
-        show_token: bool,
-        /// A directory of templates overriding the built-in ones by file name
-        /// (firstboot.sh.tera, kubebake-firstboot.service.tera, containerd-config.toml.tera, …).
-        #[arg(long)]
-        templates: Option<PathBuf>,
-        /// Check every node's user-data against this platform's size limit and fail when
-        /// one is over.
-        #[arg(long, value_parser = ["aws", "azure", "gce", "openstack", "vsphere", "hetzner", "none"])]
-        platform: Option<String>,
-        /// Print the report as JSON: {"state", "stateChanges", "out", "operatorKubeconfig",
-        /// "nodes": [...], "pools": [...], "join": {...}, "warnings": [...]}.
-        #[arg(long)]
-        json: bool,
-    },
+    Bake(BakeArgs),
     /// List every container image the cluster will run, pinned, one per line: kubeadm's set
     /// (as `kubeadm config images list` prints it), kube-vip, Calico's. What an air-gapped
     /// install must mirror or bundle. Writes nothing.
@@ -320,12 +322,69 @@ pub struct TokenNew {
     pub out: Option<PathBuf>,
 }
 
+/// `kubebake bake`'s flags.
+#[derive(Debug, PartialEq, clap::Args)]
+pub struct BakeArgs {
+    /// The cluster spec (YAML, apiVersion kubebake.io/v1alpha1, kind Cluster).
+    pub spec: PathBuf,
+    /// Output directory; replaced whole on every bake.
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// State directory holding the CAs, keys and token [default: <spec>.state beside
+    /// the spec]. Keep it: later bakes reuse it to produce the same bytes.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Print the join command with the real bootstrap token instead of a masked one.
+    #[arg(long)]
+    pub show_token: bool,
+    /// A directory of templates overriding the built-in ones by file name
+    /// (firstboot.sh.tera, kubebake-firstboot.service.tera, containerd-config.toml.tera, …).
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
+    /// Check every node's user-data against this platform's size limit and fail when
+    /// one is over.
+    #[arg(long, value_parser = ["aws", "azure", "gce", "openstack", "vsphere", "hetzner", "none"])]
+    pub platform: Option<String>,
+    /// Print the report as JSON: {"state", "stateChanges", "out", "operatorKubeconfig",
+    /// "nodes": [...], "pools": [...], "join": {...}, "warnings": [...]}.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use super::*;
+    use clap::{CommandFactory, Parser};
 
     #[test]
     fn the_cli_definition_is_consistent() {
-        super::Cli::command().debug_assert();
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bake_alone_parses_a_bake_as_the_full_parser_does_and_takes_nothing_else() {
+        let argv = |s: &str| s.split_whitespace().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        for line in [
+            "kubebake bake c.yaml -o out",
+            "kubebake -q bake c.yaml --out=out --state s --show-token --json",
+            "kubebake bake c.yaml -o out --platform aws --templates t --quiet",
+        ] {
+            let bake = |cli: Cli| match cli.command {
+                Command::Bake(args) => (cli.global, args),
+                other => panic!("{line}: {other:?}"),
+            };
+            let fast = bake(Cli::bake_alone(argv(line)).expect(line));
+            assert_eq!(fast, bake(Cli::try_parse_from(argv(line)).unwrap()), "{line}");
+        }
+        for line in [
+            "kubebake bake --help",
+            "kubebake bake c.yaml",
+            "kubebake bake c.yaml -o out --platform mars",
+            "kubebake --version",
+            "kubebake images c.yaml",
+            "kubebake",
+        ] {
+            assert!(Cli::bake_alone(argv(line)).is_none(), "{line}");
+        }
     }
 }

@@ -5,7 +5,6 @@ mod cli;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::Parser;
 use kubebake::bake::{self, Options, Report};
 use kubebake::error::Problem;
 
@@ -17,8 +16,8 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     kubebake::warm_up_in_background();
-    let cli = cli::Cli::parse();
-    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    let cli = cli::Cli::parse_args();
+    QUIET.store(cli.global.quiet, std::sync::atomic::Ordering::Relaxed);
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -47,7 +46,7 @@ macro_rules! note {
 
 fn run(command: cli::Command) -> Result<()> {
     match command {
-        cli::Command::Bake { spec, out, state, show_token, templates, platform, json } => {
+        cli::Command::Bake(cli::BakeArgs { spec, out, state, show_token, templates, platform, json }) => {
             let platform = platform.as_deref().and_then(kubebake::render::Platform::by_name);
             let progress = !quiet() && !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
             let now = time::OffsetDateTime::now_utc();
