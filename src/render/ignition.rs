@@ -1,10 +1,9 @@
-//! Ignition: `config.ign` (spec 3.3.0 by default), in whichever of two shapes is smaller
-//! for the node. Mostly many files (a sealed node's): a small outer config that replaces
-//! itself with the whole config gzip'd (`ignition.config.replace`, spec 3.1+), as one
-//! compression over all files shares what they have in common. A packed node's few files
-//! (`pack`: hostname, network, the unpacker and the already compressed pack): the config
-//! itself, each file gzip'd on its own where that is shorter, as wrapping the pack would
-//! base64 it twice.
+//! Ignition: `config.ign` (spec 3.3.0 by default), in one of two shapes. A packed node
+//! (`pack`: its hostname, network file, the unpacker and the already compressed pack) gets
+//! the config itself, each text file gzip'd on its own where that is shorter: wrapping it
+//! would base64 the pack twice. Any other (a sealed node's many files): a small outer config
+//! that replaces itself with the whole config gzip'd (`ignition.config.replace`, spec 3.1+),
+//! as one compression over all files shares what they have in common.
 
 use serde::Serialize;
 
@@ -145,15 +144,17 @@ pub fn config(cluster: &Cluster, plan: &NodePlan) -> Config {
     }
 }
 
-/// A file's contents as the config itself carries them: the shorter of the text
+/// A file's contents as the config itself carries them: for text, the shorter of the text
 /// percent-encoded and the bytes gzip'd and base64-encoded.
 fn standalone_resource(contents: &[u8]) -> Resource {
+    let plain = resource(contents);
+    // Binary here is compressed or sealed already.
+    if plain.source.starts_with("data:;base64,") {
+        return plain;
+    }
     let gzipped =
         Resource { compression: Some("gzip"), source: format!("data:;base64,{}", base64(&super::gzip(contents))) };
-    match resource(contents) {
-        plain if plain.source.len() <= gzipped.source.len() => plain,
-        _ => gzipped,
-    }
+    if plain.source.len() <= gzipped.source.len() { plain } else { gzipped }
 }
 
 /// The whole config gzip'd inside one that replaces itself with it.
@@ -175,12 +176,15 @@ fn wrapped(cluster: &Cluster, inner: &Config) -> Vec<u8> {
 
 pub fn render(cluster: &Cluster, plan: &NodePlan) -> UserData {
     let mut config = config(cluster, plan);
-    let nested = wrapped(cluster, &config);
-    for (file, planned) in config.storage.files.iter_mut().zip(&plan.files) {
-        file.contents = standalone_resource(&planned.contents);
-    }
-    let flat = serde_json::to_vec(&config).expect("the config serialises");
-    let mut json = if flat.len() < nested.len() { flat } else { nested };
+    let packed = plan.files.iter().any(|f| [crate::pack::PACK_XZ, crate::pack::PACK_GZ].contains(&f.path.as_str()));
+    let mut json = if packed {
+        for (file, planned) in config.storage.files.iter_mut().zip(&plan.files) {
+            file.contents = standalone_resource(&planned.contents);
+        }
+        serde_json::to_vec(&config).expect("the config serialises")
+    } else {
+        wrapped(cluster, &config)
+    };
     json.push(b'\n');
     let raw = json.len();
     UserData {
