@@ -35,11 +35,10 @@ pub mod yaml;
 
 pub use error::{Error, Result};
 
-/// How many threads parallel work uses: the CPUs this process may run on, asked once
-/// (the answer reads cgroup files, which costs a small bake measurable time).
+/// How many threads parallel work uses: the size of rayon's pool (the CPUs this process
+/// may run on, unless RAYON_NUM_THREADS says otherwise).
 pub fn cpus() -> usize {
-    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    rayon::current_num_threads()
 }
 
 /// Runs `f` over `items` on every core, results in the order of `items`: key generation
