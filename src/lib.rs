@@ -51,9 +51,25 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + 
 }
 
 /// Starts the worker threads and the crypto library on them, and returns at once: called
-/// first thing, so that what the first key and certificate of a process cost (aws-lc seeds
-/// its random generator and builds its P-256 tables) is paid while the command line and
-/// the spec are read, off a small bake's critical path.
-pub fn warm_up_in_background() {
-    rayon::spawn(pki::warm_up);
+/// as soon as the command line is parsed, so that what the first key and certificate of a
+/// process cost (aws-lc seeds its random generator and builds its P-256 tables) is paid
+/// while the spec is read, off a small bake's critical path. The process must not exit
+/// while it runs (aws-lc's exit-time cleanup would pull its state from under it): wait on
+/// the handle before returning from `main`; by the end of any command it is long done.
+pub fn warm_up_in_background() -> WarmUp {
+    let (done, wait) = std::sync::mpsc::channel();
+    rayon::spawn(move || {
+        pki::warm_up();
+        let _ = done.send(());
+    });
+    WarmUp(wait)
+}
+
+/// See [`warm_up_in_background`].
+pub struct WarmUp(std::sync::mpsc::Receiver<()>);
+
+impl WarmUp {
+    pub fn wait(self) {
+        let _ = self.0.recv();
+    }
 }

@@ -15,10 +15,13 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    kubebake::warm_up_in_background();
+    // Parsed first: help and usage errors end the process inside clap.
     let cli = cli::Cli::parse_args();
+    let warm_up = kubebake::warm_up_in_background();
     QUIET.store(cli.global.quiet, std::sync::atomic::Ordering::Relaxed);
-    match run(cli.command) {
+    let result = run(cli.command);
+    warm_up.wait();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
