@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::images::{self, ClusterImage};
-use crate::model::{CalicoMode, Cluster, Cni, ManifestSource};
+use crate::model::{Cluster, Cni, ManifestSource};
 use crate::versions::pins;
 
 /// The archive's top directory, and where first boot expects it on the node.
@@ -223,7 +223,7 @@ pub fn bundle(opts: &Options) -> Result<Report> {
 
     let bytes = write_archive(&opts.out, &manifest, &files)?;
     if let Some(b) = bar {
-        b.finish_and_clear();
+        b.finish_with_message("fetched, checked and written");
     }
     fs::remove_dir_all(&parts).map_err(|e| Error::io("removing", &parts, e))?;
     Ok(Report { out: opts.out.clone(), bytes, manifest })
@@ -234,6 +234,11 @@ pub fn parts_dir(out: &Path) -> PathBuf {
     let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".parts");
     out.with_file_name(name)
+}
+
+/// The bundle's file for the spec's `n`-th Calico manifest URL (from 1), under `calico/`.
+pub fn calico_manifest_name(n: usize) -> String {
+    format!("manifest-{n}.yaml")
 }
 
 enum CalicoSource {
@@ -247,14 +252,13 @@ fn calico_sources(cluster: &Cluster) -> Vec<(String, CalicoSource)> {
         ManifestSource::File { bytes } => {
             vec![(calico.mode.manifest_name().to_string(), CalicoSource::File(bytes.clone()))]
         }
+        // Named by position, as first boot looks them up (`manifest-N.yaml` for the spec's
+        // N-th URL): a URL's last segment need be neither a file name nor unique.
         ManifestSource::Url { urls, sha256 } => urls
             .iter()
-            .map(|url| {
-                let name = url.rsplit('/').next().filter(|n| n.ends_with(".yaml")).unwrap_or(match calico.mode {
-                    CalicoMode::Operator => "tigera-operator.yaml",
-                    CalicoMode::Manifest => "calico.yaml",
-                });
-                (name.to_string(), CalicoSource::Url { url: url.clone(), sha256: sha256.clone() })
+            .enumerate()
+            .map(|(i, url)| {
+                (calico_manifest_name(i + 1), CalicoSource::Url { url: url.clone(), sha256: sha256.clone() })
             })
             .collect(),
     }

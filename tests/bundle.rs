@@ -139,3 +139,100 @@ fn a_bundle_holds_checked_binaries_and_importable_images_deterministically_and_r
     assert!(!again.contains("GET /dl/release/v1.33.3/bin/linux/amd64/kubeadm "), "kubeadm fetched again:\n{again}");
     assert!(fs::read(b.path("bundle.tar")).unwrap() == first, "the resumed bundle differs");
 }
+
+/// Calico's manifest (from a URL that is no file name) and images travel in the bundle. A
+/// layer that does not match its digest is refused naming the image and leaves no bundle;
+/// the next run, in a real terminal, shows its progress and fetches again only what was
+/// not fetched and checked before.
+#[test]
+fn calico_travels_in_the_bundle_a_bad_layer_is_refused_and_the_next_run_resumes() {
+    let (Some(_), Some(_)) = (tool("docker-registry", "docker-registry"), tool("skopeo", "skopeo")) else {
+        return;
+    };
+    let b = Bake::new("");
+    let servers = Servers::start(b.dir.path());
+    publish_everything(&servers, b.dir.path());
+    b.set_spec(&format!(
+        "apiVersion: kubebake.io/v1alpha1\nkind: Cluster\nmetadata: {{name: bundle}}\nspec:\n  kubernetesVersion: v1.33.3\n{}  nodes:\n    - {{name: cp-1, role: control-plane, address: 10.0.0.11}}\n",
+        calico_from_servers(&servers)
+    ));
+    let listed: serde_json::Value =
+        serde_json::from_str(&b.run(&["images", "cluster.yaml", "--json"]).stdout()).unwrap();
+    let calico: Vec<String> = listed["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["source"] == "calico")
+        .map(|i| i["image"].as_str().unwrap().to_string())
+        .collect();
+    assert!(calico.len() >= 5, "{listed}");
+    publish_calico(&servers, b.dir.path(), &calico);
+
+    // The last image pulled gets a damaged layer in the registry's own storage.
+    let victim = calico.last().unwrap();
+    let (_, repository_and_tag) = victim.split_once('/').unwrap();
+    let repository = repository_and_tag.rsplit_once(':').unwrap().0;
+    let raw = run_ok(
+        Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{}/{repository_and_tag}", servers.registry)),
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap().to_string();
+    let data = b.path(&format!("registry/docker/registry/v2/blobs/sha256/{}/{layer}/data", &layer[..2]));
+    let good = fs::read(&data).unwrap();
+    let mut bad = good.clone();
+    let middle = bad.len() / 2;
+    bad[middle] ^= 0xff;
+    fs::write(&data, &bad).unwrap();
+
+    let rewrites = rewrites(&servers);
+    let mut args = vec!["bundle", "cluster.yaml", "-o", "bundle.tar"];
+    args.extend(rewrites.iter().map(String::as_str));
+    let run = b.run(&args);
+    assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+    assert!(run.stderr().contains(victim.as_str()) && run.stderr().contains("digest"), "{}", run.stderr());
+    assert!(!b.path("bundle.tar").exists());
+    let strays: Vec<String> = fs::read_dir(b.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp"))
+        .collect();
+    assert!(strays.is_empty(), "half-written files: {strays:?}");
+
+    // Mended; the next run is watched in a terminal and in the registry's access log.
+    fs::write(&data, &good).unwrap();
+    let log_before = fs::read_to_string(b.path("registry.log")).unwrap().len();
+    let bin = env!("CARGO_BIN_EXE_kubebake");
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    if let Some(screen) = in_terminal(b.dir.path(), &format!("{bin} {}", quoted.join(" "))) {
+        assert!(screen.contains("EXIT=0"), "{screen}");
+        let total = 4 + 7 + calico.len() + 1;
+        assert!(screen.contains(&format!("{total}/{total} fetched, checked and written")), "{screen}");
+    } else {
+        b.run(&args).assert_ok();
+    }
+    let log = fs::read_to_string(b.path("registry.log")).unwrap();
+    let again = &log[log_before..];
+    assert!(again.contains(&format!("GET /v2/{repository}/blobs/sha256:{layer}")), "{again}");
+    assert!(!again.contains("GET /v2/kube-apiserver/blobs/"), "fetched again:\n{again}");
+
+    // In the bundle: the manifest under its position's name, with its URL; every image.
+    let extract = b.path("x");
+    fs::create_dir_all(&extract).unwrap();
+    run_ok(Command::new("tar").arg("-xf").arg(b.path("bundle.tar")).arg("-C").arg(&extract));
+    let root = extract.join("kubebake-bundle");
+    run_ok(Command::new("sha256sum").args(["-c", "--quiet", "SHA256SUMS"]).current_dir(&root));
+    let manifest: serde_json::Value = serde_json::from_slice(&fs::read(root.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["calico"][0]["file"], "calico/manifest-1.yaml", "{manifest}");
+    assert_eq!(manifest["calico"][0]["source"], CALICO_URL);
+    assert_eq!(manifest["calico"].as_array().unwrap().len(), 1);
+    let stand_in = fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/calico-operator-stand-in.yaml")).unwrap();
+    assert!(fs::read(root.join("calico/manifest-1.yaml")).unwrap() == stand_in);
+    let bundled: Vec<&str> =
+        manifest["images"].as_array().unwrap().iter().map(|i| i["image"].as_str().unwrap()).collect();
+    assert_eq!(bundled.len(), 7 + calico.len());
+    for image in &calico {
+        assert!(bundled.contains(&image.as_str()), "{image} not bundled: {bundled:?}");
+    }
+}

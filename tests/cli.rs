@@ -92,27 +92,9 @@ fn quiet_bakes_say_nothing_and_json_reports_parse() {
 /// follows.
 #[test]
 fn a_large_bake_shows_its_progress_in_a_terminal() {
-    let Some(tmux) = tool("tmux", "tmux") else { return };
     let b = Bake::new(&ha_spec(120, "ECDSA-P256"));
-    let session = format!("kubebake-progress-{}", std::process::id());
     let bin = env!("CARGO_BIN_EXE_kubebake");
-    let cmd = format!("cd {} && {bin} bake cluster.yaml -o out; echo EXIT=$?; sleep 60", b.dir.path().display());
-    let socket = b.path("tmux.sock");
-    let tmux_cmd =
-        |args: &[&str]| std::process::Command::new(&tmux).arg("-S").arg(&socket).args(args).output().unwrap();
-    let o = tmux_cmd(&["new-session", "-d", "-s", &session, "-x", "160", "-y", "50", &cmd]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let screen = loop {
-        let o = tmux_cmd(&["capture-pane", "-p", "-S", "-", "-t", &session]);
-        let screen = String::from_utf8_lossy(&o.stdout).into_owned();
-        if screen.contains("EXIT=") {
-            break screen;
-        }
-        assert!(std::time::Instant::now() < deadline, "no end in sight:\n{screen}");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    };
-    let _ = tmux_cmd(&["kill-server"]);
+    let Some(screen) = in_terminal(b.dir.path(), &format!("{bin} bake cluster.yaml -o out")) else { return };
     assert!(screen.contains("EXIT=0"), "{screen}");
     assert!(screen.contains("123/123 nodes rendered and written"), "{screen}");
     assert!(screen.contains("join   kubeadm join"), "{screen}");

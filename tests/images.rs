@@ -36,6 +36,9 @@ fn kubeadms_part_is_kubeadms_list_and_calicos_follows_the_operator() {
     let reference = fs::read_to_string(Path::new(REFERENCE).join("images.txt")).unwrap();
     let reference: Vec<&str> = reference.lines().collect();
     assert_eq!(list[..7], reference[..]);
+    if let Some(theirs) = kit_kubeadm_images(&[]) {
+        assert_eq!(list[..7].join("\n"), theirs.trim_end());
+    }
     assert_eq!(
         list[7..],
         [
@@ -77,22 +80,20 @@ fn a_private_repository_moves_every_image_as_kubeadm_moves_its_own() {
             "registry.internal/calico/kube-controllers:v3.30.3"
         ]
     );
+    if let Some(theirs) = kit_kubeadm_images(&["--image-repository", "registry.internal/k8s"]) {
+        assert_eq!(list[..7].join("\n"), theirs.trim_end());
+    }
+}
+
+/// `kubeadm config images list` for v1.33.3 from the e2e kit's kubeadm, when present.
+fn kit_kubeadm_images(extra: &[&str]) -> Option<String> {
     let kit =
         Path::new(&std::env::var("KUBEBAKE_E2E_DIR").unwrap_or_else(|_| "/opt/k8s-e2e".into())).join("bin/kubeadm");
-    if kit.exists() {
-        let theirs = run_ok(Command::new(&kit).args([
-            "config",
-            "images",
-            "list",
-            "--kubernetes-version",
-            "v1.33.3",
-            "--image-repository",
-            "registry.internal/k8s",
-        ]));
-        assert_eq!(list[..7].join("\n"), theirs.trim_end());
-    } else {
+    if !kit.exists() {
         println!("kubeadm check not run: no e2e kit kubeadm at {}", kit.display());
+        return None;
     }
+    Some(run_ok(Command::new(&kit).args(["config", "images", "list", "--kubernetes-version", "v1.33.3"]).args(extra)))
 }
 
 #[test]

@@ -195,6 +195,40 @@ pub fn dir_modes(root: &Path) -> Vec<(PathBuf, u32)> {
 
 /// The path of an external tool the test needs. In CI (`CI` set) a missing tool fails the
 /// test; on a developer machine the test says what to install and is skipped.
+/// The boot tier's cached Debian root, named by a hash of the script that builds it, so a
+/// changed tests/boot/mkroot.sh builds a new root instead of reusing an older one.
+pub fn boot_root() -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(include_bytes!("../boot/mkroot.sh"));
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("/var/cache/kubebake-boot/debian-12-{hex}")
+}
+
+/// Runs the shell command `cmd` in `dir` in a real terminal (a detached tmux session on
+/// a socket in `dir`, 160x50) and returns the screen once it has finished, with its exit
+/// code appended as `EXIT=N`. None without tmux.
+pub fn in_terminal(dir: &Path, cmd: &str) -> Option<String> {
+    let tmux = tool("tmux", "tmux")?;
+    let session = format!("kubebake-term-{}", std::process::id());
+    let script = format!("cd {} && {cmd}; echo EXIT=$?; sleep 120", dir.display());
+    let socket = dir.join("tmux.sock");
+    let tmux_cmd = |args: &[&str]| Command::new(&tmux).arg("-S").arg(&socket).args(args).output().unwrap();
+    let o = tmux_cmd(&["new-session", "-d", "-s", &session, "-x", "160", "-y", "50", &script]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let screen = loop {
+        let o = tmux_cmd(&["capture-pane", "-p", "-S", "-", "-t", &session]);
+        let screen = String::from_utf8_lossy(&o.stdout).into_owned();
+        if screen.contains("EXIT=") {
+            break screen;
+        }
+        assert!(std::time::Instant::now() < deadline, "no end in sight:\n{screen}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let _ = tmux_cmd(&["kill-server"]);
+    Some(screen)
+}
+
 pub fn tool(name: &str, debian_package: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
         .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()));

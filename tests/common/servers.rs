@@ -209,12 +209,44 @@ pub fn publish_everything(s: &Servers, scratch: &Path) {
     }
 }
 
+/// Where a Calico manifest URL that is no file name points (the file server serves it
+/// through the `downloads.example.internal` rewrite; the query is ignored).
+pub const CALICO_URL: &str = "https://downloads.example.internal/calico/operator?version=v3.30.3";
+
+/// The spec lines that take Calico (operator mode) from `CALICO_URL` and every registry's
+/// images from the local registry.
+pub fn calico_from_servers(s: &Servers) -> String {
+    format!(
+        "  cni:\n    plugin: calico\n    manifest: {{url: \"{CALICO_URL}\"}}\n  registryMirrors:\n{}",
+        ["registry.k8s.io", "quay.io", "docker.io"]
+            .iter()
+            .map(|r| format!("    {r}: [\"http://{}\"]\n", s.registry))
+            .collect::<String>()
+    )
+}
+
+/// Calico for a bundle: the e2e tier's stand-in operator manifest at `CALICO_URL`, and a
+/// small stand-in image for each of Calico's images (none can be had here; first boot
+/// only imports them).
+pub fn publish_calico(s: &Servers, scratch: &Path, images: &[String]) {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/calico-operator-stand-in.yaml");
+    s.publish("calico/operator", &fs::read(manifest).unwrap());
+    for image in images {
+        let (_, repository_and_tag) = image.split_once('/').expect("a registry-qualified image");
+        let path = scratch.join(format!("{}.tar", image.replace(['/', ':'], "_")));
+        small_image(&path, image, image);
+        s.push(&path, repository_and_tag);
+    }
+}
+
 /// The download rewrites that point `kubebake bundle` at these servers.
-pub fn rewrites(s: &Servers) -> [String; 4] {
+pub fn rewrites(s: &Servers) -> [String; 6] {
     [
         "--rewrite".into(),
         format!("https://dl.k8s.io/={}/dl/", s.files),
         "--rewrite".into(),
         format!("https://github.com/={}/gh/", s.files),
+        "--rewrite".into(),
+        format!("https://downloads.example.internal/={}/", s.files),
     ]
 }
