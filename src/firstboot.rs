@@ -216,6 +216,12 @@ pub fn add_pool(p: &mut NodePlan, cluster: &Cluster, pool: &WorkerPool, template
     add_common(p, cluster, &pool_script_context(cluster, pool), templates)
 }
 
+/// The sysctl file's inputs: IPv6 forwarding only on an IPv6 cluster, so that an IPv4 node
+/// whose kernel has IPv6 disabled (no `/proc/sys/net/ipv6`) still gets through `prepare`.
+pub fn sysctl_context(cluster: &Cluster) -> serde_json::Value {
+    serde_json::json!({ "ipv6": cluster.networking.pod_subnet.addr().is_ipv6() })
+}
+
 /// What every node and pool gets: the script and its unit, kernel modules, sysctls,
 /// containerd and its mirrors, and the kubelet's unit where no package provides it.
 fn add_common(p: &mut NodePlan, cluster: &Cluster, ctx: &ScriptContext, templates: &Templates) -> Result<()> {
@@ -235,7 +241,7 @@ fn add_common(p: &mut NodePlan, cluster: &Cluster, ctx: &ScriptContext, template
 
     let none = serde_json::json!({});
     p.add("/etc/modules-load.d/kubebake.conf".into(), 0o644, templates.render("modules-load.conf.tera", &none)?);
-    p.add(SYSCTL_FILE.into(), 0o644, templates.render("sysctl.conf.tera", &none)?);
+    p.add(SYSCTL_FILE.into(), 0o644, templates.render("sysctl.conf.tera", &sysctl_context(cluster))?);
     let pause = image(&cluster.image_repository, "pause", pins(cluster.kubernetes_version).pause);
     p.add(
         "/etc/containerd/config.toml".into(),

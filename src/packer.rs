@@ -98,7 +98,7 @@ pub fn write(opts: &Options) -> Result<Vec<PathBuf>> {
         bundle: opts.bundle.as_ref().map(|b| absolute(b).display().to_string()),
         images: images::images(&cluster)?.into_iter().map(|i| i.image).collect(),
         modules: templates.render("modules-load.conf.tera", &none)?,
-        sysctl: templates.render("sysctl.conf.tera", &none)?,
+        sysctl: templates.render("sysctl.conf.tera", &crate::firstboot::sysctl_context(&cluster))?,
         age_identity: opts.age_identity.as_ref().map(|f| absolute(f).display().to_string()),
         age_identity_path: cluster.sealing.as_ref().map(|s| s.identity.clone()),
         image_name: format!("kubebake-{}-{}", cluster.name, v),

@@ -21,14 +21,22 @@ spec:
     - {name: worker-1, role: worker, address: 10.0.0.21}
 ";
 
-/// Runs the script three times in one overlay: with `kubeadm join` failing, then
-/// succeeding, then once more. Prints each run's exit code, status file and stub calls.
+/// Runs the script three times in one overlay: with `kubeadm join` failing (or, with
+/// FAILS=modprobe, on a kernel that lacks overlay and bridge netfilter and whose modprobe
+/// fails), then with everything succeeding, then once more. Prints each run's exit code,
+/// status file and stub calls.
 const HARNESS: &str = r#"set -u
-T=$1; SCRIPT=$2; SYSCTL=$3
+T=$1; SCRIPT=$2; SYSCTL=$3; FAILS=$4
 mount -t tmpfs tmpfs "$T"
 mkdir -p "$T/upper" "$T/work" "$T/m"
 mount -t overlay overlay -o lowerdir=/,upperdir="$T/upper",workdir="$T/work" "$T/m"
 for d in proc sys dev; do mount --rbind "/$d" "$T/m/$d"; done
+if [ "$FAILS" = modprobe ]; then
+  # A kernel without the two features: no overlay in /proc/filesystems, no /proc/sys/net/bridge.
+  grep -vw overlay /proc/filesystems > "$T/filesystems"
+  mount --bind "$T/filesystems" "$T/m/proc/filesystems"
+  mount -t tmpfs tmpfs "$T/m/proc/sys/net"
+fi
 for cmd in apt-get apt-mark curl gpg kubeadm systemctl swapoff modprobe sysctl ufw sleep; do
   for dir in /usr/bin /usr/sbin /bin /sbin; do
     rm -f "$T/m$dir/$cmd"
@@ -37,6 +45,7 @@ for cmd in apt-get apt-mark curl gpg kubeadm systemctl swapoff modprobe sysctl u
 #!/bin/sh
 echo "$cmd \$*" >> /var/log/kubebake-stub-calls
 if [ "$cmd" = kubeadm ] && [ "\$1 \$2" = "join --config" ] && [ -f /tmp/join-fails ]; then exit 1; fi
+if [ "$cmd" = modprobe ] && [ -f /tmp/modprobe-fails ]; then exit 1; fi
 exit 0
 STUB
   chmod 755 "$T/m/usr/bin/$cmd"
@@ -44,9 +53,9 @@ done
 mkdir -p "$T/m/opt/kubebake" "$T/m/etc/apt/keyrings"
 cp "$SCRIPT" "$T/m/opt/kubebake/firstboot.sh"
 mkdir -p "$T/m/etc/sysctl.d" && cp "$SYSCTL" "$T/m/etc/sysctl.d/99-kubebake.conf"
-touch "$T/m/tmp/join-fails"
+touch "$T/m/tmp/$FAILS-fails"
 for run in 1 2 3; do
-  [ "$run" = 2 ] && rm -f "$T/m/tmp/join-fails"
+  [ "$run" = 2 ] && rm -f "$T/m/tmp/$FAILS-fails"
   : > "$T/m/var/log/kubebake-stub-calls"
   chroot "$T/m" /bin/bash /opt/kubebake/firstboot.sh > "$T/out" 2>&1
   echo "== run $run exit $?"
@@ -56,10 +65,11 @@ for run in 1 2 3; do
 done
 "#;
 
-#[test]
-fn a_failed_join_is_reported_and_resumed_and_a_finished_node_does_nothing() {
+/// The worker's first boot run three times by HARNESS with `fails` ("join" or "modprobe")
+/// failing in the first run; each run's output. None where the machine cannot run it.
+fn three_runs(fails: &str) -> Option<Vec<String>> {
     if tool("unshare", "util-linux").is_none() || !root_or_skip() {
-        return;
+        return None;
     }
     let b = Bake::new(SPEC);
     b.bake(&[]).assert_ok();
@@ -70,12 +80,37 @@ fn a_failed_join_is_reported_and_resumed_and_a_finished_node_does_nothing() {
         .arg(&mount_point)
         .arg(b.node_file("worker-1", "/opt/kubebake/firstboot.sh"))
         .arg(b.node_file("worker-1", "/etc/sysctl.d/99-kubebake.conf"))
+        .arg(fails)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    let runs: Vec<&str> = text.split("== run ").skip(1).collect();
+    let runs: Vec<String> = text.split("== run ").skip(1).map(str::to_owned).collect();
     assert_eq!(runs.len(), 3, "{text}");
+    Some(runs)
+}
+
+#[test]
+fn a_kernel_lacking_a_feature_gets_its_module_and_a_failed_modprobe_is_named() {
+    let Some(runs) = three_runs("modprobe") else { return };
+    assert!(runs[0].starts_with("1 exit 1"), "{}", runs[0]);
+    assert!(
+        runs[0].contains("status: failed: prepare: the kernel has no overlay filesystem and modprobe overlay failed"),
+        "{}",
+        runs[0]
+    );
+    assert!(!runs[0].contains("call: kubeadm"), "{}", runs[0]);
+    // Next boot, with a modprobe that works: both modules loaded, and on to the end.
+    assert!(runs[1].starts_with("2 exit 0"), "{}", runs[1]);
+    for call in ["call: modprobe overlay", "call: modprobe br_netfilter", "call: kubeadm join --config"] {
+        assert!(runs[1].contains(call), "run 2 lacks {call:?}:\n{}", runs[1]);
+    }
+    assert!(runs[1].contains("status: done"), "{}", runs[1]);
+}
+
+#[test]
+fn a_failed_join_is_reported_and_resumed_and_a_finished_node_does_nothing() {
+    let Some(runs) = three_runs("join") else { return };
 
     // 1: everything up to the join ran; the join failed within the bounded time.
     assert!(runs[0].starts_with("1 exit 1"), "{}", runs[0]);

@@ -360,4 +360,14 @@ spec:
     );
     let kubelet = fs::read_to_string(b.node_file("cp-1", "/etc/kubernetes/kubelet.conf")).unwrap();
     assert!(kubelet.contains("server: https://[fd00::11]:6443"));
+    // IPv6 forwarding is set on an IPv6 cluster, and only there.
+    let sysctl = fs::read_to_string(b.node_file("worker-1", "/etc/sysctl.d/99-kubebake.conf")).unwrap();
+    assert!(sysctl.contains("\nnet.ipv6.conf.all.forwarding = 1\n"), "{sysctl}");
+    let v4 = Bake::new(&spec.replace("fd00::11", "10.0.0.11").replace("fd00::21", "10.0.0.21").replace(
+        "networking: {podSubnet: 'fd00:10:244::/56', serviceSubnet: 'fd00:10:96::/112'}",
+        "networking: {podSubnet: 192.168.0.0/16}",
+    ));
+    v4.bake(&[]).assert_ok();
+    let sysctl = fs::read_to_string(v4.node_file("worker-1", "/etc/sysctl.d/99-kubebake.conf")).unwrap();
+    assert!(sysctl.contains("\nnet.ipv4.ip_forward = 1\n") && !sysctl.contains("ipv6"), "{sysctl}");
 }
