@@ -16,7 +16,6 @@ use common::*;
 const BOOT_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/boot/boot.sh");
 const MKROOT_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/boot/mkroot.sh");
 const LAB_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/lab.sh");
-const ROOT: &str = "/var/cache/kubebake-boot/debian-12-r2";
 const LAB_ROOT: &str = "/var/tmp/kubebake-lab";
 
 fn validate(dir: &Path) {
@@ -71,7 +70,7 @@ fn an_os_without_apt_needs_a_bundle() {
 
 fn boot(lab: &str, node: &str, out: &Path, env: &[(&str, &str)]) {
     let mut cmd = Command::new("bash");
-    cmd.args([BOOT_SH, "start", lab, node]).arg(out).arg(ROOT).env("KUBEBAKE_LAB_ROOT", LAB_ROOT);
+    cmd.args([BOOT_SH, "start", lab, node]).arg(out).arg(boot_root()).env("KUBEBAKE_LAB_ROOT", LAB_ROOT);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -103,7 +102,7 @@ fn the_provisioner_run_in_a_debian_root_with_a_bundle_makes_a_prebaked_image() {
         println!("not run: the e2e kit's kubeadm and kubelet are what a prebaked check can accept");
         return;
     }
-    run_ok(Command::new("bash").args([MKROOT_SH, ROOT]));
+    run_ok(Command::new("bash").args([MKROOT_SH, &boot_root()]));
 
     // A bundle from local servers, then the image files for it.
     let b = Bake::new("");

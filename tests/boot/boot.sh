@@ -20,9 +20,10 @@
 #   - ifupdown configures the interface: CAP_NET_ADMIN; per-netns sysctls:
 #     SYSTEMD_NSPAWN_API_VFS_WRITABLE=network;
 #   - the image has the locale cloud-init's cc_locale wants, net-tools for ifupdown's
-#     default route, and resolv.conf pointing at 127.0.0.1 (tests/boot/mkroot.sh), kept
-#     with --resolv-conf=off, so no lookup leaves the namespaces; the lab's node names are
-#     added to the container's /etc/hosts;
+#     default route, containerd and ssh disabled, and resolv.conf pointing at 127.0.0.1
+#     (tests/boot/mkroot.sh), kept with --resolv-conf=off, so no lookup leaves the
+#     namespaces; the lab's node names are added to the container's /etc/hosts;
+#   - each container runs on an overlay over the cached root (its disk), its seed in it;
 #   - with the e2e kit, its kubeadm, kubelet and kubectl are bound read-only into
 #     /usr/local/bin, as an image with `packages: prebaked` would carry them
 #     (KBBOOT_NO_KIT=1: not, for an image that gets them otherwise);
@@ -117,7 +118,9 @@ stop() {
   rm -f "$dir/nspawn.pid"
   local cg=kbboot-$lab-$node h
   for h in "${CGROUP_HIERARCHIES[@]}" unified; do
-    [[ -d /sys/fs/cgroup/$h/$cg ]] && find "/sys/fs/cgroup/$h/$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+    if [[ -d /sys/fs/cgroup/$h/$cg ]]; then
+      find "/sys/fs/cgroup/$h/$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    fi
   done
   return 0
 }

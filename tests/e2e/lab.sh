@@ -111,7 +111,7 @@ node_init() {
     [[ -e $p ]] || touch "$p"
     mount --bind "$dir/disk$p" "$p"
   done
-  # The node's binaries: the kit's Kubernetes, the stand-in systemctl and kubeadm wrapper,
+  # The node's binaries: the kit's Kubernetes and the stand-in systemctl,
   # over the host's /usr/bin (where the debian-12 profile's packages put them).
   mkdir -p "$dir/usr-bin/upper" "$dir/usr-bin/work"
   mount -t overlay overlay -o "lowerdir=/usr/bin,upperdir=$dir/usr-bin/upper,workdir=$dir/usr-bin/work" /usr/bin
