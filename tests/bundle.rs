@@ -44,6 +44,15 @@ fn tar_entries(path: &Path) -> Vec<(String, u64, u32, Vec<u8>)> {
     out
 }
 
+fn assert_no_half_written_files(dir: &Path) {
+    let strays: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp"))
+        .collect();
+    assert!(strays.is_empty(), "half-written files: {strays:?}");
+}
+
 #[test]
 fn a_bundle_holds_checked_binaries_and_importable_images_deterministically_and_resumes() {
     let (Some(_), Some(_)) = (tool("docker-registry", "docker-registry"), tool("skopeo", "skopeo")) else {
@@ -123,12 +132,7 @@ fn a_bundle_holds_checked_binaries_and_importable_images_deterministically_and_r
     assert_eq!(run.output.status.code(), Some(2));
     assert!(run.stderr().contains("/dl/release/v1.33.3/bin/linux/amd64/kubectl: sha256 is"), "{}", run.stderr());
     assert!(!b.path("bundle.tar").exists());
-    let strays: Vec<String> = fs::read_dir(b.dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".tmp"))
-        .collect();
-    assert!(strays.is_empty(), "half-written files: {strays:?}");
+    assert_no_half_written_files(b.dir.path());
     // Resumed: what was fetched and checked before is not fetched again.
     fs::write(&kubectl, &good).unwrap();
     let log_before = fs::read_to_string(b.path("files.log")).unwrap().len();
@@ -156,16 +160,8 @@ fn calico_travels_in_the_bundle_a_bad_layer_is_refused_and_the_next_run_resumes(
         "apiVersion: kubebake.io/v1alpha1\nkind: Cluster\nmetadata: {{name: bundle}}\nspec:\n  kubernetesVersion: v1.33.3\n{}  nodes:\n    - {{name: cp-1, role: control-plane, address: 10.0.0.11}}\n",
         calico_from_servers(&servers)
     ));
-    let listed: serde_json::Value =
-        serde_json::from_str(&b.run(&["images", "cluster.yaml", "--json"]).stdout()).unwrap();
-    let calico: Vec<String> = listed["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["source"] == "calico")
-        .map(|i| i["image"].as_str().unwrap().to_string())
-        .collect();
-    assert!(calico.len() >= 5, "{listed}");
+    let calico = calico_images(&b);
+    assert!(calico.len() >= 5, "{calico:?}");
     publish_calico(&servers, b.dir.path(), &calico);
 
     // The last image pulled gets a damaged layer in the registry's own storage.
@@ -193,12 +189,7 @@ fn calico_travels_in_the_bundle_a_bad_layer_is_refused_and_the_next_run_resumes(
     assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
     assert!(run.stderr().contains(victim.as_str()) && run.stderr().contains("digest"), "{}", run.stderr());
     assert!(!b.path("bundle.tar").exists());
-    let strays: Vec<String> = fs::read_dir(b.dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".tmp"))
-        .collect();
-    assert!(strays.is_empty(), "half-written files: {strays:?}");
+    assert_no_half_written_files(b.dir.path());
 
     // Mended; the next run is watched in a terminal and in the registry's access log.
     fs::write(&data, &good).unwrap();

@@ -772,15 +772,7 @@ fn e2e_e_an_air_gapped_cluster_from_a_bundle() {
     common::servers::publish_everything(&servers, scratch.path());
     let extra = format!("  packages: bundle\n{}", common::servers::calico_from_servers(&servers));
     let mut lab = Lab::new("kbe-e", kit, nodes, &extra);
-    let calico_images: Vec<String> =
-        serde_json::from_str::<serde_json::Value>(&lab.bake.run(&["images", "cluster.yaml", "--json"]).stdout())
-            .unwrap()["images"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|i| i["source"] == "calico")
-            .map(|i| i["image"].as_str().unwrap().to_string())
-            .collect();
+    let calico_images = common::servers::calico_images(&lab.bake);
     assert!(!calico_images.is_empty());
     common::servers::publish_calico(&servers, scratch.path(), &calico_images);
     let bundle = lab.bake.path("bundle.tar");

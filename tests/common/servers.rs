@@ -225,6 +225,19 @@ pub fn calico_from_servers(s: &Servers) -> String {
     )
 }
 
+/// Calico's images in `kubebake images` of the bake's spec.
+pub fn calico_images(b: &super::Bake) -> Vec<String> {
+    let listed: serde_json::Value =
+        serde_json::from_str(&b.run(&["images", "cluster.yaml", "--json"]).stdout()).unwrap();
+    listed["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["source"] == "calico")
+        .map(|i| i["image"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Calico for a bundle: the e2e tier's stand-in operator manifest at `CALICO_URL`, and a
 /// small stand-in image for each of Calico's images (none can be had here; first boot
 /// only imports them).
