@@ -7,6 +7,7 @@
 //! kubebake-bundle/manifest.json    what is inside, with versions, sources and digests
 //! kubebake-bundle/SHA256SUMS       sha256sum -c format, over every other file
 //! kubebake-bundle/bin/{kubeadm,kubelet,kubectl}
+//! kubebake-bundle/bin/crictl.tar.gz   cri-tools' release archive of crictl
 //! kubebake-bundle/cni/cni-plugins.tgz
 //! kubebake-bundle/systemd/{kubelet.service,10-kubeadm.conf}   the kubelet's unit, as the
 //!                                  packages ship it, for the profile's binary directory
@@ -122,7 +123,8 @@ pub fn bundle(opts: &Options) -> Result<Report> {
         .enable_all()
         .build()
         .map_err(|e| Error::io("starting", "the download runtime", e))?;
-    let total = (BINARIES.len() + 1 + images.len() + calico_sources(&cluster).len()) as u64;
+    // The binaries, crictl, the CNI plugins, the images, Calico's manifests.
+    let total = (BINARIES.len() + 2 + images.len() + calico_sources(&cluster).len()) as u64;
     let bar = if opts.progress {
         let bar = indicatif::ProgressBar::new(total);
         bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("a valid template"));
@@ -156,6 +158,17 @@ pub fn bundle(opts: &Options) -> Result<Report> {
         manifest.binaries.push(Entry { file: format!("bin/{name}"), source: url, sha256: sha });
         step(name);
     }
+    // crictl, as the packages' cri-tools brings it: kubeadm 1.33 does not need it, people
+    // looking at a node's containers do.
+    let cri = pins(v).cri_tools;
+    let url = format!(
+        "https://github.com/kubernetes-sigs/cri-tools/releases/download/{cri}/crictl-{cri}-linux-{}.tar.gz",
+        opts.arch
+    );
+    let (path, sha) = runtime.block_on(fetcher.checked(&url, &parts.join("bin/crictl.tar.gz")))?;
+    files.insert("bin/crictl.tar.gz".into(), path);
+    manifest.binaries.push(Entry { file: "bin/crictl.tar.gz".into(), source: url, sha256: sha });
+    step("crictl");
     let cni = pins(v).cni_plugins;
     let url = format!(
         "https://github.com/containernetworking/plugins/releases/download/{cni}/cni-plugins-linux-{}-{cni}.tgz",

@@ -80,8 +80,12 @@ fn a_bundle_holds_checked_binaries_and_importable_images_deterministically_and_r
     sorted.sort();
     assert_eq!(names, sorted);
     assert!(entries.iter().all(|e| e.1 == 0));
-    for want in ["kubebake-bundle/bin/kubeadm", "kubebake-bundle/cni/cni-plugins.tgz", "kubebake-bundle/manifest.json"]
-    {
+    for want in [
+        "kubebake-bundle/bin/kubeadm",
+        "kubebake-bundle/bin/crictl.tar.gz",
+        "kubebake-bundle/cni/cni-plugins.tgz",
+        "kubebake-bundle/manifest.json",
+    ] {
         assert!(names.contains(&want), "{want} missing: {names:?}");
     }
     assert_eq!(entries.iter().find(|e| e.0 == "kubebake-bundle/bin/kubelet").unwrap().2, 0o755);
@@ -121,7 +125,7 @@ fn a_bundle_holds_checked_binaries_and_importable_images_deterministically_and_r
     assert!(fs::read(b.path("bundle.tar")).unwrap() == first, "a second bundle differs");
     let summary: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
     assert_eq!(summary["bytes"].as_u64().unwrap(), first.len() as u64);
-    assert_eq!(summary["binaries"], 4, "kubeadm, kubelet, kubectl and the CNI plugins");
+    assert_eq!(summary["binaries"], 5, "kubeadm, kubelet, kubectl, crictl and the CNI plugins");
 
     // A binary that does not match its published checksum: a clear error, nothing written.
     fs::remove_file(b.path("bundle.tar")).unwrap();
@@ -198,7 +202,7 @@ fn calico_travels_in_the_bundle_a_bad_layer_is_refused_and_the_next_run_resumes(
     let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
     if let Some(screen) = in_terminal(b.dir.path(), &format!("{bin} {}", quoted.join(" "))) {
         assert!(screen.contains("EXIT=0"), "{screen}");
-        let total = 4 + 7 + calico.len() + 1;
+        let total = 5 + 7 + calico.len() + 1;
         assert!(screen.contains(&format!("{total}/{total} fetched, checked and written")), "{screen}");
     } else {
         b.run(&args).assert_ok();

@@ -171,6 +171,8 @@ spec:
     for image in KUBEADM_IMAGES {
         assert!(images.contains(&format!("registry.k8s.io/{image}")), "{image} not in the image:\n{images}");
     }
+    let crictl = exec(&["crictl"]);
+    assert!(crictl.contains("crictl version v1.33.0"), "the bundle's crictl is not installed: {crictl}");
     run_ok(Command::new("bash").args([BOOT_SH, "stop", lab, "worker-1"]).env("KUBEBAKE_LAB_ROOT", LAB_ROOT));
 
     // A node booted from that image with its user-data: first boot's prebaked check passes.

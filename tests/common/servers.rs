@@ -192,6 +192,20 @@ pub fn publish_everything(s: &Servers, scratch: &Path) {
         b.into_inner().unwrap().finish().unwrap();
     }
     s.publish("gh/containernetworking/plugins/releases/download/v1.7.1/cni-plugins-linux-amd64-v1.7.1.tgz", &tgz);
+    // crictl's release archive: the kit builds no crictl, so a stand-in that says what it is.
+    let mut crictl = Vec::new();
+    {
+        let gz = flate2::write::GzEncoder::new(&mut crictl, flate2::Compression::default());
+        let mut b = tar::Builder::new(gz);
+        let script = b"#!/bin/sh\necho 'crictl version v1.33.0 (a stand-in made by the tests)'\n";
+        let mut h = tar::Header::new_gnu();
+        h.set_size(script.len() as u64);
+        h.set_mode(0o755);
+        h.set_cksum();
+        b.append_data(&mut h, "crictl", &script[..]).unwrap();
+        b.into_inner().unwrap().finish().unwrap();
+    }
+    s.publish("gh/kubernetes-sigs/cri-tools/releases/download/v1.33.0/crictl-v1.33.0-linux-amd64.tar.gz", &crictl);
     for image in KUBEADM_IMAGES {
         let archive = match &kit {
             Some(k) => {
