@@ -153,9 +153,8 @@ fn the_ha_example_boots_under_systemd_and_cloud_init_and_first_boot_resumes_afte
         assert!(Instant::now() < deadline, "first boot did not start on every node: {first_boot:?}");
         std::thread::sleep(Duration::from_millis(200));
     }
-    // On stderr, which cargo test shows even for a passing test: the tier's figures.
     for (node, secs) in &first_boot {
-        eprintln!("boot tier: {node}: {secs:.1} s from power-on to the first-boot unit running");
+        figure("boot tier", &format!("{node}: {secs:.1} s from power-on to the first-boot unit running"));
     }
 
     let packages_expected = kit_present();
@@ -216,9 +215,9 @@ fn the_ha_example_boots_under_systemd_and_cloud_init_and_first_boot_resumes_afte
         wait_until("a resumed first boot", node, Duration::from_secs(120), || {
             console()[before..].contains("kubebake: prepare: finished on an earlier boot")
         });
-        eprintln!(
-            "boot tier: {node}: restarted, first boot resumed {:.1} s after power-on",
-            restarted.elapsed().as_secs_f64()
+        figure(
+            "boot tier",
+            &format!("{node}: restarted, first boot resumed {:.1} s after power-on", restarted.elapsed().as_secs_f64()),
         );
         let again = console()[before..].to_string();
         assert!(!again.contains("kubebake: prepare: starting"), "{node}: prepare ran again:\n{again}");

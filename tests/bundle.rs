@@ -69,7 +69,7 @@ fn a_bundle_holds_checked_binaries_and_importable_images_deterministically_and_r
     let started = Instant::now();
     let run = b.run(&args);
     run.assert_ok();
-    println!("{} ({:.1} s)", run.stdout().trim(), started.elapsed().as_secs_f64());
+    figure("bundle", &format!("{} ({:.1} s)", run.stdout().trim(), started.elapsed().as_secs_f64()));
     let first = fs::read(b.path("bundle.tar")).unwrap();
     assert!(!b.path("bundle.tar.parts").exists(), "the parts are gone once the bundle is written");
 

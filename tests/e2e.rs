@@ -490,7 +490,7 @@ fn e2e_a_one_control_plane_and_a_worker_with_a_kubelet_started_by_the_package() 
         lab.kubectl_ok(&["get", "installation", "default", "-o", "jsonpath={.spec.calicoNetwork.ipPools[0].cidr}"]);
     assert_eq!(cidr, "192.168.0.0/16");
     lab.kubectl_ok(&["get", "apiserver", "default"]);
-    println!("scenario a: {secs:.1} s from power-on to all nodes done");
+    figure("e2e", &format!("scenario a: {secs:.1} s from power-on to all nodes done"));
 }
 
 /// b. Three control planes and two workers, powered on at once.
@@ -502,7 +502,7 @@ fn e2e_b_three_control_planes_and_two_workers_at_once() {
     let all: Vec<(u64, &str)> = HA.iter().map(|(n, _, _)| (0, *n)).collect();
     let secs = lab.run(&all, false, &[]);
     lab.assert_cluster();
-    println!("scenario b: {secs:.1} s from power-on to all nodes done");
+    figure("e2e", &format!("scenario b: {secs:.1} s from power-on to all nodes done"));
 }
 
 /// c. The same, the workers and the last control plane first, cp-2 half a minute later and
@@ -517,7 +517,10 @@ fn e2e_c_the_first_control_plane_two_minutes_late() {
     let schedule = [(0, "worker-1"), (0, "worker-2"), (0, "cp-3"), (30, "cp-2"), (120, "cp-1")];
     let secs = lab.run(&schedule, true, &[]);
     lab.assert_cluster();
-    println!("scenario c: {secs:.1} s from the first power-on to all nodes done (cp-1 powered on at 120 s)");
+    figure(
+        "e2e",
+        &format!("scenario c: {secs:.1} s from the first power-on to all nodes done (cp-1 powered on at 120 s)"),
+    );
 }
 
 /// d. A joining control plane and a worker lose power right after preflight, the first
@@ -541,7 +544,7 @@ fn e2e_d_power_lost_right_after_preflight() {
         assert_eq!(log.matches("=== boot").count(), 2, "{node} booted twice:\n{log}");
         assert!(log.contains("kubebake: preflight: finished on an earlier boot"), "{node} did not resume:\n{log}");
     }
-    println!("scenario d: {secs:.1} s from power-on to all nodes done");
+    figure("e2e", &format!("scenario d: {secs:.1} s from power-on to all nodes done"));
 }
 
 /// g. kubeadm's external-CA mode (`pki.externalCA`): no CA key on any node; two control
@@ -582,7 +585,7 @@ fn e2e_g_external_ca_no_ca_key_on_any_node() {
     assert!(!log.contains("[kubelet-start]"), "worker-1 ran a TLS bootstrap:\n{log}");
     // The API server reaches the worker's kubelet (logs, exec, proxy) through it.
     lab.kubectl_ok(&["get", "--raw", "/api/v1/nodes/worker-1/proxy/healthz"]);
-    println!("scenario g: {secs:.1} s from power-on to all nodes done");
+    figure("e2e", &format!("scenario g: {secs:.1} s from power-on to all nodes done"));
 }
 
 /// h. Day 2: the cluster's first token is gone (deleted, as if it expired), `kubebake token
@@ -630,7 +633,7 @@ fn e2e_h_a_new_worker_joins_with_a_rotated_token_after_the_first_is_gone() {
     lab.assert_cluster();
     let csrs = lab.kubectl_ok(&["get", "csr", "-o", "jsonpath={range .items[*]}{.spec.username}{\"\\n\"}{end}"]);
     assert!(csrs.lines().any(|u| u == format!("system:bootstrap:{new_id}")), "{csrs}");
-    println!("scenario h: worker-2 joined with the rotated token {:.1} s after power-on", secs);
+    figure("e2e", &format!("scenario h: worker-2 joined with the rotated token {:.1} s after power-on", secs));
 }
 
 /// i. Day 2: `kubebake renew apiserver` and a re-bake give the first control plane a new
@@ -681,7 +684,7 @@ fn e2e_i_a_renewed_api_server_certificate_taken_as_a_file() {
     // The node now holds the second bake's files.
     lab.booted_from.borrow_mut().insert("cp-1".into(), lab.bake.path("out2"));
     lab.assert_cluster();
-    println!("scenario i: the API server serves the renewed certificate ({})", serial.trim());
+    figure("e2e", &format!("scenario i: the API server serves the renewed certificate ({})", serial.trim()));
 }
 
 /// j. A worker pool: one control plane, then two machines of other names and addresses
@@ -743,7 +746,10 @@ fn e2e_j_machines_of_a_worker_pool_join_under_their_own_hostnames() {
         let log = fs::read_to_string(lab.disk(machine).join("var/lib/kblab/log/firstboot.log")).unwrap();
         assert!(log.contains(&format!("this machine joins as node {machine}, its hostname")), "{machine}:\n{log}");
     }
-    println!("scenario j: cp-1 done {init:.1} s after power-on; both pool machines {joined:.1} s after theirs");
+    figure(
+        "e2e",
+        &format!("scenario j: cp-1 done {init:.1} s after power-on; both pool machines {joined:.1} s after theirs"),
+    );
 }
 
 /// The lab's own scripts are checked like the first-boot script, kit or not.
@@ -782,7 +788,7 @@ fn e2e_e_an_air_gapped_cluster_from_a_bundle() {
     args.extend(rewrites.iter().map(String::as_str));
     let run = lab.bake.run(&args);
     run.assert_ok();
-    println!("{} ({:.1} s)", run.stdout().trim(), started.elapsed().as_secs_f64());
+    figure("e2e", &format!("scenario e: {} ({:.1} s)", run.stdout().trim(), started.elapsed().as_secs_f64()));
     drop(servers);
     lab.bundle = Some(bundle);
 
@@ -813,7 +819,7 @@ fn e2e_e_an_air_gapped_cluster_from_a_bundle() {
     for image in &calico_images {
         assert!(images.lines().any(|l| l == image), "{image} not imported on worker-1:\n{images}");
     }
-    println!("scenario e: {secs:.1} s from power-on to all nodes done");
+    figure("e2e", &format!("scenario e: {secs:.1} s from power-on to all nodes done"));
 }
 
 /// f. A worker loses power after its kubelet wrote kubelet.conf and before it got its
@@ -856,7 +862,7 @@ fn e2e_f_power_lost_in_the_middle_of_the_kubelets_tls_bootstrap() {
     lab.boot("worker-1", true);
     let secs = lab.run(&[], true, &[]);
     lab.assert_cluster();
-    println!("scenario f: {secs:.1} s from the second power-on to all nodes done");
+    figure("e2e", &format!("scenario f: {secs:.1} s from the second power-on to all nodes done"));
 }
 
 /// k. Power lost at three more points, the kubelet enabled in the image: a joining control
@@ -887,7 +893,7 @@ fn e2e_k_power_lost_in_the_etcd_join_the_cni_step_and_after_prepare() {
     }
     let cp1 = fs::read_to_string(lab.disk("cp-1").join("var/lib/kblab/log/firstboot.log")).unwrap();
     assert!(cp1.contains("kubebake: role: finished on an earlier boot"), "{cp1}");
-    println!("scenario k: {secs:.1} s from power-on to all nodes done");
+    figure("e2e", &format!("scenario k: {secs:.1} s from power-on to all nodes done"));
 }
 
 /// l. Day 2: a control plane added to a running cluster from the same state. One control
@@ -917,5 +923,5 @@ fn e2e_l_a_control_plane_added_to_a_running_cluster() {
     lab.boot_from("cp-2", &new, false);
     let secs = lab.run(&[], false, &[]);
     lab.assert_cluster();
-    println!("scenario l: cp-2 joined the running cluster, {secs:.1} s after its power-on");
+    figure("e2e", &format!("scenario l: cp-2 joined the running cluster, {secs:.1} s after its power-on"));
 }

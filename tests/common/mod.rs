@@ -195,6 +195,13 @@ pub fn dir_modes(root: &Path) -> Vec<(PathBuf, u32)> {
 
 /// The path of an external tool the test needs. In CI (`CI` set) a missing tool fails the
 /// test; on a developer machine the test says what to install and is skipped.
+/// One of a tier's figures (a time, a size), on the process's own stderr: the test harness
+/// captures print! and eprint! of a passing test, not a direct write, so CI's log shows it.
+pub fn figure(tier: &str, line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{tier}: {line}");
+}
+
 /// The boot tier's cached Debian root, named by a hash of the script that builds it, so a
 /// changed tests/boot/mkroot.sh builds a new root instead of reusing an older one.
 pub fn boot_root() -> String {
