@@ -149,35 +149,35 @@ pub fn bundle(opts: &Options) -> Result<Report> {
         calico: Vec::new(),
     };
 
-    // Binaries, each against its published checksum.
+    // Binaries and release archives, each against its published checksum: Kubernetes'
+    // three; crictl, as the packages' cri-tools brings it (kubeadm 1.33 does not need it,
+    // people looking at a node's containers do); the CNI reference plugins.
     let v = cluster.kubernetes_version;
-    for name in BINARIES {
-        let url = format!("https://dl.k8s.io/release/{v}/bin/linux/{}/{name}", opts.arch);
-        let (path, sha) = runtime.block_on(fetcher.checked(&url, &parts.join("bin").join(name)))?;
-        files.insert(format!("bin/{name}"), path);
-        manifest.binaries.push(Entry { file: format!("bin/{name}"), source: url, sha256: sha });
-        step(name);
+    let (arch, cri, cni) = (&opts.arch, pins(v).cri_tools, pins(v).cni_plugins);
+    let mut downloads: Vec<(String, &str, String)> = BINARIES
+        .iter()
+        .map(|name| (format!("bin/{name}"), *name, format!("https://dl.k8s.io/release/{v}/bin/linux/{arch}/{name}")))
+        .collect();
+    downloads.push((
+        "bin/crictl.tar.gz".into(),
+        "crictl",
+        format!(
+            "https://github.com/kubernetes-sigs/cri-tools/releases/download/{cri}/crictl-{cri}-linux-{arch}.tar.gz"
+        ),
+    ));
+    downloads.push((
+        "cni/cni-plugins.tgz".into(),
+        "cni plugins",
+        format!(
+            "https://github.com/containernetworking/plugins/releases/download/{cni}/cni-plugins-linux-{arch}-{cni}.tgz"
+        ),
+    ));
+    for (file, what, url) in downloads {
+        let (path, sha) = runtime.block_on(fetcher.checked(&url, &parts.join(&file)))?;
+        files.insert(file.clone(), path);
+        manifest.binaries.push(Entry { file, source: url, sha256: sha });
+        step(what);
     }
-    // crictl, as the packages' cri-tools brings it: kubeadm 1.33 does not need it, people
-    // looking at a node's containers do.
-    let cri = pins(v).cri_tools;
-    let url = format!(
-        "https://github.com/kubernetes-sigs/cri-tools/releases/download/{cri}/crictl-{cri}-linux-{}.tar.gz",
-        opts.arch
-    );
-    let (path, sha) = runtime.block_on(fetcher.checked(&url, &parts.join("bin/crictl.tar.gz")))?;
-    files.insert("bin/crictl.tar.gz".into(), path);
-    manifest.binaries.push(Entry { file: "bin/crictl.tar.gz".into(), source: url, sha256: sha });
-    step("crictl");
-    let cni = pins(v).cni_plugins;
-    let url = format!(
-        "https://github.com/containernetworking/plugins/releases/download/{cni}/cni-plugins-linux-{}-{cni}.tgz",
-        opts.arch
-    );
-    let (path, sha) = runtime.block_on(fetcher.checked(&url, &parts.join("cni/cni-plugins.tgz")))?;
-    files.insert("cni/cni-plugins.tgz".into(), path);
-    manifest.binaries.push(Entry { file: "cni/cni-plugins.tgz".into(), source: url, sha256: sha });
-    step("cni plugins");
 
     // The kubelet's unit: no package brings it to a bundle node, and in the bundle it costs
     // the user-data nothing.
