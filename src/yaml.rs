@@ -140,16 +140,15 @@ pub fn is_literal_block(s: &str) -> bool {
 /// control plane's user-data is ~50 KB of them), so ASCII text, nearly all of it, is
 /// checked in passes the compiler vectorizes rather than a character at a time.
 fn literal_is_possible(s: &str) -> bool {
+    if !s.is_ascii() {
+        return literal_is_possible_by_char(s);
+    }
     let bytes = s.as_bytes();
     if bytes.first() == Some(&b'\n') || !bytes.contains(&b'\n') {
         return false;
     }
-    let blank = |b: u8| b == b' ' || b == b'\t';
-    if s.is_ascii() {
-        let control = bytes.iter().fold(false, |acc, &b| acc | (b < 0x20 && b != b'\n' && b != b'\t') | (b == 0x7f));
-        return !control && !s.contains(" \n") && !s.contains("\t\n") && !bytes.last().is_some_and(|&b| blank(b));
-    }
-    literal_is_possible_by_char(s)
+    let control = bytes.iter().fold(false, |acc, &b| acc | (b < 0x20 && b != b'\n' && b != b'\t') | (b == 0x7f));
+    !control && !s.contains(" \n") && !s.contains("\t\n") && !s.ends_with([' ', '\t'])
 }
 
 /// [`literal_is_possible`] for any text, one character at a time.
