@@ -1,10 +1,11 @@
-//! Links the `kubebake` binary with packed relative relocations (DT_RELR) where the
-//! toolchain and the C library support them. The binary carries some 26,000 relative
-//! relocations (vtables, string tables of its dependencies); as RELA entries they are a
-//! 600 KB table the dynamic loader reads at every start, a tenth of a small bake. Packed,
-//! they are a few kilobytes. Only when building for this machine, and only when a test
-//! program linked that way runs here: an older glibc (before 2.36) or linker keeps the
-//! default, so the flag can never produce a binary that does not start.
+//! A dynamically linked `kubebake` (not the default: see .cargo/config.toml) is linked
+//! with packed relative relocations (DT_RELR) where the toolchain and the C library support
+//! them. The binary carries some 26,000 relative relocations (vtables, string tables of its
+//! dependencies); as RELA entries they are a 600 KB table the dynamic loader reads at every
+//! start, a tenth of a small bake. Packed, they are a few kilobytes. Only when building for
+//! this machine, and only when a test program linked that way runs here: an older glibc
+//! (before 2.36) or linker keeps the default, so the flag can never produce a binary that
+//! does not start.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,6 +15,12 @@ fn main() {
     let target = std::env::var("TARGET").unwrap_or_default();
     let host = std::env::var("HOST").unwrap_or_default();
     if target != host || !target.ends_with("-linux-gnu") {
+        return;
+    }
+    // The static build (.cargo/config.toml) has no relative relocations to pack when it is
+    // position-dependent, and a static-pie's are applied by its own start-up code.
+    let features = std::env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
+    if features.split(',').any(|f| f == "crt-static") {
         return;
     }
     if relr_works() {

@@ -102,10 +102,12 @@ pub fn bake(opts: &Options) -> Result<Report> {
     let templates = Templates::load(opts.templates.as_deref())?;
     // What every node renders is compiled on another core while the spec and the state
     // are read (for one node, compiling the first-boot script is a tenth of the bake). The
-    // bake is join's first half, run at once by the worker that takes the job; the second
-    // half waits to be stolen, and the other worker is busy warming up the crypto library
-    // (compiling first had the bake itself wait 0.3 ms for that).
-    rayon::join(|| bake_with(opts, &templates), || templates.compile(firstboot::TEMPLATES)).0
+    // bake itself goes on in this thread: handing it to the pool cost the time a worker
+    // takes to wake up and take it.
+    rayon::in_place_scope(|scope| {
+        scope.spawn(|_| templates.compile(firstboot::TEMPLATES));
+        bake_with(opts, &templates)
+    })
 }
 
 fn bake_with(opts: &Options, templates: &Templates) -> Result<Report> {
@@ -209,27 +211,27 @@ fn bake_with(opts: &Options, templates: &Templates) -> Result<Report> {
     // rendered and compared with the output in place first. On a disk, building a tree of
     // a thousand nodes is mostly its 16,000 mkdirs, whatever is linked or written.
     let mut in_place = None;
-    if unsaved.is_none() {
-        if let Ok(old_sums) = fs::read(opts.out.join(SUMS_FILE)) {
-            let differs = std::sync::atomic::AtomicBool::new(false);
-            let sink = Sink::Compare { out: &opts.out, differs: &differs };
-            let baked: Vec<Option<Result<BakedNode>>> = crate::parallel_map(&machines, |m| {
-                (!differs.load(std::sync::atomic::Ordering::Relaxed)).then(|| node_baked(m, &sink))
-            });
-            sink.put(OPERATOR_KUBECONFIG, operator_yaml.as_bytes(), 0o600)?;
-            if !differs.into_inner() {
-                let baked = baked.into_iter().map(|b| b.expect("rendered, as nothing differed")).collect::<Vec<_>>();
-                let mut sums = Vec::new();
-                for node in baked.iter().flatten() {
-                    sums.extend(node.sums.iter().cloned());
-                }
-                sums.push((OPERATOR_KUBECONFIG.to_string(), digest(operator_yaml.as_bytes())));
-                if sha256sums_of(sums).into_bytes() == old_sums {
-                    in_place = Some(baked);
-                }
+    if unsaved.is_none()
+        && let Ok(old_sums) = fs::read(opts.out.join(SUMS_FILE))
+    {
+        let differs = std::sync::atomic::AtomicBool::new(false);
+        let sink = Sink::Compare { out: &opts.out, differs: &differs };
+        let baked: Vec<Option<Result<BakedNode>>> = crate::parallel_map(&machines, |m| {
+            (!differs.load(std::sync::atomic::Ordering::Relaxed)).then(|| node_baked(m, &sink))
+        });
+        sink.put(OPERATOR_KUBECONFIG, operator_yaml.as_bytes(), 0o600)?;
+        if !differs.into_inner() {
+            let baked = baked.into_iter().map(|b| b.expect("rendered, as nothing differed")).collect::<Vec<_>>();
+            let mut sums = Vec::new();
+            for node in baked.iter().flatten() {
+                sums.extend(node.sums.iter().cloned());
             }
-            bar.reset();
+            sums.push((OPERATOR_KUBECONFIG.to_string(), digest(operator_yaml.as_bytes())));
+            if sha256sums_of(sums).into_bytes() == old_sums {
+                in_place = Some(baked);
+            }
         }
+        bar.reset();
     }
     let unchanged = in_place.is_some();
 

@@ -216,10 +216,10 @@ pub fn bundle(opts: &Options) -> Result<Report> {
             CalicoSource::Url { url, sha256 } => {
                 let bytes = runtime.block_on(fetcher.get(&url))?;
                 let sha = sha256_hex(&bytes);
-                if let Some(want) = sha256 {
-                    if want != sha {
-                        return Err(err(url, format!("sha256 is {sha}, spec.cni.manifest.sha256 says {want}")));
-                    }
+                if let Some(want) = sha256
+                    && want != sha
+                {
+                    return Err(err(url, format!("sha256 is {sha}, spec.cni.manifest.sha256 says {want}")));
                 }
                 write_atomic(&target, &bytes)?;
                 (url, sha)
@@ -318,10 +318,10 @@ impl Fetcher {
         if want.len() != 64 || !want.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(err(format!("{url}.sha256"), "is not a sha256 checksum"));
         }
-        if let Ok(existing) = fs::read(target) {
-            if sha256_hex(&existing) == want {
-                return Ok((target.to_path_buf(), want));
-            }
+        if let Ok(existing) = fs::read(target)
+            && sha256_hex(&existing) == want
+        {
+            return Ok((target.to_path_buf(), want));
         }
         let bytes = self.get(url).await?;
         let got = sha256_hex(&bytes);

@@ -103,10 +103,11 @@ impl Staging {
         if let Some(parent) = path.parent() {
             self.make_dirs(parent, if private_dirs { 0o700 } else { 0o755 })?;
         }
-        if let Some(old) = self.previous.as_ref().map(|p| p.join(rel)) {
-            if same_file_contents(&old, bytes, mode) && fs::hard_link(&old, &path).is_ok() {
-                return Ok(Written::Linked);
-            }
+        if let Some(old) = self.previous.as_ref().map(|p| p.join(rel))
+            && same_file_contents(&old, bytes, mode)
+            && fs::hard_link(&old, &path).is_ok()
+        {
+            return Ok(Written::Linked);
         }
         let mut f = fs::OpenOptions::new()
             .write(true)

@@ -55,10 +55,10 @@ pub fn write(opts: &Options) -> Result<Vec<PathBuf>> {
             profile.name
         )));
     }
-    if let Some(b) = &opts.bundle {
-        if !b.is_file() {
-            return Err(Error::Usage(format!("--bundle {}: no such file (kubebake bundle makes it)", b.display())));
-        }
+    if let Some(b) = &opts.bundle
+        && !b.is_file()
+    {
+        return Err(Error::Usage(format!("--bundle {}: no such file (kubebake bundle makes it)", b.display())));
     }
     match (&cluster.sealing, &opts.age_identity) {
         (Some(s), None) => {

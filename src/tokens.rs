@@ -266,15 +266,15 @@ pub fn create(dir: &Path, ttl: Duration, now: OffsetDateTime, use_: Use) -> Resu
     let files = crate::state::read_initialized(dir)?;
     let first = crate::state::first_token(dir, &files)?;
     let mut rec = record(dir, &files)?;
-    if let Use::Pool(pool) = use_ {
-        if !rec.pools.contains_key(pool) {
-            let known: Vec<&str> = rec.pools.keys().map(String::as_str).collect();
-            return Err(Error::Usage(format!(
-                "{} has no worker pool {pool:?} ({}); a pool gets its token at the first bake that lists it",
-                dir.display(),
-                if known.is_empty() { "it has none".to_string() } else { format!("it has {}", known.join(", ")) }
-            )));
-        }
+    if let Use::Pool(pool) = use_
+        && !rec.pools.contains_key(pool)
+    {
+        let known: Vec<&str> = rec.pools.keys().map(String::as_str).collect();
+        return Err(Error::Usage(format!(
+            "{} has no worker pool {pool:?} ({}); a pool gets its token at the first bake that lists it",
+            dir.display(),
+            if known.is_empty() { "it has none".to_string() } else { format!("it has {}", known.join(", ")) }
+        )));
     }
     let token = fresh(&rec, &first);
     let expires = (!ttl.is_zero()).then(|| now + ttl);

@@ -2391,7 +2391,7 @@ impl Target for StateTarget {
         let (ino_before, listing_before) = (ino(&dir), listing(&case));
         // Every 4th refusal is checked file by file, the others by the state directory's
         // inode (sync writes only by swapping in a new tree) and what lies beside it.
-        let full_check = self.runs.fetch_add(1, Ordering::Relaxed) % 4 == 0;
+        let full_check = self.runs.fetch_add(1, Ordering::Relaxed).is_multiple_of(4);
         let cluster = &self.specs[input.spec].1;
         let now = OffsetDateTime::from_unix_timestamp(input.now).expect("a valid time");
         let dir_text = dir.display().to_string();

@@ -92,10 +92,10 @@ pub struct Nameservers {
 /// carry exactly is base64-encoded, gzip'd first where that is smaller.
 fn write_file(path: &str, mode: u32, owner: &'static str, contents: &[u8]) -> WriteFile {
     let permissions = format!("{mode:04o}");
-    if let Ok(text) = std::str::from_utf8(contents) {
-        if crate::yaml::is_literal_block(text) {
-            return WriteFile { path: path.to_string(), permissions, owner, encoding: None, content: text.to_string() };
-        }
+    if let Ok(text) = std::str::from_utf8(contents)
+        && crate::yaml::is_literal_block(text)
+    {
+        return WriteFile { path: path.to_string(), permissions, owner, encoding: None, content: text.to_string() };
     }
     let plain = base64(contents);
     let packed = base64(&gzip(contents));

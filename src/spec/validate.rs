@@ -182,13 +182,13 @@ pub fn validate(
         DEFAULT_CA_VALIDITY,
         false,
     );
-    if let (Some(cert), Some(ca)) = (cert_validity, ca_validity) {
-        if cert > ca {
-            c.error(
-                "spec.pki.certificateValidityPeriod",
-                "is longer than caCertificateValidityPeriod: certificates would outlive their CA",
-            );
-        }
+    if let (Some(cert), Some(ca)) = (cert_validity, ca_validity)
+        && cert > ca
+    {
+        c.error(
+            "spec.pki.certificateValidityPeriod",
+            "is longer than caCertificateValidityPeriod: certificates would outlive their CA",
+        );
     }
     let mut sans = Vec::new();
     for (i, s) in pki.api_server_cert_sans.iter().enumerate() {
@@ -300,24 +300,21 @@ pub fn validate(
             }
         }
         for (net, field) in [(pod, "podSubnet"), (svc, "serviceSubnet")] {
-            if let Some(net) = net {
-                if net.contains(ip) {
-                    c.error(path, format!("{ip} lies inside spec.networking.{field} {net}"));
-                }
+            if let Some(net) = net
+                && net.contains(ip)
+            {
+                c.error(path, format!("{ip} lies inside spec.networking.{field} {net}"));
             }
         }
     }
 
-    if let (Some(v), Some(Endpoint { host: Host::Ip(ip), .. })) = (&vip, &endpoint) {
-        if *ip != v.address {
-            c.error(
-                "spec.controlPlaneEndpoint",
-                format!(
-                    "{ip} is not the virtual IP {}: with spec.vip, clients reach the API through the VIP",
-                    v.address
-                ),
-            );
-        }
+    if let (Some(v), Some(Endpoint { host: Host::Ip(ip), .. })) = (&vip, &endpoint)
+        && *ip != v.address
+    {
+        c.error(
+            "spec.controlPlaneEndpoint",
+            format!("{ip} is not the virtual IP {}: with spec.vip, clients reach the API through the VIP", v.address),
+        );
     }
 
     let mut ignore_preflight_errors = Vec::new();
@@ -350,13 +347,14 @@ pub fn validate(
         // profile's flexvolume directory unless the spec says otherwise.
         extra_args.controller_manager.entry("flex-volume-plugin-dir".into()).or_insert(dir);
     }
-    if let Some(o) = os.as_ref().filter(|o| o.format == crate::profile::Format::Ignition) {
-        if spec.node_network.is_some() && o.profile.network_config.is_none() {
-            c.error(
-                "spec.nodeNetwork",
-                format!("profile {} says how to write no static network configuration (networkConfig)", o.profile.name),
-            );
-        }
+    if let Some(o) = os.as_ref().filter(|o| o.format == crate::profile::Format::Ignition)
+        && spec.node_network.is_some()
+        && o.profile.network_config.is_none()
+    {
+        c.error(
+            "spec.nodeNetwork",
+            format!("profile {} says how to write no static network configuration (networkConfig)", o.profile.name),
+        );
     }
     let login = os.as_ref().and_then(|os| check_login(&mut c, spec.login.as_ref(), &os.profile));
     let mut registry_mirrors = std::collections::BTreeMap::new();
@@ -471,10 +469,8 @@ fn check_worker_pools(c: &mut Checker, spec: &super::Spec, node_names: &HashMap<
                 }
             };
             let key_ok = c.check(&path, qualified_name(key)).is_some();
-            if key_ok {
-                if let Err(m) = kubelet_may_set(key) {
-                    c.error(&path, m);
-                }
+            if key_ok && let Err(m) = kubelet_may_set(key) {
+                c.error(&path, m);
             }
             if let Err(m) = label_value(&value) {
                 c.error(&path, m);
@@ -524,12 +520,12 @@ fn qualified_name(s: &str) -> Result<(), String> {
         Some((p, n)) => (Some(p), n),
         None => (None, s),
     };
-    if let Some(p) = prefix {
-        if dns1123_subdomain(p).is_err() {
-            return Err(format!(
-                "{s:?}: its prefix {p:?} is not a DNS-1123 subdomain (lower-case labels separated by dots)"
-            ));
-        }
+    if let Some(p) = prefix
+        && dns1123_subdomain(p).is_err()
+    {
+        return Err(format!(
+            "{s:?}: its prefix {p:?} is not a DNS-1123 subdomain (lower-case labels separated by dots)"
+        ));
     }
     if name.len() > 63 || !label_like(name) || name.is_empty() {
         return Err(format!(
@@ -593,10 +589,10 @@ fn check_vip(c: &mut Checker, v: &VipSpec, nodes: &[Node], pod: Option<IpNet>, s
             );
         }
         for (net, field) in [(pod, "podSubnet"), (svc, "serviceSubnet")] {
-            if let Some(net) = net {
-                if net.contains(&ip) {
-                    c.error("spec.vip.address", format!("{ip} lies inside spec.networking.{field} {net}"));
-                }
+            if let Some(net) = net
+                && net.contains(&ip)
+            {
+                c.error("spec.vip.address", format!("{ip} lies inside spec.networking.{field} {net}"));
             }
         }
     }
@@ -685,28 +681,28 @@ fn check_cni(c: &mut Checker, spec: Option<&CniSpec>, base_dir: &Path) -> Option
             e
         }
     };
-    if let Some(mtu) = spec.mtu {
-        if !(576..=9000).contains(&mtu) {
-            c.error(
-                "spec.cni.mtu",
-                format!("{mtu} is not an MTU between 576 and 9000 (leave it out to let Calico detect it)"),
-            );
-        }
+    if let Some(mtu) = spec.mtu
+        && !(576..=9000).contains(&mtu)
+    {
+        c.error(
+            "spec.cni.mtu",
+            format!("{mtu} is not an MTU between 576 and 9000 (leave it out to let Calico detect it)"),
+        );
     }
     if spec.mtu.is_some() && mode == Some(CalicoMode::Manifest) {
         c.error("spec.cni.mtu", "is set through the operator's Installation; in manifest mode Calico detects the MTU");
     }
-    if let Some(r) = &spec.registry {
-        if let Err(m) = image_reference(r) {
-            c.error("spec.cni.registry", m);
-        }
+    if let Some(r) = &spec.registry
+        && let Err(m) = image_reference(r)
+    {
+        c.error("spec.cni.registry", m);
     }
     let m = &spec.manifest;
     let sha256 = m.sha256.as_ref().map(|h| h.to_ascii_lowercase());
-    if let Some(h) = &sha256 {
-        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-            c.error("spec.cni.manifest.sha256", format!("{h:?} is not a SHA-256 in hex (64 characters)"));
-        }
+    if let Some(h) = &sha256
+        && (h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        c.error("spec.cni.manifest.sha256", format!("{h:?} is not a SHA-256 in hex (64 characters)"));
     }
     let source = match (&m.url, &m.file) {
         (Some(_), Some(_)) => {
