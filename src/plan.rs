@@ -140,6 +140,7 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
     // kubelet's, as kubeadm would write them.
     let skip = invocation::skip_phases(node.role, first);
     let ignore = ignored_preflight_errors(cluster, node.role, first);
+    let kubelet_config = crate::yaml::to_string(&kubeadm_config::kubelet_configuration(cluster));
     let kubeadm_config = if first {
         let pools: Vec<(&WorkerPool, &crate::token::BootstrapToken)> =
             cluster.worker_pools.iter().map(|pool| (pool, &state.pool_tokens[&pool.name].initial)).collect();
@@ -147,12 +148,10 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
         let cluster_config = kubeadm_config::cluster_configuration(cluster);
         // The KubeletConfiguration goes along, so the kubelet-config ConfigMap kubeadm
         // uploads is the very file every node's kubelet reads.
-        let kubelet = kubeadm_config::kubelet_configuration(cluster);
         format!(
-            "{}---\n{}---\n{}",
+            "{}---\n{}---\n{kubelet_config}",
             crate::yaml::to_string(&init),
             crate::yaml::to_string(&cluster_config),
-            crate::yaml::to_string(&kubelet)
         )
     } else {
         crate::yaml::to_string(&kubeadm_config::join_configuration(
@@ -165,11 +164,7 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
         ))
     };
     p.add(kubeadm_config::KUBEADM_CONFIG.into(), 0o600, kubeadm_config);
-    p.add(
-        format!("{KUBELET_DIR}/config.yaml"),
-        0o644,
-        crate::yaml::to_string(&kubeadm_config::kubelet_configuration(cluster)),
-    );
+    p.add(format!("{KUBELET_DIR}/config.yaml"), 0o644, kubelet_config);
     p.add(format!("{KUBELET_DIR}/kubeadm-flags.env"), 0o644, kubeadm_config::kubelet_flags_env(cluster, node));
 
     let ca_dirs: Vec<&str> = cluster.os.profile.ca_dirs.iter().map(String::as_str).collect();

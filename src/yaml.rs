@@ -9,12 +9,17 @@ use serde_json::Value;
 
 /// Serialises `value` (a typed struct) as YAML. Map keys come out sorted.
 pub fn to_string(value: &impl Serialize) -> String {
-    let json = serde_json::to_value(value).expect("artifacts serialise to JSON values");
+    value_to_string(&serde_json::to_value(value).expect("artifacts serialise to JSON values"))
+}
+
+/// [`to_string`] of a value already in JSON form (passing it to `to_string` would copy the
+/// whole tree once more: for a static pod, a third of writing its manifest).
+pub fn value_to_string(json: &Value) -> String {
     let mut out = String::new();
-    match &json {
+    match json {
         Value::Object(m) if m.is_empty() => out.push_str("{}\n"),
         Value::Array(a) if a.is_empty() => out.push_str("[]\n"),
-        Value::Object(_) | Value::Array(_) => write_block(&mut out, &json, 0),
+        Value::Object(_) | Value::Array(_) => write_block(&mut out, json, 0),
         scalar => {
             write_scalar(&mut out, scalar, 0);
             out.push('\n');

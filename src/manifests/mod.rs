@@ -176,7 +176,7 @@ pub fn to_yaml(pod: &Pod) -> String {
     if let Some(obj) = value.as_object_mut() {
         obj.insert("status".into(), serde_json::json!({}));
     }
-    crate::yaml::to_string(&value)
+    crate::yaml::value_to_string(&value)
 }
 
 /// `127.0.0.1`, or `::1` on an IPv6 cluster, for listeners and probes on the node itself.
