@@ -14,7 +14,6 @@
 //! Changes are built beside the directory and swapped in whole: a crash leaves the old
 //! state or the new one, never a mix.
 
-use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -328,44 +327,31 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<(State
             }
         }
     }
-    // Every new key at once, CAs', sa's and leaves' alike: key generation is nearly all of
-    // a cold bake (RSA above all), and one batch keeps every core busy until it is done.
-    let mut keys = {
-        let algorithms: Vec<_> = to_generate
-            .iter()
-            .map(|_| cluster.pki.algorithm)
-            .chain(new_sa.then_some(cluster.pki.algorithm))
-            .chain(to_issue.iter().map(|(_, profile)| profile.algorithm))
-            .collect();
-        crate::parallel_map(&algorithms, |alg| PrivateKey::generate(*alg))
-            .into_iter()
-            .map(|k| k.map_err(|e| Error::crypto("generating a key", e)))
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-    };
-    let ca_validity = cluster.pki.ca_validity.as_secs();
-    let new_cas: Vec<(CaId, PrivateKey)> = to_generate.iter().copied().zip(keys.by_ref()).collect();
-    let signed: Vec<(CaId, Result<Ca>)> =
-        new_cas.into_par_iter().map(|(id, key)| (id, Ca::self_signed(id, key, ca_validity, now))).collect();
-    for (id, ca) in signed {
+    // Every new key, CA and leaf in one parallel pass (pki::mint).
+    let minted = pki::mint(
+        &cas,
+        &pki::Order {
+            cas: to_generate.clone(),
+            ca_algorithm: cluster.pki.algorithm,
+            ca_validity_secs: cluster.pki.ca_validity.as_secs(),
+            service_account: new_sa.then_some(cluster.pki.algorithm),
+            leaves: to_issue.iter().map(|(_, profile)| *profile).collect(),
+            now,
+        },
+    )?;
+    for (id, ca) in minted.cas {
         changes.push(format!("created CA {}", id.stem()));
-        cas.insert(id, ca?);
+        cas.insert(id, ca);
     }
-    let (sa_key_pem, sa_pub_pem) = match sa_pair {
-        Some(pair) => pair,
-        None => {
-            let k = keys.next().expect("a key for sa");
+    let (sa_key_pem, sa_pub_pem) = match (sa_pair, minted.service_account) {
+        (Some(pair), _) => pair,
+        (None, key) => {
+            let k = key.expect("a key for sa");
             changes.push("created service-account key pair sa".into());
             (k.to_pem(), k.public_pem())
         }
     };
-    let issued: Vec<Result<IssuedCert>> = to_issue
-        .par_iter()
-        .zip(keys.collect::<Vec<_>>())
-        .map(|((_, profile), key)| cas[&profile.issuer].issue_for_key(profile, key, now))
-        .collect();
-    for ((stem, _), result) in to_issue.iter().zip(issued) {
-        let IssuedCert { cert_pem, key } = result?;
+    for ((stem, _), IssuedCert { cert_pem, key }) in to_issue.iter().zip(minted.leaves) {
         if !existing.contains_key(&format!("{stem}.crt")) {
             changes.push(format!("issued {stem}"));
         }

@@ -4,9 +4,11 @@
 mod der;
 mod issue;
 mod key;
+mod mint;
 
 pub use issue::{Ca, IssuedCert, ParsedCert, signed_by};
 pub use key::{KeyError, KeyKind, PrivateKey};
+pub use mint::{Minted, Order, mint};
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
