@@ -57,12 +57,34 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + 
 /// while it runs (aws-lc's exit-time cleanup would pull its state from under it): wait on
 /// the handle before returning from `main`; by the end of any command it is long done.
 pub fn warm_up_in_background() -> WarmUp {
+    start_pool();
     let (done, wait) = std::sync::mpsc::channel();
     rayon::spawn(move || {
         pki::warm_up();
         let _ = done.send(());
     });
     WarmUp(wait)
+}
+
+/// Sizes rayon's pool by the CPUs this process may run on. rayon's own default asks std,
+/// which also reads the cgroup's CPU quota: on cgroup v1 that is six files opened and read
+/// on the main thread before any work starts. RAYON_NUM_THREADS still decides when set.
+fn start_pool() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
+        return;
+    }
+    // SAFETY: a zeroed cpu_set_t is a valid empty set, filled in by the kernel.
+    let n = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+            libc::CPU_COUNT(&set)
+        } else {
+            0
+        }
+    };
+    if n > 0 {
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(n as usize).build_global();
+    }
 }
 
 /// See [`warm_up_in_background`].

@@ -231,6 +231,15 @@ pub fn is_within(inner: &Path, outer: &Path) -> bool {
     inner.starts_with(outer)
 }
 
+/// Whether either of two places is the other or lies beneath it ([`is_within`] both ways,
+/// each path resolved once).
+pub fn nested(a: &Path, b: &Path) -> bool {
+    let (Ok(a), Ok(b)) = (absolute_normal(a), absolute_normal(b)) else {
+        return false;
+    };
+    a.starts_with(&b) || b.starts_with(&a)
+}
+
 fn absolute_normal(p: &Path) -> std::io::Result<PathBuf> {
     // `absolute` keeps `..`; resolve it lexically so `out/../state` is not "inside" out.
     let mut abs = PathBuf::new();

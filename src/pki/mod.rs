@@ -199,5 +199,11 @@ pub fn ca_cert_hash(ca_cert_der: &[u8]) -> Result<String, String> {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)].into());
+        s.push(DIGITS[usize::from(b & 15)].into());
+    }
+    s
 }

@@ -133,7 +133,7 @@ pub fn cloud_config(cluster: &Cluster, plan: &NodePlan) -> CloudConfig {
 
 pub fn render(cluster: &Cluster, plan: &NodePlan) -> UserData {
     let user_data = format!("#cloud-config\n{}", crate::yaml::to_string(&cloud_config(cluster, plan)));
-    let compressed = super::gzip_document(user_data.as_bytes());
+    let compressed = super::gzip_to_fit(user_data.as_bytes());
     let mut files = Vec::new();
     // NoCloud's meta-data names one instance; a pool's machines are many, and whatever
     // launches them (the cloud, the hypervisor) gives each its own.
