@@ -2,6 +2,8 @@
 //! writer renders from this, so every output format lands the same files. The first-boot
 //! part of a plan (`firstboot`) builds on this module, never the other way round.
 
+use std::borrow::Cow;
+
 use crate::cni::{self, CALICO_DIR};
 use crate::invocation;
 use crate::kubeadm_config;
@@ -47,6 +49,16 @@ impl PlannedUnit {
     }
 }
 
+/// A file of [`NodePlan::tree`].
+#[derive(Debug)]
+pub struct TreeFile<'a> {
+    /// Absolute path on the node.
+    pub path: Cow<'a, str>,
+    pub mode: u32,
+    pub owner: &'static str,
+    pub contents: &'a [u8],
+}
+
 #[derive(Debug, Clone)]
 pub struct NodePlan {
     /// The node's name, or `pool-<name>` for a worker pool: the plan's directory in OUT.
@@ -60,14 +72,20 @@ pub struct NodePlan {
 }
 
 impl NodePlan {
-    /// Every file the node ends up with, units included, sorted by path.
-    pub fn tree(&self) -> Vec<PlannedFile> {
-        let mut all = self.files.clone();
-        all.extend(self.units.iter().map(|u| PlannedFile {
-            path: u.path(),
+    /// Every file the node ends up with, units included, sorted by path; borrowed, as a
+    /// node's tree is read three times (rootfs, user-data, summary) and a control plane's
+    /// is some 50 KB.
+    pub fn tree(&self) -> Vec<TreeFile<'_>> {
+        let mut all: Vec<TreeFile> = self
+            .files
+            .iter()
+            .map(|f| TreeFile { path: Cow::Borrowed(&f.path), mode: f.mode, owner: f.owner, contents: &f.contents })
+            .collect();
+        all.extend(self.units.iter().map(|u| TreeFile {
+            path: Cow::Owned(u.path()),
             mode: 0o644,
             owner: "root:root",
-            contents: u.contents.clone().into_bytes(),
+            contents: u.contents.as_bytes(),
         }));
         all.sort_by(|a, b| a.path.cmp(&b.path));
         all

@@ -16,16 +16,27 @@ pub fn to_string(value: &impl Serialize) -> String {
 /// whole tree once more: for a static pod, a third of writing its manifest).
 pub fn value_to_string(json: &Value) -> String {
     let mut out = String::new();
+    write_document(&mut out, json);
+    out
+}
+
+/// [`to_string`] appended to `out`: a document behind a header line (`#cloud-config`)
+/// goes straight into a buffer sized for it, not copied in after.
+pub fn append(out: &mut String, value: &impl Serialize) {
+    write_document(out, &serde_json::to_value(value).expect("artifacts serialise to JSON values"));
+}
+
+fn write_document(out: &mut String, json: &Value) {
+    let out = &mut *out;
     match json {
         Value::Object(m) if m.is_empty() => out.push_str("{}\n"),
         Value::Array(a) if a.is_empty() => out.push_str("[]\n"),
-        Value::Object(_) | Value::Array(_) => write_block(&mut out, json, 0),
+        Value::Object(_) | Value::Array(_) => write_block(out, json, 0),
         scalar => {
-            write_scalar(&mut out, scalar, 0);
+            write_scalar(out, scalar, 0);
             out.push('\n');
         }
     }
-    out
 }
 
 fn pad(out: &mut String, indent: usize) {

@@ -1,6 +1,8 @@
 //! cloud-init: `#cloud-config` user-data (files through `write_files`), NoCloud
 //! `meta-data`, and `network-config` (v2) when the spec gives static addressing.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use super::{Rendered, UserData, base64, gzip};
@@ -9,14 +11,15 @@ use crate::plan::{FIRSTBOOT_UNIT, NodePlan};
 use crate::profile::Format;
 
 #[derive(Debug, Serialize)]
-pub struct WriteFile {
+pub struct WriteFile<'a> {
     pub path: String,
     pub permissions: String,
     pub owner: &'static str,
     /// None for text carried as is; `b64` or `gz+b64` for anything else.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoding: Option<&'static str>,
-    pub content: String,
+    /// Text is borrowed from the plan: most of a control plane's 50 KB.
+    pub content: Cow<'a, str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -39,7 +42,7 @@ pub struct NewUser {
 
 /// The `#cloud-config` document.
 #[derive(Debug, Serialize)]
-pub struct CloudConfig {
+pub struct CloudConfig<'a> {
     /// None for a worker pool: cloud-init sets the platform's hostname for the instance.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
@@ -49,7 +52,7 @@ pub struct CloudConfig {
     /// Keys for the image's default user.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ssh_authorized_keys: Vec<String>,
-    pub write_files: Vec<WriteFile>,
+    pub write_files: Vec<WriteFile<'a>>,
     pub runcmd: Vec<Vec<String>>,
 }
 
@@ -90,20 +93,20 @@ pub struct Nameservers {
 /// kubeconfig, the flags across manifests): base64 inside the document would hide it, and
 /// the control plane's user-data would not fit EC2's 16 KB. What a literal block cannot
 /// carry exactly is base64-encoded, gzip'd first where that is smaller.
-fn write_file(path: &str, mode: u32, owner: &'static str, contents: &[u8]) -> WriteFile {
+fn write_file<'a>(path: &str, mode: u32, owner: &'static str, contents: &'a [u8]) -> WriteFile<'a> {
     let permissions = format!("{mode:04o}");
     if let Ok(text) = std::str::from_utf8(contents)
         && crate::yaml::is_literal_block(text)
     {
-        return WriteFile { path: path.to_string(), permissions, owner, encoding: None, content: text.to_string() };
+        return WriteFile { path: path.to_string(), permissions, owner, encoding: None, content: Cow::Borrowed(text) };
     }
     let plain = base64(contents);
     let packed = base64(&gzip(contents));
     let (encoding, content) = if packed.len() < plain.len() { ("gz+b64", packed) } else { ("b64", plain) };
-    WriteFile { path: path.to_string(), permissions, owner, encoding: Some(encoding), content }
+    WriteFile { path: path.to_string(), permissions, owner, encoding: Some(encoding), content: Cow::Owned(content) }
 }
 
-pub fn cloud_config(cluster: &Cluster, plan: &NodePlan) -> CloudConfig {
+pub fn cloud_config<'a>(cluster: &Cluster, plan: &'a NodePlan) -> CloudConfig<'a> {
     let login = &cluster.login;
     let (users, default_keys) = if login.create {
         let user = NewUser {
@@ -123,7 +126,7 @@ pub fn cloud_config(cluster: &Cluster, plan: &NodePlan) -> CloudConfig {
         preserve_hostname: false,
         users,
         ssh_authorized_keys: default_keys,
-        write_files: plan.tree().iter().map(|f| write_file(&f.path, f.mode, f.owner, &f.contents)).collect(),
+        write_files: plan.tree().iter().map(|f| write_file(&f.path, f.mode, f.owner, f.contents)).collect(),
         runcmd: vec![
             vec!["systemctl".into(), "daemon-reload".into()],
             vec!["systemctl".into(), "enable".into(), "--now".into(), "--no-block".into(), FIRSTBOOT_UNIT.into()],
@@ -132,8 +135,15 @@ pub fn cloud_config(cluster: &Cluster, plan: &NodePlan) -> CloudConfig {
 }
 
 pub fn render(cluster: &Cluster, plan: &NodePlan) -> UserData {
-    let user_data = format!("#cloud-config\n{}", crate::yaml::to_string(&cloud_config(cluster, plan)));
+    let config = cloud_config(cluster, plan);
+    // Room for the whole document at once: growing it by doubling would copy and fault in
+    // half again as much. Literal blocks indent each line; a quarter more covers it.
+    let content: usize = config.write_files.iter().map(|f| f.content.len() * 5 / 4 + f.path.len() + 64).sum();
+    let mut user_data = String::with_capacity(content + 4096);
+    user_data.push_str("#cloud-config\n");
+    crate::yaml::append(&mut user_data, &config);
     let compressed = super::gzip_to_fit(user_data.as_bytes());
+    let (raw, delivered) = (user_data.len(), compressed.len().min(user_data.len()));
     let mut files = Vec::new();
     // NoCloud's meta-data names one instance; a pool's machines are many, and whatever
     // launches them (the cloud, the hypervisor) gives each its own.
@@ -144,8 +154,8 @@ pub fn render(cluster: &Cluster, plan: &NodePlan) -> UserData {
         };
         files.push(Rendered { name: "meta-data", bytes: crate::yaml::to_string(&meta).into_bytes() });
     }
-    files.push(Rendered { name: "user-data", bytes: user_data.clone().into_bytes() });
-    files.push(Rendered { name: "user-data.gz", bytes: compressed.clone() });
+    files.push(Rendered { name: "user-data", bytes: user_data.into_bytes() });
+    files.push(Rendered { name: "user-data.gz", bytes: compressed });
     let node = plan.pool.is_none().then(|| cluster.node(&plan.name)).flatten();
     if let (Some(net), Some(node)) = (&cluster.node_network, node) {
         let default = if net.gateway.is_ipv6() { "::/0" } else { "0.0.0.0/0" };
@@ -158,10 +168,5 @@ pub fn render(cluster: &Cluster, plan: &NodePlan) -> UserData {
         let config = NetworkConfig { version: 2, ethernets: [(net.interface.clone(), ethernet)].into() };
         files.push(Rendered { name: "network-config", bytes: crate::yaml::to_string(&config).into_bytes() });
     }
-    UserData {
-        format: Format::CloudInit,
-        files,
-        raw: user_data.len(),
-        delivered: compressed.len().min(user_data.len()),
-    }
+    UserData { format: Format::CloudInit, files, raw, delivered }
 }
