@@ -172,9 +172,7 @@ fn bake_with(opts: &Options, templates: &Templates) -> Result<Report> {
         };
         let tree = plan.tree();
         let rootfs = || {
-            write_all(
-                tree.iter().map(|f| (format!("{}/rootfs{}", plan.name, f.path), f.contents, f.mode)).collect(),
-            )
+            write_all(tree.iter().map(|f| (format!("{}/rootfs{}", plan.name, f.path), f.contents, f.mode)).collect())
         };
         let user_data = || -> Result<(NodeSummary, Vec<Sum>)> {
             let transformed = match &sealing {
