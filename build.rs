@@ -9,7 +9,7 @@
 //!
 //! A release `kubebake` also has the functions a bake runs laid out side by side
 //! (`linker/hot-symbols.txt`, written by `linker/hot-symbols.sh`): spread over the whole
-//! text segment they cost a one-node bake some sixty more page faults and 0.4 ms. Only
+//! text segment they cost a one-node bake some sixty more page faults and 0.25 ms. Only
 //! where the linker takes a symbol ordering file (LLD, Rust's default linker on x86-64
 //! Linux since 1.90, and mold): a probe program is linked the way the binary will be.
 
