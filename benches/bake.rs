@@ -18,7 +18,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_kubebake");
 
 fn spec(control_planes: usize, workers: usize, algorithm: &str) -> String {
     let mut s = format!(
-        "apiVersion: kubebake.io/v1alpha1\nkind: Cluster\nmetadata: {{name: bench}}\nspec:\n  kubernetesVersion: v1.33.3\n  \
+        "apiVersion: kubebake.io/v1alpha1\nkind: Cluster\nmetadata: {{name: bench}}\nspec:\n  \
          controlPlaneEndpoint: api.example.internal:6443\n  networking: {{podSubnet: 172.16.0.0/12}}\n  \
          pki: {{encryptionAlgorithm: {algorithm}}}\n  nodes:\n"
     );
@@ -112,9 +112,13 @@ fn time_binary(dir: &Path, cps: usize, workers: usize, algorithm: &str, runs: us
     stats(&timed)
 }
 
-/// The e2e kit's kubeadm, when present.
+/// The kubeadm of the default minor's e2e kit, when present (`KUBEBAKE_E2E_DIR_1_<minor>`,
+/// else /opt/k8s-e2e-1.<minor>, as the end-to-end tier finds it).
 fn kubeadm() -> Option<PathBuf> {
-    let kit = std::env::var_os("KUBEBAKE_E2E_DIR").map(PathBuf::from).unwrap_or_else(|| "/opt/k8s-e2e".into());
+    let minor = kubebake::versions::DEFAULT_VERSION.minor;
+    let kit = std::env::var_os(format!("KUBEBAKE_E2E_DIR_1_{minor}"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| format!("/opt/k8s-e2e-1.{minor}").into());
     Some(kit.join("bin/kubeadm")).filter(|p| p.is_file())
 }
 
@@ -161,8 +165,9 @@ fn time_kubeadm(kubeadm: &Path, dir: &Path, rounds: usize, block: usize) -> (Sta
                 format!(
                     "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint: {{advertiseAddress: 10.0.0.1}}\n\
                      nodeRegistration: {{name: cp-1}}\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n\
-                     kubernetesVersion: v1.33.3\ncontrolPlaneEndpoint: api.example.internal:6443\n\
+                     kubernetesVersion: {}\ncontrolPlaneEndpoint: api.example.internal:6443\n\
                      certificatesDir: {}\nencryptionAlgorithm: ECDSA-P256\n",
+                    kubebake::versions::DEFAULT_VERSION,
                     d.join("pki").display()
                 ),
             )
@@ -359,7 +364,8 @@ fn main() {
             Some(kubeadm) => {
                 let (s, ours) = time_kubeadm(&kubeadm, dir.path(), 5, 10);
                 println!(
-                    "|   kubeadm v1.33 `init phase certs all` + `kubeconfig all`, ECDSA-P256 | {} | {} | {} | {} | {:.1} MiB |",
+                    "|   kubeadm v1.{} `init phase certs all` + `kubeconfig all`, ECDSA-P256 | {} | {} | {} | {} | {:.1} MiB |",
+                    kubebake::versions::DEFAULT_VERSION.minor,
                     s.runs,
                     ms(s.min),
                     ms(s.median),

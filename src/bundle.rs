@@ -35,7 +35,6 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::images::{self, ClusterImage};
 use crate::model::{Cluster, Cni, ManifestSource};
-use crate::versions::pins;
 
 /// The archive's top directory, and where first boot expects it on the node.
 pub const ROOT: &str = "kubebake-bundle";
@@ -102,7 +101,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     crate::output::write_file_atomic(path, bytes, 0o644)
 }
 
-/// `registry.k8s.io/kube-apiserver:v1.33.3` → `registry.k8s.io_kube-apiserver_v1.33.3.tar`.
+/// `registry.k8s.io/kube-apiserver:v1.36.3` → `registry.k8s.io_kube-apiserver_v1.36.3.tar`.
 pub fn image_file(image: &str) -> String {
     let safe: String =
         image.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
@@ -150,10 +149,10 @@ pub fn bundle(opts: &Options) -> Result<Report> {
     };
 
     // Binaries and release archives, each against its published checksum: Kubernetes'
-    // three; crictl, as the packages' cri-tools brings it (kubeadm 1.33 does not need it,
+    // three; crictl, as the packages' cri-tools brings it (kubeadm does not need it,
     // people looking at a node's containers do); the CNI reference plugins.
     let v = cluster.kubernetes_version;
-    let (arch, cri, cni) = (&opts.arch, pins(v).cri_tools, pins(v).cni_plugins);
+    let (arch, cri, cni) = (&opts.arch, v.kubeadm().cri_tools, v.kubeadm().cni_plugins);
     let mut downloads: Vec<(String, &str, String)> = BINARIES
         .iter()
         .map(|name| (format!("bin/{name}"), *name, format!("https://dl.k8s.io/release/{v}/bin/linux/{arch}/{name}")))

@@ -245,7 +245,11 @@ pub struct InitSpec {
     /// Service addresses.
     #[arg(long, default_value = "10.96.0.0/12")]
     service_subnet: String,
-    #[arg(long, default_value = "v1.33.3", help = "Kubernetes version (v1.33.x).")]
+    #[arg(
+        long,
+        default_value_t = kubebake::versions::DEFAULT_VERSION.to_string(),
+        help = format!("Kubernetes version: any release of {}.", kubebake::versions::supported_list())
+    )]
     kubernetes_version: String,
     /// The CNI: calico, or none to install your own.
     #[arg(long, default_value = "calico", value_parser = ["calico", "none"])]

@@ -13,7 +13,7 @@ use crate::plan::{
 };
 use crate::profile::{Firewall, Format, NetworkConfig, Packages};
 use crate::templates::Templates;
-use crate::versions::{image, pins};
+use crate::versions::image;
 
 /// The templates every node renders.
 pub const TEMPLATES: &[&str] = &[
@@ -242,7 +242,7 @@ fn add_common(p: &mut NodePlan, cluster: &Cluster, ctx: &ScriptContext, template
     let none = serde_json::json!({});
     p.add("/etc/modules-load.d/kubebake.conf".into(), 0o644, templates.render("modules-load.conf.tera", &none)?);
     p.add(SYSCTL_FILE.into(), 0o644, templates.render("sysctl.conf.tera", &sysctl_context(cluster))?);
-    let pause = image(&cluster.image_repository, "pause", pins(cluster.kubernetes_version).pause);
+    let pause = image(&cluster.image_repository, "pause", cluster.kubernetes_version.kubeadm().pause);
     p.add(
         "/etc/containerd/config.toml".into(),
         0o644,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::{CalicoMode, Cluster, Cni, ManifestSource};
-use crate::versions::{image, pins};
+use crate::versions::image;
 
 /// kubeadm's default repository; its CoreDNS image lives one path deeper there.
 const DEFAULT_REPOSITORY: &str = "registry.k8s.io";
@@ -54,7 +54,7 @@ pub fn images(cluster: &Cluster) -> Result<Vec<ClusterImage>> {
 pub fn kubeadm_images(cluster: &Cluster) -> Vec<String> {
     let repo = &cluster.image_repository;
     let v = cluster.kubernetes_version.to_string();
-    let p = pins(cluster.kubernetes_version);
+    let p = cluster.kubernetes_version.kubeadm();
     let dns_repo = if repo == DEFAULT_REPOSITORY { format!("{repo}/coredns") } else { repo.clone() };
     vec![
         image(repo, "kube-apiserver", &v),
@@ -63,7 +63,7 @@ pub fn kubeadm_images(cluster: &Cluster) -> Vec<String> {
         image(repo, "kube-proxy", &v),
         image(&dns_repo, "coredns", p.coredns),
         image(repo, "pause", p.pause),
-        image(repo, "etcd", p.etcd),
+        image(repo, "etcd", p.etcd()),
     ]
 }
 

@@ -33,6 +33,8 @@ struct NodeCtx {
 struct Context<'a> {
     name: &'a str,
     kubernetes_version: &'a str,
+    /// `v1.33.x, …`: what the comment above kubernetesVersion offers.
+    supported_versions: String,
     endpoint: Option<&'a str>,
     os: &'a str,
     pod_subnet: &'a str,
@@ -71,6 +73,7 @@ pub fn render(opts: &Options, templates: &Templates) -> Result<String> {
     let ctx = Context {
         name: &opts.name,
         kubernetes_version: &opts.kubernetes_version,
+        supported_versions: crate::versions::supported_list(),
         endpoint: opts.endpoint.as_deref(),
         os: &opts.os,
         pod_subnet: &opts.pod_subnet,

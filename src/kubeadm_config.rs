@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::manifests::etcd_data_dir;
+use crate::manifests::{etcd_data_dir, etcd_extra_args};
 use crate::model::{API_SERVER_BIND_PORT, Cluster, Node, Role, WorkerPool};
 use crate::spec::format_go_duration;
 use crate::token::BootstrapToken;
-use crate::versions::{image, pins};
+use crate::versions::image;
 
 pub const API_VERSION: &str = "kubeadm.k8s.io/v1beta4";
 pub const CRI_SOCKET: &str = "unix:///var/run/containerd/containerd.sock";
@@ -212,8 +212,7 @@ pub fn cluster_configuration(cluster: &Cluster) -> ClusterConfiguration {
         })
         .collect();
     let period = |d: std::time::Duration| format_go_duration(d);
-    let mut etcd_args = cluster.extra_args.etcd.clone();
-    etcd_args.remove("data-dir");
+    let etcd_args = etcd_extra_args(cluster);
     ClusterConfiguration {
         api_version: API_VERSION,
         kind: "ClusterConfiguration",
@@ -404,32 +403,54 @@ fn pool_kubelet_args(pool: &WorkerPool) -> Vec<Arg> {
 
 /// A pool machine's `/var/lib/kubelet/kubeadm-flags.env`, byte for byte as kubeadm's
 /// worker join writes it (`WriteKubeletDynamicEnvFile`): no `--hostname-override`, since the
-/// node name is the hostname; the taints as `--register-with-taints`; the extra args merged
-/// in; every flag sorted by name.
+/// node name is the hostname; the taints as `--register-with-taints`; the labels as the
+/// extra arg `--node-labels`.
 pub fn pool_kubelet_flags_env(cluster: &Cluster, pool: &WorkerPool) -> String {
-    let pause = image(&cluster.image_repository, "pause", pins(cluster.kubernetes_version).pause);
-    let mut args = vec![
-        Arg { name: "container-runtime-endpoint".into(), value: CRI_SOCKET.into() },
-        Arg { name: "pod-infra-container-image".into(), value: pause },
-    ];
+    let mut base = kubelet_base_flags(cluster);
     if !pool.taints.is_empty() {
         let taints: Vec<String> = pool.taints.iter().map(|t| t.to_flag()).collect();
-        args.push(Arg { name: "register-with-taints".into(), value: taints.join(",") });
+        base.push(("register-with-taints", taints.join(",")));
     }
-    args.extend(pool_kubelet_args(pool));
-    args.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.value.cmp(&b.value)));
-    let flags: Vec<String> = args.iter().map(|a| format!("--{}={}", a.name, a.value)).collect();
-    // Go's %q: the validated labels and taints hold nothing it would escape.
+    kubelet_flags_file(cluster, &base, &pool_kubelet_args(pool))
+}
+
+/// The kubelet's `/var/lib/kubelet/kubeadm-flags.env`, as kubeadm writes it, with
+/// `--hostname-override` always (kubeadm leaves it out when the hostname is the node name).
+pub fn kubelet_flags_env(cluster: &Cluster, node: &Node) -> String {
+    let mut base = kubelet_base_flags(cluster);
+    base.push(("hostname-override", node.name.clone()));
+    kubelet_flags_file(cluster, &base, &[])
+}
+
+/// The flags kubeadm gives every kubelet of the cluster's minor: the CRI socket until
+/// `NodeLocalCRISocket` moved it into `instance-config.yaml`, the pause image until 1.35.
+fn kubelet_base_flags(cluster: &Cluster) -> Vec<(&'static str, String)> {
+    let minor = cluster.kubernetes_version.kubeadm();
+    let mut flags = Vec::new();
+    if !minor.node_local_cri_socket {
+        flags.push(("container-runtime-endpoint", CRI_SOCKET.to_string()));
+    }
+    if minor.pause_image_flag {
+        flags.push(("pod-infra-container-image", image(&cluster.image_repository, "pause", minor.pause)));
+    }
+    flags
+}
+
+/// `KUBELET_KUBEADM_ARGS="…"`: Go's `%q` of the flags, which hold nothing it would escape
+/// (validated names, labels, taints and image references).
+fn kubelet_flags_file(cluster: &Cluster, base: &[(&str, String)], extra: &[Arg]) -> String {
+    let flags = cluster.kubernetes_version.kubeadm().arguments(
+        base.iter().map(|(name, value)| (*name, value.as_str())),
+        extra.iter().map(|a| (a.name.as_str(), a.value.as_str())),
+    );
     format!("KUBELET_KUBEADM_ARGS=\"{}\"\n", flags.join(" "))
 }
 
-/// The kubelet's `/var/lib/kubelet/kubeadm-flags.env`, as kubeadm writes it.
-pub fn kubelet_flags_env(cluster: &Cluster, node: &Node) -> String {
-    let pause = image(&cluster.image_repository, "pause", pins(cluster.kubernetes_version).pause);
-    format!(
-        "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint={CRI_SOCKET} --hostname-override={} --pod-infra-container-image={pause}\"\n",
-        node.name
-    )
+/// `/var/lib/kubelet/instance-config.yaml` (1.34+, `NodeLocalCRISocket`): the node's own
+/// CRI socket, which kubeadm merges into the kubelet's `config.yaml` and reads back on
+/// `kubeadm upgrade node`.
+pub fn kubelet_instance_config() -> String {
+    format!("containerRuntimeEndpoint: \"{CRI_SOCKET}\"\n")
 }
 
 /// Go's zero `metav1.Duration`, which kubeadm's serialisation writes for unset periods.
@@ -540,6 +561,17 @@ pub struct KubeletConfiguration {
     pub volume_plugin_dir: Option<String>,
 }
 
+/// The kubelet's `config.yaml` on a node: what kubeadm uploads ([`kubelet_configuration`])
+/// with, from 1.34 on, the node's CRI socket merged in from `instance-config.yaml`.
+pub fn node_kubelet_configuration(cluster: &Cluster) -> KubeletConfiguration {
+    let mut config = kubelet_configuration(cluster);
+    if cluster.kubernetes_version.kubeadm().node_local_cri_socket {
+        config.container_runtime_endpoint = CRI_SOCKET;
+    }
+    config
+}
+
+/// The `KubeletConfiguration` kubeadm uploads as the `kubelet-config` ConfigMap.
 pub fn kubelet_configuration(cluster: &Cluster) -> KubeletConfiguration {
     KubeletConfiguration {
         api_version: "kubelet.config.k8s.io/v1beta1",
@@ -555,7 +587,8 @@ pub fn kubelet_configuration(cluster: &Cluster) -> KubeletConfiguration {
         cgroup_driver: "systemd",
         cluster_dns: vec![cluster.networking.cluster_dns_ip().to_string()],
         cluster_domain: cluster.networking.dns_domain.clone(),
-        // kubeadm leaves it empty: the CRI socket is passed in kubeadm-flags.env.
+        // kubeadm leaves it empty: the CRI socket is each node's own (kubeadm-flags.env,
+        // or instance-config.yaml from 1.34).
         container_runtime_endpoint: "",
         cpu_manager_reconcile_period: ZERO,
         crash_loop_back_off: Empty {},

@@ -27,9 +27,10 @@ pub struct Identity {
     pub profile: Profile,
 }
 
-/// The kubeconfigs of a control-plane node, as kubeadm v1.33 writes them: admin and
-/// super-admin point at the endpoint; the kubelet (ControlPlaneKubeletLocalMode, on by
-/// default since 1.33), controller manager and scheduler at the node's own API server.
+/// The kubeconfigs of a control-plane node, as kubeadm of every supported minor writes
+/// them: admin and super-admin point at the endpoint; the kubelet
+/// (ControlPlaneKubeletLocalMode: on by default in 1.33 and 1.34, always from 1.35),
+/// controller manager and scheduler at the node's own API server.
 /// super-admin.conf (system:masters, past RBAC) only on the first control plane, as
 /// `kubeadm init` writes it and `kubeadm join` does not.
 pub fn node_identities(cluster: &Cluster, node: &Node) -> Vec<Identity> {
@@ -86,7 +87,9 @@ pub struct Kubeconfig {
     #[serde(rename = "current-context")]
     pub current_context: String,
     pub kind: String,
-    pub preferences: Preferences,
+    /// Empty; written by client-go until 1.33 (kubeadm's kubeconfigs carry it then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferences: Option<Preferences>,
     pub users: Vec<NamedUser>,
 }
 
@@ -136,6 +139,8 @@ pub struct UserEntry {
 
 /// What goes into one kubeconfig.
 pub struct Contents<'a> {
+    /// Whether to write `preferences: {}`, as client-go did until 1.33.
+    pub preferences: bool,
     pub cluster_name: &'a str,
     pub user: &'a str,
     pub context: String,
@@ -158,7 +163,7 @@ impl Kubeconfig {
             }],
             current_context: c.context,
             kind: "Config".into(),
-            preferences: Preferences {},
+            preferences: c.preferences.then_some(Preferences {}),
             users: vec![NamedUser { name: c.user.to_string(), user: c.credentials }],
         }
     }
@@ -192,6 +197,7 @@ pub fn for_node(
         Server::Local => local_api_url(node.address),
     };
     Kubeconfig::new(Contents {
+        preferences: cluster.kubernetes_version.kubeadm().kubeconfig_preferences,
         cluster_name: &cluster.cluster_name,
         user: &identity.user,
         context: format!("{}@{}", identity.user, cluster.cluster_name),
@@ -205,6 +211,7 @@ pub fn for_node(
 /// other kubeconfigs.
 pub fn for_operator(cluster: &Cluster, identity: &Identity, ca_pem: &str, cert_pem: &str, key_pem: &str) -> Kubeconfig {
     Kubeconfig::new(Contents {
+        preferences: cluster.kubernetes_version.kubeadm().kubeconfig_preferences,
         cluster_name: &cluster.name,
         user: &identity.user,
         context: cluster.name.clone(),

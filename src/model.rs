@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+pub use crate::versions::Version;
+
 /// How long kubeadm back-dates a CA's notBefore, to tolerate clock skew between nodes.
 pub const CERTIFICATE_BACKDATE: Duration = Duration::from_secs(5 * 60);
 /// The API server's port on each control plane (kubeadm's `localAPIEndpoint.bindPort`).
@@ -183,19 +185,6 @@ impl Cluster {
 
     pub fn worker_pool(&self, name: &str) -> Option<&WorkerPool> {
         self.worker_pools.iter().find(|p| p.name == name)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Version {
-    pub major: u32,
-    pub minor: u32,
-    pub patch: u32,
-}
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "v{}.{}.{}", self.major, self.minor, self.patch)
     }
 }
 

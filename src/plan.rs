@@ -107,6 +107,17 @@ impl NodePlan {
     }
 }
 
+/// The kubelet's files as kubeadm's `kubelet-start` writes them: its configuration, its
+/// flags and, from 1.34 on, the node's CRI socket in `instance-config.yaml`.
+fn add_kubelet_files(p: &mut NodePlan, cluster: &Cluster, flags_env: String) {
+    let config = kubeadm_config::node_kubelet_configuration(cluster);
+    p.add(format!("{KUBELET_DIR}/config.yaml"), 0o644, crate::yaml::to_string(&config));
+    p.add(format!("{KUBELET_DIR}/kubeadm-flags.env"), 0o644, flags_env);
+    if cluster.kubernetes_version.kubeadm().node_local_cri_socket {
+        p.add(format!("{KUBELET_DIR}/instance-config.yaml"), 0o644, kubeadm_config::kubelet_instance_config());
+    }
+}
+
 /// kubebake's preflight checks to ignore for the role, then the user's.
 fn ignored_preflight_errors(cluster: &Cluster, role: Role, first: bool) -> Vec<String> {
     let mut ignore = invocation::ignored_preflight_errors(role, first, cluster.pki.external_ca);
@@ -136,12 +147,7 @@ pub fn plan_pool(cluster: &Cluster, state: &State, pool: &WorkerPool, ca_hash: &
         ignored_preflight_errors(cluster, Role::Worker, false),
     );
     p.add(kubeadm_config::KUBEADM_CONFIG.into(), 0o600, crate::yaml::to_string(&join));
-    p.add(
-        format!("{KUBELET_DIR}/config.yaml"),
-        0o644,
-        crate::yaml::to_string(&kubeadm_config::kubelet_configuration(cluster)),
-    );
-    p.add(format!("{KUBELET_DIR}/kubeadm-flags.env"), 0o644, kubeadm_config::pool_kubelet_flags_env(cluster, pool));
+    add_kubelet_files(&mut p, cluster, kubeadm_config::pool_kubelet_flags_env(cluster, pool));
     p.cert("ca", &state.ca(CaId::Kubernetes).cert_pem);
     p.files.sort_by(|a, b| a.path.cmp(&b.path));
     p
@@ -158,18 +164,18 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
     // kubelet's, as kubeadm would write them.
     let skip = invocation::skip_phases(node.role, first);
     let ignore = ignored_preflight_errors(cluster, node.role, first);
-    let kubelet_config = crate::yaml::to_string(&kubeadm_config::kubelet_configuration(cluster));
     let kubeadm_config = if first {
         let pools: Vec<(&WorkerPool, &crate::token::BootstrapToken)> =
             cluster.worker_pools.iter().map(|pool| (pool, &state.pool_tokens[&pool.name].initial)).collect();
         let init = kubeadm_config::init_configuration(cluster, node, &state.token, &pools, skip, ignore);
         let cluster_config = kubeadm_config::cluster_configuration(cluster);
         // The KubeletConfiguration goes along, so the kubelet-config ConfigMap kubeadm
-        // uploads is the very file every node's kubelet reads.
+        // uploads is the one every node's kubelet configuration is made from.
         format!(
-            "{}---\n{}---\n{kubelet_config}",
+            "{}---\n{}---\n{}",
             crate::yaml::to_string(&init),
             crate::yaml::to_string(&cluster_config),
+            crate::yaml::to_string(&kubeadm_config::kubelet_configuration(cluster)),
         )
     } else {
         crate::yaml::to_string(&kubeadm_config::join_configuration(
@@ -182,8 +188,7 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
         ))
     };
     p.add(kubeadm_config::KUBEADM_CONFIG.into(), 0o600, kubeadm_config);
-    p.add(format!("{KUBELET_DIR}/config.yaml"), 0o644, kubelet_config);
-    p.add(format!("{KUBELET_DIR}/kubeadm-flags.env"), 0o644, kubeadm_config::kubelet_flags_env(cluster, node));
+    add_kubelet_files(&mut p, cluster, kubeadm_config::kubelet_flags_env(cluster, node));
 
     let ca_dirs: Vec<&str> = cluster.os.profile.ca_dirs.iter().map(String::as_str).collect();
     match node.role {
@@ -207,13 +212,13 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
                 p.add(
                     format!("{STAGED_MANIFESTS_DIR}/kube-vip.yaml"),
                     0o600,
-                    manifests::to_yaml(&manifests::kube_vip(vip, during_init)),
+                    manifests::to_yaml(&manifests::kube_vip(vip, during_init), true),
                 );
                 if first {
                     p.add(
                         KUBE_VIP_AFTER_INIT.into(),
                         0o600,
-                        manifests::to_yaml(&manifests::kube_vip(vip, KubeVipKubeconfig::Admin)),
+                        manifests::to_yaml(&manifests::kube_vip(vip, KubeVipKubeconfig::Admin), true),
                     );
                 }
             }
@@ -245,7 +250,7 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
                 ("kube-controller-manager", manifests::controller_manager(cluster, node, &ca_dirs)),
                 ("kube-scheduler", manifests::scheduler(cluster, node)),
             ]) {
-                p.add(format!("{STAGED_MANIFESTS_DIR}/{name}.yaml"), 0o600, manifests::to_yaml(&pod));
+                p.add(format!("{STAGED_MANIFESTS_DIR}/{name}.yaml"), 0o600, manifests::kubeadm_yaml(cluster, &pod));
             }
             for identity in kubeconfig::node_identities(cluster, node) {
                 let stored = state.leaf(&node_kubeconfig_stem(&node.name, identity.file_stem));

@@ -333,6 +333,7 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<(State
         &pki::Order {
             cas: to_generate.clone(),
             ca_algorithm: cluster.pki.algorithm,
+            ca_key_id: cluster.kubernetes_version.kubeadm().ca_key_id,
             ca_validity_secs: cluster.pki.ca_validity.as_secs(),
             service_account: new_sa.then_some(cluster.pki.algorithm),
             leaves: to_issue.iter().map(|(_, profile)| *profile).collect(),

@@ -29,12 +29,24 @@ const LAB: &str = "kbboot";
 const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKbM6n0xVf1cOwq8t4x2s7m1g9pJ6c8m3Hq0B6VqgD3e boot-tier@kubebake";
 
 fn sh(script: &str, args: &[&str]) -> Output {
-    Command::new("bash").arg(script).args(args).env("KUBEBAKE_LAB_ROOT", LAB_ROOT).output().unwrap()
+    Command::new("bash")
+        .arg(script)
+        .args(args)
+        .env("KUBEBAKE_LAB_ROOT", LAB_ROOT)
+        .env("KUBEBAKE_E2E_DIR", kits::default_kit_dir())
+        .output()
+        .unwrap()
 }
 
 #[track_caller]
 fn sh_ok(script: &str, args: &[&str]) -> String {
-    run_ok(Command::new("bash").arg(script).args(args).env("KUBEBAKE_LAB_ROOT", LAB_ROOT))
+    run_ok(
+        Command::new("bash")
+            .arg(script)
+            .args(args)
+            .env("KUBEBAKE_LAB_ROOT", LAB_ROOT)
+            .env("KUBEBAKE_E2E_DIR", kits::default_kit_dir()),
+    )
 }
 
 /// The tools and the cached root every boot test needs; false when one is missing here.
@@ -52,8 +64,7 @@ fn prerequisites() -> bool {
 }
 
 fn kit_present() -> bool {
-    let dir = std::env::var("KUBEBAKE_E2E_DIR").unwrap_or_else(|_| "/opt/k8s-e2e".into());
-    Path::new(&dir).join("bin/kubeadm").exists()
+    kits::default_kit().is_some()
 }
 
 /// The HA example as an image builder would bake it for these containers: the example's
@@ -247,6 +258,7 @@ fn a_node_that_cannot_set_a_needed_sysctl_fails_naming_it() {
     let out = Command::new("bash")
         .args([BOOT_SH, "start", lab, "worker-1", b.out().to_str().unwrap(), &boot_root()])
         .env("KUBEBAKE_LAB_ROOT", LAB_ROOT)
+        .env("KUBEBAKE_E2E_DIR", kits::default_kit_dir())
         .env("KBBOOT_SYSCTL_READONLY", "1")
         .output()
         .unwrap();
@@ -294,7 +306,9 @@ fn sealed_secrets_are_opened_by_the_images_identity_and_refused_without_it() {
     sh_ok(LAB_SH, &["net-up", "--bare", lab, "10.0.0.1/24", "cp-1=10.0.0.11", "worker-1=10.0.0.21"]);
     let start = |node: &str, identity: Option<&Path>| {
         let mut cmd = Command::new("bash");
-        cmd.args([BOOT_SH, "start", lab, node, out.to_str().unwrap(), &boot_root()]).env("KUBEBAKE_LAB_ROOT", LAB_ROOT);
+        cmd.args([BOOT_SH, "start", lab, node, out.to_str().unwrap(), &boot_root()])
+            .env("KUBEBAKE_LAB_ROOT", LAB_ROOT)
+            .env("KUBEBAKE_E2E_DIR", kits::default_kit_dir());
         if let Some(i) = identity {
             cmd.env("KBBOOT_AGE_IDENTITY", i);
         }

@@ -20,7 +20,6 @@ fn spec(registry: &str) -> String {
 kind: Cluster
 metadata: {{name: bundle}}
 spec:
-  kubernetesVersion: v1.33.3
   cni: {{plugin: none}}
   registryMirrors:
     registry.k8s.io: [\"http://{registry}\"]
@@ -104,7 +103,10 @@ fn a_bundle_holds_checked_binaries_and_importable_images_deterministically_and_r
     let manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(extract.join("kubebake-bundle/manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["images"].as_array().unwrap().len(), 7);
-    assert_eq!(manifest["binaries"][0]["source"], "https://dl.k8s.io/release/v1.33.3/bin/linux/amd64/kubeadm");
+    assert_eq!(
+        manifest["binaries"][0]["source"],
+        format!("https://dl.k8s.io/release/{}/bin/linux/amd64/kubeadm", default_version())
+    );
 
     // Every image is an OCI layout that skopeo reads, named as kubeadm will look for it.
     for image in manifest["images"].as_array().unwrap() {
@@ -129,12 +131,13 @@ fn a_bundle_holds_checked_binaries_and_importable_images_deterministically_and_r
 
     // A binary that does not match its published checksum: a clear error, nothing written.
     fs::remove_file(b.path("bundle.tar")).unwrap();
-    let kubectl = servers.root.join("dl/release/v1.33.3/bin/linux/amd64/kubectl");
+    let kubectl = servers.root.join(format!("dl/release/{}/bin/linux/amd64/kubectl", default_version()));
     let good = fs::read(&kubectl).unwrap();
     fs::write(&kubectl, b"tampered").unwrap();
     let run = b.run(&args);
     assert_eq!(run.output.status.code(), Some(2));
-    assert!(run.stderr().contains("/dl/release/v1.33.3/bin/linux/amd64/kubectl: sha256 is"), "{}", run.stderr());
+    let kubectl_path = format!("/dl/release/{}/bin/linux/amd64/kubectl", default_version());
+    assert!(run.stderr().contains(&format!("{kubectl_path}: sha256 is")), "{}", run.stderr());
     assert!(!b.path("bundle.tar").exists());
     assert_no_half_written_files(b.dir.path());
     // Resumed: what was fetched and checked before is not fetched again.
@@ -143,8 +146,9 @@ fn a_bundle_holds_checked_binaries_and_importable_images_deterministically_and_r
     b.run(&args).assert_ok();
     let log = fs::read_to_string(b.path("files.log")).unwrap();
     let again = &log[log_before..];
-    assert!(again.contains("GET /dl/release/v1.33.3/bin/linux/amd64/kubectl "), "{again}");
-    assert!(!again.contains("GET /dl/release/v1.33.3/bin/linux/amd64/kubeadm "), "kubeadm fetched again:\n{again}");
+    assert!(again.contains(&format!("GET {kubectl_path} ")), "{again}");
+    let kubeadm_path = kubectl_path.replace("kubectl", "kubeadm");
+    assert!(!again.contains(&format!("GET {kubeadm_path} ")), "kubeadm fetched again:\n{again}");
     assert!(fs::read(b.path("bundle.tar")).unwrap() == first, "the resumed bundle differs");
 }
 
@@ -161,7 +165,7 @@ fn calico_travels_in_the_bundle_a_bad_layer_is_refused_and_the_next_run_resumes(
     let servers = Servers::start(b.dir.path());
     publish_everything(&servers, b.dir.path());
     b.set_spec(&format!(
-        "apiVersion: kubebake.io/v1alpha1\nkind: Cluster\nmetadata: {{name: bundle}}\nspec:\n  kubernetesVersion: v1.33.3\n{}  nodes:\n    - {{name: cp-1, role: control-plane, address: 10.0.0.11}}\n",
+        "apiVersion: kubebake.io/v1alpha1\nkind: Cluster\nmetadata: {{name: bundle}}\nspec:\n{}  nodes:\n    - {{name: cp-1, role: control-plane, address: 10.0.0.11}}\n",
         calico_from_servers(&servers)
     ));
     let calico = calico_images(&b);

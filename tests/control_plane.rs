@@ -1,4 +1,5 @@
-//! Static pod manifests, kubeadm and kubelet configuration against kubeadm v1.33.3's.
+//! Static pod manifests, kubeadm and kubelet configuration against each supported minor's
+//! real kubeadm (tests/fixtures/reference-kubeadm-*).
 
 mod common;
 
@@ -12,20 +13,47 @@ fn read_yaml(path: &Path) -> serde_yaml::Value {
 }
 
 #[test]
-fn manifests_equal_kubeadms() {
-    let b = Bake::new(&reference_spec("RSA-2048"));
+fn every_supported_minor_has_its_kubeadms_reference() {
+    let proven: Vec<String> = kubebake::versions::MINORS.iter().map(|m| m.proven_version().to_string()).collect();
+    let references: Vec<&str> = REFERENCES.iter().map(|(v, _)| *v).collect();
+    assert_eq!(proven, references, "each supported minor is compared with its own kubeadm's output");
+    for (version, dir) in REFERENCES {
+        let input = fs::read_to_string(Path::new(dir).join("kubeadm.yaml")).unwrap();
+        assert!(input.contains(&format!("kubernetesVersion: {version}\n")), "{dir}");
+    }
+}
+
+#[test]
+fn manifests_equal_each_minors_kubeadm() {
+    for (version, reference) in REFERENCES {
+        let b = Bake::new(&reference_spec_for(version, "RSA-2048"));
+        b.bake(&[]).assert_ok();
+        for name in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+            let path = b.node_file("cp-1", &format!("/etc/kubebake/manifests/{name}.yaml"));
+            let theirs_path = Path::new(reference).join(format!("manifests/{name}.yaml"));
+            let diff = yaml_differences(&read_yaml(&path), &read_yaml(&theirs_path));
+            assert!(diff.is_empty(), "{version} {name}.yaml differs from kubeadm's:\n{}", diff.join("\n"));
+            // And byte for byte, so `kubeadm upgrade` finds nothing to change.
+            assert_eq!(
+                fs::read_to_string(&path).unwrap(),
+                fs::read_to_string(&theirs_path).unwrap(),
+                "{version} {name}.yaml"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_longer_join_timeout_gives_startup_probes_as_many_more_tries() {
+    // kubeadm: failureThreshold = ceil(timeouts.controlPlaneComponentHealthCheck / 10 s).
+    let spec = reference_spec("ECDSA-P256").replace("timeout: 4m", "timeout: 30m5s");
+    let b = Bake::new(&spec);
     b.bake(&[]).assert_ok();
     for name in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
-        let ours = read_yaml(&b.node_file("cp-1", &format!("/etc/kubebake/manifests/{name}.yaml")));
-        let theirs = read_yaml(&Path::new(REFERENCE).join(format!("manifests/{name}.yaml")));
-        let diff = yaml_differences(&ours, &theirs);
-        assert!(diff.is_empty(), "{name}.yaml differs from kubeadm's:\n{}", diff.join("\n"));
-        // And byte for byte, so `kubeadm upgrade` finds nothing to change.
-        assert_eq!(
-            fs::read_to_string(b.node_file("cp-1", &format!("/etc/kubebake/manifests/{name}.yaml"))).unwrap(),
-            fs::read_to_string(Path::new(REFERENCE).join(format!("manifests/{name}.yaml"))).unwrap(),
-            "{name}.yaml"
-        );
+        let pod = manifest(&b, "cp-1", name);
+        let c = &pod.spec.as_ref().unwrap().containers[0];
+        assert_eq!(c.startup_probe.as_ref().unwrap().failure_threshold, Some(181), "{name}");
+        assert_eq!(c.liveness_probe.as_ref().unwrap().failure_threshold, Some(8), "{name}");
     }
 }
 
@@ -63,9 +91,10 @@ fn every_manifest_parses_as_a_v1_pod() {
     assert_eq!(seen, 5 + 2 * 4);
 }
 
-/// The reference spec with kubeadm.yaml's token, so configuration files can be compared.
-fn reference_bake() -> Bake {
-    let spec = reference_spec("RSA-2048")
+/// The reference spec of `version` with a worker and kubeadm.yaml's token, so
+/// configuration files can be compared.
+fn reference_bake(version: &str) -> Bake {
+    let spec = reference_spec_for(version, "RSA-2048")
         .replace("  nodes:\n", "  nodes:\n    - {name: worker-1, role: worker, address: 203.0.113.21}\n");
     let b = Bake::new(&spec);
     std::fs::create_dir_all(b.state()).unwrap();
@@ -77,30 +106,44 @@ fn reference_bake() -> Bake {
 }
 
 #[test]
-fn kubelet_configuration_and_flags_equal_kubeadms() {
-    let b = reference_bake();
-    let reference = Path::new(REFERENCE);
-    // Byte for byte: the kubelet's own config, on control planes and workers alike.
-    for node in ["cp-1", "worker-1"] {
+fn kubelet_configuration_and_flags_equal_each_minors_kubeadm() {
+    for (version, reference) in REFERENCES {
+        let b = reference_bake(version);
+        let reference = Path::new(reference);
+        let read = |path: &Path| fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // Byte for byte: the kubelet's own config, on control planes and workers alike
+        // (kubeadm merges a worker's from the uploaded one and its instance-config.yaml).
+        for node in ["cp-1", "worker-1"] {
+            for file in ["config.yaml", "instance-config.yaml"] {
+                let ours = b.node_file(node, &format!("/var/lib/kubelet/{file}"));
+                let theirs = reference.join("kubelet").join(file);
+                assert_eq!(ours.exists(), theirs.exists(), "{version} {node}: {file} written by one of us only");
+                if theirs.exists() {
+                    assert_eq!(read(&ours), read(&theirs), "{version} {node}: kubelet {file}");
+                }
+            }
+        }
         assert_eq!(
-            fs::read_to_string(b.node_file(node, "/var/lib/kubelet/config.yaml")).unwrap(),
-            fs::read_to_string(reference.join("kubelet/config.yaml")).unwrap(),
-            "{node}: kubelet config.yaml"
+            read(&b.node_file("cp-1", "/var/lib/kubelet/kubeadm-flags.env")),
+            read(&reference.join("kubelet/kubeadm-flags.env")),
+            "{version}"
         );
+        // A worker's flags as a real join wrote them (kept for the minors that have one; the
+        // e2e tier checks every minor's workers on their own files).
+        if reference.join("join").exists() {
+            assert_eq!(
+                read(&b.node_file("worker-1", "/var/lib/kubelet/kubeadm-flags.env")),
+                read(&reference.join("join/kubeadm-flags.env")),
+                "{version}"
+            );
+        }
+        // What kubeadm uploads as the kubelet-config ConfigMap is the document the first
+        // control plane's kubeadm configuration carries.
+        let cm = read_yaml(&reference.join("cluster-objects/kubelet-config-configmap.yaml"));
+        let uploaded: serde_yaml::Value = serde_yaml::from_str(cm["data"]["kubelet"].as_str().unwrap()).unwrap();
+        let docs = documents(&read(&b.node_file("cp-1", "/etc/kubebake/kubeadm-config.yaml")));
+        assert_eq!(yaml_differences(&docs[2], &uploaded), Vec::<String>::new(), "{version}");
     }
-    assert_eq!(
-        fs::read_to_string(b.node_file("cp-1", "/var/lib/kubelet/kubeadm-flags.env")).unwrap(),
-        fs::read_to_string(reference.join("kubelet/kubeadm-flags.env")).unwrap()
-    );
-    assert_eq!(
-        fs::read_to_string(b.node_file("worker-1", "/var/lib/kubelet/kubeadm-flags.env")).unwrap(),
-        fs::read_to_string(reference.join("join/kubeadm-flags.env")).unwrap()
-    );
-    // What kubeadm uploads as the kubelet-config ConfigMap is the same document.
-    let cm = read_yaml(&reference.join("cluster-objects/kubelet-config-configmap.yaml"));
-    let uploaded: serde_yaml::Value = serde_yaml::from_str(cm["data"]["kubelet"].as_str().unwrap()).unwrap();
-    let ours = read_yaml(&b.node_file("cp-1", "/var/lib/kubelet/config.yaml"));
-    assert_eq!(yaml_differences(&ours, &uploaded), Vec::<String>::new());
 }
 
 /// Splits a multi-document YAML file into its documents.
@@ -110,42 +153,43 @@ fn documents(text: &str) -> Vec<serde_yaml::Value> {
 }
 
 #[test]
-fn kubeadm_configuration_equals_what_kubeadm_uploads() {
-    let b = reference_bake();
-    let reference = Path::new(REFERENCE);
-    let text = fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/kubeadm-config.yaml")).unwrap();
-    let docs = documents(&text);
-    assert_eq!(docs.len(), 3);
-    let (init, cluster) = (&docs[0], &docs[1]);
-    // The kubelet's configuration travels with it, so kubeadm uploads that very file.
-    assert_eq!(yaml_differences(&docs[2], &read_yaml(&reference.join("kubelet/config.yaml"))), Vec::<String>::new());
-    // ClusterConfiguration: field for field what kubeadm stored in the kubeadm-config ConfigMap.
-    let cm = read_yaml(&reference.join("cluster-objects/kubeadm-config-configmap.yaml"));
-    let uploaded: serde_yaml::Value =
-        serde_yaml::from_str(cm["data"]["ClusterConfiguration"].as_str().unwrap()).unwrap();
-    assert_eq!(yaml_differences(cluster, &uploaded), Vec::<String>::new());
-    // InitConfiguration: the reference's token, TTL, usages, groups, node and endpoint.
-    let input = documents(&fs::read_to_string(reference.join("kubeadm.yaml")).unwrap());
-    let theirs = &input[0];
-    assert_eq!(init["kind"], "InitConfiguration");
-    assert_eq!(init["bootstrapTokens"], theirs["bootstrapTokens"]);
-    assert_eq!(init["localAPIEndpoint"], theirs["localAPIEndpoint"]);
-    assert_eq!(init["nodeRegistration"]["name"], theirs["nodeRegistration"]["name"]);
-    assert_eq!(init["nodeRegistration"]["criSocket"], theirs["nodeRegistration"]["criSocket"]);
-    // Joiners: token discovery pinned to the CA.
-    let join =
-        &documents(&fs::read_to_string(b.node_file("worker-1", "/etc/kubebake/kubeadm-config.yaml")).unwrap())[0];
-    assert_eq!(join["kind"], "JoinConfiguration");
-    let discovery = &join["discovery"]["bootstrapToken"];
-    assert_eq!(discovery["token"], "abcdef.0123456789abcdef");
-    assert_eq!(discovery["apiServerEndpoint"], "127.0.0.1:6443");
-    let pin = fs::read_to_string(reference.join("discovery-token-ca-cert-hash.txt")).unwrap();
-    let ours_pin =
-        kubebake::pki::ca_cert_hash(&::pem::parse(fs::read(b.pki("cp-1", "ca.crt")).unwrap()).unwrap().into_contents())
-            .unwrap();
-    assert_eq!(discovery["caCertHashes"][0].as_str().unwrap(), ours_pin);
-    assert!(pin.starts_with("sha256:"));
-    assert!(join["controlPlane"].is_null(), "a worker joins without controlPlane");
+fn kubeadm_configuration_equals_what_each_minors_kubeadm_uploads() {
+    for (version, reference) in REFERENCES {
+        let b = reference_bake(version);
+        let reference = Path::new(reference);
+        let text = fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/kubeadm-config.yaml")).unwrap();
+        let docs = documents(&text);
+        assert_eq!(docs.len(), 3);
+        let (init, cluster) = (&docs[0], &docs[1]);
+        // ClusterConfiguration: field for field what kubeadm stored in the kubeadm-config ConfigMap.
+        let cm = read_yaml(&reference.join("cluster-objects/kubeadm-config-configmap.yaml"));
+        let uploaded: serde_yaml::Value =
+            serde_yaml::from_str(cm["data"]["ClusterConfiguration"].as_str().unwrap()).unwrap();
+        assert_eq!(yaml_differences(cluster, &uploaded), Vec::<String>::new(), "{version}");
+        // InitConfiguration: the reference's token, TTL, usages, groups, node and endpoint.
+        let input = documents(&fs::read_to_string(reference.join("kubeadm.yaml")).unwrap());
+        let theirs = &input[0];
+        assert_eq!(init["kind"], "InitConfiguration");
+        assert_eq!(init["bootstrapTokens"], theirs["bootstrapTokens"], "{version}");
+        assert_eq!(init["localAPIEndpoint"], theirs["localAPIEndpoint"], "{version}");
+        assert_eq!(init["nodeRegistration"]["name"], theirs["nodeRegistration"]["name"], "{version}");
+        assert_eq!(init["nodeRegistration"]["criSocket"], theirs["nodeRegistration"]["criSocket"], "{version}");
+        // Joiners: token discovery pinned to the CA.
+        let join =
+            &documents(&fs::read_to_string(b.node_file("worker-1", "/etc/kubebake/kubeadm-config.yaml")).unwrap())[0];
+        assert_eq!(join["kind"], "JoinConfiguration");
+        let discovery = &join["discovery"]["bootstrapToken"];
+        assert_eq!(discovery["token"], "abcdef.0123456789abcdef");
+        assert_eq!(discovery["apiServerEndpoint"], "127.0.0.1:6443");
+        let pin = fs::read_to_string(reference.join("discovery-token-ca-cert-hash.txt")).unwrap();
+        let ours_pin = kubebake::pki::ca_cert_hash(
+            &::pem::parse(fs::read(b.pki("cp-1", "ca.crt")).unwrap()).unwrap().into_contents(),
+        )
+        .unwrap();
+        assert_eq!(discovery["caCertHashes"][0].as_str().unwrap(), ours_pin);
+        assert!(pin.starts_with("sha256:"));
+        assert!(join["controlPlane"].is_null(), "a worker joins without controlPlane");
+    }
 }
 
 fn manifest(b: &Bake, node: &str, name: &str) -> k8s_openapi::api::core::v1::Pod {
@@ -285,8 +329,9 @@ fn an_air_gapped_spec_ships_the_manifest_and_names_no_url() {
         let image = manifest(&b, "cp-1", name).spec.unwrap().containers[0].image.clone().unwrap();
         assert!(image.starts_with("registry.internal/k8s/"), "{image}");
     }
-    let flags_env = fs::read_to_string(b.node_file("worker-1", "/var/lib/kubelet/kubeadm-flags.env")).unwrap();
-    assert!(flags_env.contains("--pod-infra-container-image=registry.internal/k8s/pause:3.10"));
+    let pause = format!("registry.internal/k8s/pause:{}", kubebake::versions::DEFAULT_VERSION.kubeadm().pause);
+    let containerd = fs::read_to_string(b.node_file("worker-1", "/etc/containerd/config.toml")).unwrap();
+    assert!(containerd.contains(&format!("sandbox_image = \"{pause}\"")), "{containerd}");
     // A wrong sha256 for the local file is refused at bake time.
     b.set_spec(&spec.replace(
         "{file: tigera-operator.yaml}",
@@ -331,9 +376,13 @@ fn changing_extra_args_changes_only_the_affected_manifest() {
     assert!(f.contains(&"--authorization-mode=Node,RBAC,Webhook".to_string()));
     assert!(f.contains(&"--audit-log-maxage=30".to_string()));
     assert_eq!(f.iter().filter(|a| a.starts_with("--authorization-mode=")).count(), 1);
-    let mut sorted = f[1..].to_vec();
-    sorted.sort();
-    assert_eq!(f[1..], sorted[..], "flags stay sorted as kubeadm sorts them");
+    // Ordered as kubeadm orders them: every flag sorted until 1.33; from 1.34 the defaults
+    // sorted, then the extra args in the order kubeadm's configuration lists them.
+    let extras = ["--audit-log-maxage=30", "--authorization-mode=Node,RBAC,Webhook"];
+    let (defaults, tail) = f[1..].split_at(f.len() - 1 - extras.len());
+    assert!(kubebake::versions::DEFAULT_VERSION.kubeadm().extra_args_last());
+    assert_eq!(tail, extras);
+    assert!(defaults.is_sorted(), "{defaults:?}");
     let config = documents(&fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/kubeadm-config.yaml")).unwrap());
     assert_eq!(config[1]["apiServer"]["extraArgs"][0]["name"], "audit-log-maxage");
     assert_eq!(config[1]["apiServer"]["extraArgs"][0]["value"], "30");

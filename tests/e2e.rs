@@ -1,11 +1,13 @@
-//! The end-to-end tier: a baked cluster run on this one machine with the real Kubernetes
-//! v1.33.3 (kubeadm, kubelet, control-plane images), etcd 3.5.21 and Debian's containerd,
-//! each node in namespaces of its own running its own unmodified first-boot script
-//! (tests/e2e/lab.sh says how, and lists every stand-in for what this machine lacks).
+//! The end-to-end tier: a baked cluster run on this one machine with a real Kubernetes
+//! release (kubeadm, kubelet, control-plane images, the etcd it pins) and Debian's
+//! containerd, each node in namespaces of its own running its own unmodified first-boot
+//! script (tests/e2e/lab.sh says how, and lists every stand-in for what this machine lacks).
 //!
-//! Needs the e2e kit's output (`../shared/e2e-kit/build.sh`, at `KUBEBAKE_E2E_DIR` or
-//! /opt/k8s-e2e) and root; without the kit each scenario prints one line saying so.
-//! The scenarios run one at a time: each is most of this machine.
+//! Each supported minor runs on its own e2e kit (`../shared/e2e-kit/build.sh`; found as
+//! `common::kits` says: /opt/k8s-e2e-1.<minor> or `KUBEBAKE_E2E_DIR_1_<minor>`): every
+//! scenario on the default minor's, scenarios a and b on each other minor's. Without a
+//! minor's kit its scenarios print one line saying so. Root is needed. The scenarios run one
+//! at a time: each is most of this machine.
 
 mod common;
 
@@ -16,6 +18,7 @@ use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use common::kits::{self, Kit};
 use common::*;
 
 const LAB_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/lab.sh");
@@ -25,15 +28,25 @@ const GATEWAY: &str = "10.77.0.1/24";
 /// Scenarios share the machine's cgroups, ports of the switch and most of its CPU.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn kit() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var("KUBEBAKE_E2E_DIR").unwrap_or_else(|_| "/opt/k8s-e2e".into()));
-    let mut needed = include_str!("e2e/kit-files").lines().filter(|l| !l.is_empty() && !l.starts_with('#'));
-    if let Some(missing) = needed.find(|p| !dir.join(p).exists()) {
+/// The default minor's kit, for the scenarios that run only there.
+fn kit() -> Option<Kit> {
+    kit_of(kubebake::versions::DEFAULT_VERSION.minor)
+}
+
+/// The kit of `minor`, complete, with root and a container runtime to run it; or `None`
+/// after a line saying why the scenario does not run.
+fn kit_of(minor: u32) -> Option<Kit> {
+    let Some(kit) = kits::kit(minor) else {
+        let looked: Vec<String> = kits::kit_dirs(minor).iter().map(|d| d.display().to_string()).collect();
         println!(
-            "e2e tier not run: {} has no {missing} (build the kit: ../shared/e2e-kit/build.sh --out {} ...)",
-            dir.display(),
-            dir.display()
+            "e2e tier not run for v1.{minor}: no kit of that minor in {} (build one: ../shared/e2e-kit/build.sh ...)",
+            looked.join(" or ")
         );
+        return None;
+    };
+    let mut needed = include_str!("e2e/kit-files").lines().filter(|l| !l.is_empty() && !l.starts_with('#'));
+    if let Some(missing) = needed.find(|p| !kit.dir.join(p).exists()) {
+        println!("e2e tier not run for v1.{minor}: {} has no {missing} (an unfinished kit?)", kit.dir.display());
         return None;
     }
     if !root_or_skip() {
@@ -42,7 +55,8 @@ fn kit() -> Option<PathBuf> {
     for (tool, package) in [("containerd", "containerd"), ("ctr", "containerd"), ("nsenter", "util-linux")] {
         tool_or_panic(tool, package);
     }
-    Some(dir)
+    println!("e2e tier: Kubernetes {} from {}", kit.version, kit.dir.display());
+    Some(kit)
 }
 
 /// With the kit present the tier must run: a missing runtime is a failure, not a skip.
@@ -51,22 +65,40 @@ fn tool_or_panic(name: &str, package: &str) {
     assert!(found, "the e2e tier needs {name}: apt-get install {package}");
 }
 
-fn spec(name: &str, nodes: &[(&str, &str, &str)], extra: &str) -> String {
+/// Preflight checks that fail only because of this machine or the kit, never because of
+/// what kubebake placed (lab.sh lists them with the other stand-ins).
+fn environment_preflight_errors(kit: &Kit) -> Vec<&'static str> {
+    let mut ignore = Vec::new();
+    // v1.33.3's kubeadm is built with Go 1.27, whose URL parsing fails this check on any
+    // IPv4 cluster; kubeadm 1.34+ builds that URL differently.
+    if kit.minor <= 33 {
+        ignore.push("HTTPProxyCIDR");
+    }
+    // On a cgroup v1 host kubeadm 1.35+ reports cgroups v1 as an error, not a warning (the
+    // kubelet runs from a copy of its config that allows them: tests/e2e/systemctl).
+    if kit.minor >= 35 && !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        ignore.push("SystemVerification");
+    }
+    ignore
+}
+
+fn spec(name: &str, kit: &Kit, nodes: &[(&str, &str, &str)], extra: &str) -> String {
     // An image with the binaries, unless the scenario gives its nodes a bundle.
     let packages = if extra.contains("packages:") { "" } else { "  packages: prebaked\n" };
+    let ignore = environment_preflight_errors(kit);
+    let ignore =
+        if ignore.is_empty() { String::new() } else { format!("  ignorePreflightErrors: [{}]\n", ignore.join(", ")) };
     let mut s = format!(
         "apiVersion: kubebake.io/v1alpha1
 kind: Cluster
 metadata: {{name: {name}}}
 spec:
-  kubernetesVersion: v1.33.3
+  kubernetesVersion: {version}
   os: debian-12
   join: {{timeout: 10m}}
-  # The kit's kubeadm is built with Go 1.27, whose URL parsing fails this check on any
-  # IPv4 cluster (lab.sh); nothing else is ignored.
-  ignorePreflightErrors: [HTTPProxyCIDR]
-{packages}{extra}  nodes:
-"
+{ignore}{packages}{extra}  nodes:
+",
+        version = kit.version
     );
     for (node, role, address) in nodes {
         s.push_str(&format!("    - {{name: {node}, role: {role}, address: {address}}}\n"));
@@ -78,7 +110,7 @@ spec:
 struct Lab {
     name: String,
     bake: Bake,
-    kit: PathBuf,
+    kit: Kit,
     nodes: Vec<(String, String)>,
     started: Instant,
     /// The bundle every node's image carries (`packages: bundle`).
@@ -93,7 +125,7 @@ struct Lab {
 }
 
 impl Lab {
-    fn new(name: &str, kit: PathBuf, nodes: &[(&str, &str, &str)], extra: &str) -> Lab {
+    fn new(name: &str, kit: Kit, nodes: &[(&str, &str, &str)], extra: &str) -> Lab {
         Lab::with_machines(name, kit, nodes, extra, &[])
     }
 
@@ -102,12 +134,12 @@ impl Lab {
     /// worker pool launches does.
     fn with_machines(
         name: &str,
-        kit: PathBuf,
+        kit: Kit,
         nodes: &[(&str, &str, &str)],
         extra: &str,
         machines: &[(&str, &str, &str)],
     ) -> Lab {
-        let bake = Bake::new(&spec(name, nodes, extra));
+        let bake = Bake::new(&spec(name, &kit, nodes, extra));
         bake.bake(&[]).assert_ok();
         let mut all: Vec<(String, String)> = nodes.iter().map(|(n, _, a)| (n.to_string(), a.to_string())).collect();
         all.extend(machines.iter().map(|(n, a, _)| (n.to_string(), a.to_string())));
@@ -130,11 +162,16 @@ impl Lab {
         lab
     }
 
+    /// The release the lab runs: its kit's.
+    fn version(&self) -> kubebake::versions::Version {
+        kubebake::versions::Version::parse(&self.kit.version).expect("a kit of a supported minor")
+    }
+
     fn sh(&self, args: &[&str]) -> Output {
         Command::new("bash")
             .arg(LAB_SH)
             .args(args)
-            .env("KUBEBAKE_E2E_DIR", &self.kit)
+            .env("KUBEBAKE_E2E_DIR", &self.kit.dir)
             .env("KUBEBAKE_LAB_ROOT", LAB_ROOT)
             .output()
             .unwrap()
@@ -180,7 +217,7 @@ impl Lab {
     /// The operator's kubectl with OUT/admin.conf, from the switch namespace.
     fn kubectl(&self, args: &[&str]) -> Output {
         let admin = self.bake.out().join("admin.conf");
-        let kubectl = self.kit.join("bin/kubectl");
+        let kubectl = self.kit.dir.join("bin/kubectl");
         let mut all = vec!["op", &self.name, kubectl.to_str().unwrap(), "--kubeconfig", admin.to_str().unwrap()];
         all.extend_from_slice(args);
         self.sh(&all)
@@ -332,7 +369,7 @@ impl Lab {
 
         // etcd: one started voting member per control plane.
         let pki = self.disk("cp-1").join("etc/kubernetes/pki/etcd");
-        let etcdctl = self.kit.join("bin/etcdctl");
+        let etcdctl = self.kit.dir.join("bin/etcdctl");
         let endpoint = format!("https://{}:2379", self.nodes[0].1);
         let list = self.sh(&[
             "op",
@@ -415,10 +452,11 @@ impl Lab {
         }
 
         // A pod runs on each worker.
+        let pause = format!("registry.k8s.io/pause:{}", self.version().kubeadm().pause);
         for worker in &workers {
             let pod = format!(
                 "{{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{{\"name\":\"probe-{worker}\",\"namespace\":\"default\"}},\
-                 \"spec\":{{\"nodeName\":\"{worker}\",\"containers\":[{{\"name\":\"pause\",\"image\":\"registry.k8s.io/pause:3.10\",\
+                 \"spec\":{{\"nodeName\":\"{worker}\",\"containers\":[{{\"name\":\"pause\",\"image\":\"{pause}\",\
                  \"imagePullPolicy\":\"Never\"}}]}}}}"
             );
             let file = self.bake.path(&format!("probe-{worker}.json"));
@@ -471,13 +509,11 @@ fn lock() -> std::sync::MutexGuard<'static, ()> {
 /// a. One control plane and one worker, from an image whose packages left the kubelet
 /// enabled (it starts at boot, before first boot); Calico's apply-and-wait sequence runs
 /// against the real API server with a stand-in manifest file.
-#[test]
-fn e2e_a_one_control_plane_and_a_worker_with_a_kubelet_started_by_the_package() {
-    let _one = lock();
-    let Some(kit) = kit() else { return };
+fn scenario_a(kit: Kit, lab_name: &str) {
     let calico = format!("  cni:\n    plugin: calico\n    manifest: {{file: {CALICO_STAND_IN}}}\n");
+    let version = kit.version.clone();
     let lab = Lab::new(
-        "kbe-a",
+        lab_name,
         kit,
         &[("cp-1", "control-plane", "10.77.0.11"), ("worker-1", "worker", "10.77.0.21")],
         &calico,
@@ -490,19 +526,61 @@ fn e2e_a_one_control_plane_and_a_worker_with_a_kubelet_started_by_the_package() 
         lab.kubectl_ok(&["get", "installation", "default", "-o", "jsonpath={.spec.calicoNetwork.ipPools[0].cidr}"]);
     assert_eq!(cidr, "192.168.0.0/16");
     lab.kubectl_ok(&["get", "apiserver", "default"]);
-    figure("e2e", &format!("scenario a: {secs:.1} s from power-on to all nodes done"));
+    figure("e2e", &format!("scenario a ({version}): {secs:.1} s from power-on to all nodes done"));
 }
 
 /// b. Three control planes and two workers, powered on at once.
+fn scenario_b(kit: Kit, lab_name: &str) {
+    let version = kit.version.clone();
+    let lab = Lab::new(lab_name, kit, HA, "  cni: {plugin: none}\n");
+    let all: Vec<(u64, &str)> = HA.iter().map(|(n, _, _)| (0, *n)).collect();
+    let secs = lab.run(&all, false, &[]);
+    lab.assert_cluster();
+    figure("e2e", &format!("scenario b ({version}): {secs:.1} s from power-on to all nodes done"));
+}
+
+#[test]
+fn e2e_a_one_control_plane_and_a_worker_with_a_kubelet_started_by_the_package() {
+    let _one = lock();
+    let Some(kit) = kit() else { return };
+    scenario_a(kit, "kbe-a");
+}
+
 #[test]
 fn e2e_b_three_control_planes_and_two_workers_at_once() {
     let _one = lock();
     let Some(kit) = kit() else { return };
-    let lab = Lab::new("kbe-b", kit, HA, "  cni: {plugin: none}\n");
-    let all: Vec<(u64, &str)> = HA.iter().map(|(n, _, _)| (0, *n)).collect();
-    let secs = lab.run(&all, false, &[]);
-    lab.assert_cluster();
-    figure("e2e", &format!("scenario b: {secs:.1} s from power-on to all nodes done"));
+    scenario_b(kit, "kbe-b");
+}
+
+/// Scenarios a and b on each supported minor but the default (whose kit runs them all).
+macro_rules! older_minor {
+    ($minor:literal, $a:ident, $b:ident) => {
+        #[test]
+        fn $a() {
+            let _one = lock();
+            let Some(kit) = kit_of($minor) else { return };
+            scenario_a(kit, concat!("kbe-a", $minor));
+        }
+
+        #[test]
+        fn $b() {
+            let _one = lock();
+            let Some(kit) = kit_of($minor) else { return };
+            scenario_b(kit, concat!("kbe-b", $minor));
+        }
+    };
+}
+older_minor!(35, e2e_v1_35_a_one_control_plane_and_a_worker, e2e_v1_35_b_three_control_planes_and_two_workers);
+older_minor!(34, e2e_v1_34_a_one_control_plane_and_a_worker, e2e_v1_34_b_three_control_planes_and_two_workers);
+older_minor!(33, e2e_v1_33_a_one_control_plane_and_a_worker, e2e_v1_33_b_three_control_planes_and_two_workers);
+
+#[test]
+fn every_supported_minor_has_scenarios_of_its_own() {
+    // The default minor runs every scenario; each other minor has its two above.
+    let minors: Vec<u32> = kubebake::versions::MINORS.iter().map(|m| m.minor).collect();
+    assert_eq!(minors, [33, 34, 35, 36]);
+    assert_eq!(kubebake::versions::DEFAULT_VERSION.minor, 36);
 }
 
 /// c. The same, the workers and the last control plane first, cp-2 half a minute later and
@@ -802,7 +880,11 @@ fn e2e_e_an_air_gapped_cluster_from_a_bundle() {
         let log = fs::read_to_string(lab.disk(node).join("var/lib/kblab/log/firstboot.log")).unwrap();
         assert!(log.contains("kubebake: packages: done"), "{node}:\n{log}");
         let crictl = lab.sh(&["on", "kbe-e", node, "crictl"]);
-        assert!(String::from_utf8_lossy(&crictl.stdout).contains("crictl version v1.33.0"), "{node}: no crictl");
+        let cri = lab.version().kubeadm().cri_tools;
+        assert!(
+            String::from_utf8_lossy(&crictl.stdout).contains(&format!("crictl version {cri}")),
+            "{node}: no crictl"
+        );
         assert!(lab.disk(node).join("var/lib/kubebake/bundle.verified").exists());
         // The lab preloaded nothing: every image came from the bundle.
         assert!(!lab.disk(node).join("var/lib/kblab/images-imported").exists());

@@ -23,7 +23,6 @@ const SPEC: &str = "apiVersion: kubebake.io/v1alpha1
 kind: Cluster
 metadata: {name: etcd-test}
 spec:
-  kubernetesVersion: v1.33.3
   controlPlaneEndpoint: 127.0.0.11:6443
   nodes:
     - {name: cp-1, role: control-plane, address: 127.0.0.11}

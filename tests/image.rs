@@ -47,7 +47,9 @@ fn an_apt_image_pins_the_packages_and_pulls_every_image() {
     let script = dir.join("provision.sh");
     shellcheck(&script);
     let text = fs::read_to_string(&script).unwrap();
-    assert!(text.contains("'kubelet=1.33.3-*' 'kubeadm=1.33.3-*' 'kubectl=1.33.3-*'"));
+    let v = default_version();
+    let v = v.trim_start_matches('v');
+    assert!(text.contains(&format!("'kubelet={v}-*' 'kubeadm={v}-*' 'kubectl={v}-*'")));
     assert!(text.contains("apt-mark hold kubelet kubeadm kubectl"));
     let images = b.run(&["images", "cluster.yaml"]);
     for image in images.stdout().lines() {
@@ -70,7 +72,11 @@ fn an_os_without_apt_needs_a_bundle() {
 
 fn boot(lab: &str, node: &str, out: &Path, env: &[(&str, &str)]) {
     let mut cmd = Command::new("bash");
-    cmd.args([BOOT_SH, "start", lab, node]).arg(out).arg(boot_root()).env("KUBEBAKE_LAB_ROOT", LAB_ROOT);
+    cmd.args([BOOT_SH, "start", lab, node])
+        .arg(out)
+        .arg(boot_root())
+        .env("KUBEBAKE_LAB_ROOT", LAB_ROOT)
+        .env("KUBEBAKE_E2E_DIR", kits::default_kit_dir());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -81,7 +87,11 @@ struct Down(&'static str);
 
 impl Drop for Down {
     fn drop(&mut self) {
-        let _ = Command::new("bash").args([BOOT_SH, "down", self.0]).env("KUBEBAKE_LAB_ROOT", LAB_ROOT).status();
+        let _ = Command::new("bash")
+            .args([BOOT_SH, "down", self.0])
+            .env("KUBEBAKE_LAB_ROOT", LAB_ROOT)
+            .env("KUBEBAKE_E2E_DIR", kits::default_kit_dir())
+            .status();
     }
 }
 
@@ -113,7 +123,6 @@ fn the_provisioner_run_in_a_debian_root_with_a_bundle_makes_a_prebaked_image() {
 kind: Cluster
 metadata: {{name: image}}
 spec:
-  kubernetesVersion: v1.33.3
   os: debian-12
   packages: prebaked
   cni: {{plugin: none}}
@@ -139,12 +148,17 @@ spec:
 
     // The image build: the stock root booted with no user-data, provisioned as Packer would.
     let lab = "kbimage";
-    let _ = Command::new("bash").args([BOOT_SH, "down", lab]).env("KUBEBAKE_LAB_ROOT", LAB_ROOT).status();
+    let _ = Command::new("bash")
+        .args([BOOT_SH, "down", lab])
+        .env("KUBEBAKE_LAB_ROOT", LAB_ROOT)
+        .env("KUBEBAKE_E2E_DIR", kits::default_kit_dir())
+        .status();
     let _down = Down(lab);
     run_ok(
         Command::new("bash")
             .args([LAB_SH, "net-up", "--bare", lab, "10.0.0.1/24", "worker-1=10.0.0.21"])
-            .env("KUBEBAKE_LAB_ROOT", LAB_ROOT),
+            .env("KUBEBAKE_LAB_ROOT", LAB_ROOT)
+            .env("KUBEBAKE_E2E_DIR", kits::default_kit_dir()),
     );
     let out = b.out();
     boot(lab, "worker-1", &out, &[("KBBOOT_NO_SEED", "1"), ("KBBOOT_NO_KIT", "1")]);
@@ -153,7 +167,10 @@ spec:
     fs::copy(b.path("bundle.tar"), merged.join("var/tmp/kubebake-bundle.tar")).unwrap();
     let exec = |cmd: &[&str]| {
         let mut c = Command::new("bash");
-        c.args([BOOT_SH, "exec", lab, "worker-1"]).args(cmd).env("KUBEBAKE_LAB_ROOT", LAB_ROOT);
+        c.args([BOOT_SH, "exec", lab, "worker-1"])
+            .args(cmd)
+            .env("KUBEBAKE_LAB_ROOT", LAB_ROOT)
+            .env("KUBEBAKE_E2E_DIR", kits::default_kit_dir());
         run_ok(&mut c)
     };
     // systemd must be up before the script runs: it restarts containerd, and /tmp is a
@@ -168,12 +185,18 @@ spec:
     let log = exec(&["bash", "/var/tmp/kubebake-provision.sh", "/var/tmp/kubebake-bundle.tar"]);
     assert!(log.contains("provision: done"), "{log}");
     let images = exec(&["ctr", "-n", "k8s.io", "images", "ls", "-q"]);
-    for image in KUBEADM_IMAGES {
+    for image in kubeadm_images() {
         assert!(images.contains(&format!("registry.k8s.io/{image}")), "{image} not in the image:\n{images}");
     }
     let crictl = exec(&["crictl"]);
-    assert!(crictl.contains("crictl version v1.33.0"), "the bundle's crictl is not installed: {crictl}");
-    run_ok(Command::new("bash").args([BOOT_SH, "stop", lab, "worker-1"]).env("KUBEBAKE_LAB_ROOT", LAB_ROOT));
+    let cri = kubebake::versions::DEFAULT_VERSION.kubeadm().cri_tools;
+    assert!(crictl.contains(&format!("crictl version {cri}")), "the bundle's crictl is not installed: {crictl}");
+    run_ok(
+        Command::new("bash")
+            .args([BOOT_SH, "stop", lab, "worker-1"])
+            .env("KUBEBAKE_LAB_ROOT", LAB_ROOT)
+            .env("KUBEBAKE_E2E_DIR", kits::default_kit_dir()),
+    );
 
     // A node booted from that image with its user-data: first boot's prebaked check passes.
     boot(lab, "worker-1", &out, &[("KBBOOT_NO_KIT", "1")]);

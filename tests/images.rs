@@ -16,7 +16,6 @@ fn spec(extra: &str) -> String {
 kind: Cluster
 metadata: {{name: images}}
 spec:
-  kubernetesVersion: v1.33.3
 {extra}  nodes:
     - {{name: cp-1, role: control-plane, address: 10.0.0.11}}
 "
@@ -70,7 +69,8 @@ fn a_private_repository_moves_every_image_as_kubeadm_moves_its_own() {
     ));
     let list = images(&b);
     // kubeadm drops CoreDNS's extra path segment outside registry.k8s.io.
-    assert_eq!(list[4], "registry.internal/k8s/coredns:v1.12.0");
+    let coredns = kubebake::versions::DEFAULT_VERSION.kubeadm().coredns;
+    assert_eq!(list[4], format!("registry.internal/k8s/coredns:{coredns}"));
     assert_eq!(list[7], "ghcr.io/kube-vip/kube-vip:v0.9.2");
     assert_eq!(
         list[list.len() - 3..],
@@ -85,15 +85,25 @@ fn a_private_repository_moves_every_image_as_kubeadm_moves_its_own() {
     }
 }
 
-/// `kubeadm config images list` for v1.33.3 from the e2e kit's kubeadm, when present.
+/// `kubeadm config images list` for the default version from its e2e kit's kubeadm, when present.
 fn kit_kubeadm_images(extra: &[&str]) -> Option<String> {
-    let kit =
-        Path::new(&std::env::var("KUBEBAKE_E2E_DIR").unwrap_or_else(|_| "/opt/k8s-e2e".into())).join("bin/kubeadm");
-    if !kit.exists() {
-        println!("kubeadm check not run: no e2e kit kubeadm at {}", kit.display());
+    let Some(kit) = kits::default_kit() else {
+        println!("kubeadm check not run: no e2e kit of {} (kits::kit_dirs)", default_version());
         return None;
+    };
+    let kubeadm = kit.dir.join("bin/kubeadm");
+    Some(run_ok(
+        Command::new(kubeadm).args(["config", "images", "list", "--kubernetes-version", &kit.version]).args(extra),
+    ))
+}
+
+#[test]
+fn every_minors_kubeadm_images_are_its_kubeadms_list() {
+    for (version, reference) in REFERENCES {
+        let b = Bake::new(&spec(&format!("  kubernetesVersion: {version}\n  cni: {{plugin: none}}\n")));
+        let reference = fs::read_to_string(Path::new(reference).join("images.txt")).unwrap();
+        assert_eq!(images(&b), reference.lines().collect::<Vec<_>>(), "{version}");
     }
-    Some(run_ok(Command::new(&kit).args(["config", "images", "list", "--kubernetes-version", "v1.33.3"]).args(extra)))
 }
 
 #[test]
@@ -103,7 +113,8 @@ fn a_local_manifest_names_its_own_images_and_no_cni_none() {
     let list = images(&b);
     // The stand-in's operator runs the pause image, already in kubeadm's part: listed once,
     // and no operator image is guessed from the version.
-    assert_eq!(list.iter().filter(|i| *i == "registry.k8s.io/pause:3.10").count(), 1);
+    let pause = format!("registry.k8s.io/pause:{}", kubebake::versions::DEFAULT_VERSION.kubeadm().pause);
+    assert_eq!(list.iter().filter(|i| **i == pause).count(), 1, "{list:?}");
     assert!(!list.iter().any(|i| i.contains("tigera/operator")), "{list:?}");
     assert_eq!(list.len(), 7 + 8);
     let none = Bake::new(&spec("  cni: {plugin: none}\n"));

@@ -44,15 +44,21 @@ fn kubectl_view(kubectl: &Path, file: &Path) -> serde_json::Value {
 }
 
 #[test]
-fn kubeconfigs_match_kubeadms_and_parse_with_kubectl() {
+fn kubeconfigs_match_each_minors_kubeadm_and_parse_with_kubectl() {
     let Some(kubectl) = tool("kubectl", "kubernetes-client") else { return };
-    let b = Bake::new(&reference_spec("RSA-2048"));
+    for (version, reference) in REFERENCES {
+        kubeconfigs_match(&kubectl, version, Path::new(reference));
+    }
+}
+
+fn kubeconfigs_match(kubectl: &Path, version: &str, reference: &Path) {
+    let b = Bake::new(&reference_spec_for(version, "RSA-2048"));
     b.bake(&[]).assert_ok();
     let ca = fs::read(b.pki("cp-1", "ca.crt")).unwrap();
     for name in KUBECONFIGS {
         let file = b.node_file("cp-1", &format!("/etc/kubernetes/{name}.conf"));
-        let view = kubectl_view(&kubectl, &file);
-        let theirs = yaml(&Path::new(REFERENCE).join(format!("kubeconfigs/{name}.conf")));
+        let view = kubectl_view(kubectl, &file);
+        let theirs = yaml(&reference.join(format!("kubeconfigs/{name}.conf")));
         let ours = yaml(&file);
 
         // Same cluster, user and context names, same server, same current context.
@@ -81,7 +87,7 @@ fn kubeconfigs_match_kubeadms_and_parse_with_kubectl() {
         assert_eq!(subject(&client), expected_identity(name, "cp-1"), "{name}");
         let reference_client =
             B64.decode(theirs["users"][0]["user"]["client-certificate-data"].as_str().unwrap()).unwrap();
-        assert_eq!(subject(&client), subject(&reference_client), "{name}: identity differs from kubeadm's");
+        assert_eq!(subject(&client), subject(&reference_client), "{version} {name}: identity differs from kubeadm's");
         let key = B64.decode(view["users"][0]["user"]["client-key-data"].as_str().unwrap()).unwrap();
         assert!(key.starts_with(b"-----BEGIN RSA PRIVATE KEY-----\n"), "{name}");
     }

@@ -1,4 +1,4 @@
-//! The certificate set against real kubeadm v1.33.3's, checked with openssl.
+//! The certificate set against each supported minor's real kubeadm, checked with openssl.
 
 mod common;
 
@@ -85,30 +85,40 @@ fn parse(pem_bytes: &[u8]) -> (Vec<u8>, ::pem::Pem) {
 }
 
 #[test]
-fn rsa_certificates_equal_kubeadms_field_by_field() {
+fn rsa_certificates_equal_each_minors_kubeadm_field_by_field() {
     if tool("openssl", "openssl").is_none() {
         return;
     }
-    let b = Bake::new(&reference_spec("RSA-2048"));
-    b.bake(&[]).assert_ok();
-    for cert in CERTS {
-        let ours = openssl_profile(&b.pki("cp-1", cert));
-        let theirs = openssl_profile(&Path::new(REFERENCE).join("pki").join(cert));
-        assert_eq!(ours, theirs, "{cert} differs from kubeadm's");
-        let (ours, theirs) =
-            (fs::read(b.pki("cp-1", cert)).unwrap(), fs::read(Path::new(REFERENCE).join("pki").join(cert)).unwrap());
-        assert_eq!(lifetime(&ours), lifetime(&theirs), "{cert}: lifetime differs from kubeadm's");
+    for (version, reference) in REFERENCES {
+        let b = Bake::new(&reference_spec_for(version, "RSA-2048"));
+        b.bake(&[]).assert_ok();
+        for cert in CERTS {
+            let ours = openssl_profile(&b.pki("cp-1", cert));
+            let theirs = openssl_profile(&Path::new(reference).join("pki").join(cert));
+            assert_eq!(ours, theirs, "{version} {cert} differs from kubeadm's");
+            let (ours, theirs) = (
+                fs::read(b.pki("cp-1", cert)).unwrap(),
+                fs::read(Path::new(reference).join("pki").join(cert)).unwrap(),
+            );
+            assert_eq!(lifetime(&ours), lifetime(&theirs), "{version} {cert}: lifetime differs from kubeadm's");
+        }
     }
 }
 
 #[test]
-fn ecdsa_certificates_equal_kubeadms_field_by_field() {
+fn ecdsa_certificates_equal_each_minors_kubeadm_field_by_field() {
     if tool("openssl", "openssl").is_none() {
         return;
     }
-    let b = Bake::new(&reference_spec("ECDSA-P256"));
+    for (version, reference) in REFERENCES {
+        ecdsa_certificates_equal(version, Path::new(reference));
+    }
+}
+
+fn ecdsa_certificates_equal(version: &str, reference: &Path) {
+    let b = Bake::new(&reference_spec_for(version, "ECDSA-P256"));
     b.bake(&[]).assert_ok();
-    let dump = fs::read_to_string(Path::new(REFERENCE).join("ecdsa-p256-cert-profiles.txt")).unwrap();
+    let dump = fs::read_to_string(reference.join("ecdsa-p256-cert-profiles.txt")).unwrap();
     // The dump ends with one line per key file: `./<path>.key: <PEM header>`.
     let (certs, keys) = dump.split_once("\n./").unwrap();
     let keys = format!("./{keys}");
@@ -121,10 +131,10 @@ fn ecdsa_certificates_equal_kubeadms_field_by_field() {
     for line in keys.lines() {
         let (file, header) = line.split_once(": ").unwrap();
         let ours = fs::read_to_string(b.pki("cp-1", file.trim_start_matches("./"))).unwrap();
-        assert_eq!(ours.lines().next().unwrap(), header, "{file}");
+        assert_eq!(ours.lines().next().unwrap(), header, "{version} {file}");
         key_lines += 1;
     }
-    assert_eq!(key_lines, 12, "every key file of the dump was compared");
+    assert_eq!(key_lines, 12, "{version}: every key file of the dump was compared");
     assert_eq!(sections.len(), CERTS.len());
     for cert in CERTS {
         let mut ours = openssl_profile(&b.pki("cp-1", cert));
@@ -132,7 +142,7 @@ fn ecdsa_certificates_equal_kubeadms_field_by_field() {
         let theirs = &sections[*cert];
         // The dump lists only these fields; compare exactly those.
         ours.retain(|k, _| theirs.contains_key(k));
-        assert_eq!(&ours, theirs, "{cert} differs from kubeadm's ECDSA-P256 output");
+        assert_eq!(&ours, theirs, "{version} {cert} differs from kubeadm's ECDSA-P256 output");
     }
 }
 
@@ -190,8 +200,17 @@ fn every_leaf_verifies_against_its_ca_with_openssl() {
 
 #[test]
 fn subject_and_authority_key_ids_are_computed_as_go_does() {
-    // Go derives a CA's subject key id as SHA-1 over the public key bits; kubeadm's own
-    // CA shows it, and ours must follow the same rule so AKIs chain the same way.
+    // Go derives a CA's subject key id from the public key bits: SHA-1 under go 1.24's
+    // defaults, the first 160 bits of SHA-256 from go 1.25's (each minor's go.mod says
+    // which); kubeadm's own CA shows it, and ours must follow the same rule so AKIs chain
+    // the same way.
+    for (version, reference) in REFERENCES {
+        let hash = kubebake::versions::Version::parse(version).unwrap().kubeadm().ca_key_id;
+        key_ids_are_go_s(version, Path::new(reference), hash);
+    }
+}
+
+fn key_ids_are_go_s(version: &str, reference: &Path, hash: kubebake::versions::KeyIdHash) {
     use sha1::Digest;
     let check = |ca_pem: &[u8], leaf_pem: Option<&[u8]>| {
         let (der, _) = parse(ca_pem);
@@ -204,7 +223,12 @@ fn subject_and_authority_key_ids_are_computed_as_go_does() {
                 _ => None,
             })
             .expect("CA has a subject key id");
-        assert_eq!(ski, sha1::Sha1::digest(&ca.public_key().subject_public_key.data).to_vec());
+        let bits = &ca.public_key().subject_public_key.data;
+        let expected = match hash {
+            kubebake::versions::KeyIdHash::Sha1 => sha1::Sha1::digest(bits).to_vec(),
+            kubebake::versions::KeyIdHash::Sha256 => sha2::Sha256::digest(bits)[..20].to_vec(),
+        };
+        assert_eq!(ski, expected, "{version}");
         assert!(
             ca.extensions().iter().all(|e| !matches!(e.parsed_extension(), ParsedExtension::AuthorityKeyIdentifier(_)))
         );
@@ -229,9 +253,9 @@ fn subject_and_authority_key_ids_are_computed_as_go_does() {
             assert!(leaf.raw_serial().len() <= 8 && leaf.raw_serial()[0] & 0x80 == 0);
         }
     };
-    let reference = Path::new(REFERENCE).join("pki");
+    let reference = reference.join("pki");
     check(&fs::read(reference.join("ca.crt")).unwrap(), Some(&fs::read(reference.join("apiserver.crt")).unwrap()));
-    let b = Bake::new(&reference_spec("ECDSA-P256"));
+    let b = Bake::new(&reference_spec_for(version, "ECDSA-P256"));
     b.bake(&[]).assert_ok();
     check(&fs::read(b.pki("cp-1", "ca.crt")).unwrap(), Some(&fs::read(b.pki("cp-1", "apiserver.crt")).unwrap()));
 }
@@ -342,7 +366,6 @@ fn ipv6_single_stack_clusters_bake() {
 kind: Cluster
 metadata: {name: v6}
 spec:
-  kubernetesVersion: v1.33.3
   networking: {podSubnet: 'fd00:10:244::/56', serviceSubnet: 'fd00:10:96::/112'}
   nodes:
     - {name: cp-1, role: control-plane, address: 'fd00::11'}

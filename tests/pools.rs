@@ -30,7 +30,6 @@ fn spec(extra: &str) -> String {
 kind: Cluster
 metadata: {{name: pools}}
 spec:
-  kubernetesVersion: v1.33.3
 {extra}  nodes:
     - {{name: cp-1, role: control-plane, address: 10.0.0.11}}
     - {{name: worker-1, role: worker, address: 10.0.0.21}}

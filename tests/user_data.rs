@@ -22,7 +22,6 @@ fn cloud_init_spec(os: &str) -> String {
 kind: Cluster
 metadata: {{name: awkward}}
 spec:
-  kubernetesVersion: v1.33.3
   os: {os}
   vip: {{address: 10.0.0.10, interface: ens18}}
   apiServer:
@@ -53,7 +52,6 @@ fn ignition_spec(os: &str, version: &str, login: bool) -> String {
 kind: Cluster
 metadata: {{name: ign}}
 spec:
-  kubernetesVersion: v1.33.3
   os: {os}
   ignitionVersion: {version}
 {login}  nodes:
@@ -466,8 +464,11 @@ fn the_first_boot_script_follows_the_profile_and_role() {
     let script = |node: &str| fs::read_to_string(b.node_file(node, "/opt/kubebake/firstboot.sh")).unwrap();
     let init = script("cp-1");
     assert!(init.contains("kubeadm init --config \"$CONFIG\""));
-    assert!(init.contains("'kubelet=1.33.3-*' 'kubeadm=1.33.3-*' 'kubectl=1.33.3-*'"));
-    assert!(init.contains("https://pkgs.k8s.io/core:/stable:/v1.33/deb/"));
+    let version = kubebake::versions::DEFAULT_VERSION;
+    let v = version.to_string();
+    let v = v.trim_start_matches('v');
+    assert!(init.contains(&format!("'kubelet={v}-*' 'kubeadm={v}-*' 'kubectl={v}-*'")));
+    assert!(init.contains(&format!("https://pkgs.k8s.io/core:/stable:/v{}/deb/", version.minor_name())));
     assert!(init.contains("ufw allow"));
     assert!(
         init.contains("for port in 6443/tcp 2379:2380/tcp 10250/tcp 10257/tcp 10259/tcp 179/tcp 4789/udp 5473/tcp;")
@@ -498,7 +499,8 @@ fn the_first_boot_script_follows_the_profile_and_role() {
     b.bake(&[]).assert_ok();
     let s = fs::read_to_string(b.node_file("cp-1", "/opt/kubebake/firstboot.sh")).unwrap();
     assert!(s.contains("firewall: none; leaving the firewall alone"));
-    assert!(s.contains("[ \"$found\" = \"v1.33.3\" ] || fail \"kubeadm is $found, not v1.33.3\""));
+    let v = default_version();
+    assert!(s.contains(&format!("[ \"$found\" = \"{v}\" ] || fail \"kubeadm is $found, not {v}\"")));
     assert!(!s.contains("apt-get") && !s.contains("curl -fsSL -o \"$BIN"));
     // Flatcar: binaries downloaded into /opt/bin and checked against their sha256.
     let b = Bake::new(&ignition_spec("flatcar", "3.3.0", false));
@@ -506,7 +508,7 @@ fn the_first_boot_script_follows_the_profile_and_role() {
     let s = fs::read_to_string(b.node_file("worker-1", "/opt/kubebake/firstboot.sh")).unwrap();
     assert!(
         s.contains("readonly BIN=/opt/bin")
-            && s.contains("https://dl.k8s.io/release/v1.33.3/bin/linux/$arch/$name.sha256")
+            && s.contains(&format!("https://dl.k8s.io/release/{}/bin/linux/$arch/$name.sha256", default_version()))
     );
     let kubelet = fs::read_to_string(b.node_file("worker-1", "/etc/systemd/system/kubelet.service")).unwrap();
     assert!(kubelet.contains("ExecStart=/opt/bin/kubelet"));

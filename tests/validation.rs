@@ -10,7 +10,7 @@ kind: Cluster
 metadata:
   name: demo
 spec:
-  kubernetesVersion: v1.33.3
+  kubernetesVersion: v1.36.3
   controlPlaneEndpoint: 10.0.0.10:6443
   networking:
     podSubnet: 192.168.0.0/16
@@ -67,7 +67,7 @@ fn the_base_spec_is_valid() {
     v.assert_ok();
     assert!(
         v.stdout().contains(
-            "valid: cluster \"demo\", Kubernetes v1.33.3, 1 control plane(s), 1 worker(s), endpoint 10.0.0.10:6443"
+            "valid: cluster \"demo\", Kubernetes v1.36.3, 1 control plane(s), 1 worker(s), endpoint 10.0.0.10:6443"
         ),
         "{}",
         v.stdout()
@@ -204,16 +204,49 @@ fn malformed_durations() {
 #[test]
 fn unsupported_versions_and_algorithms() {
     refused(
-        &with("kubernetesVersion: v1.33.3", "kubernetesVersion: v1.28.0"),
-        &["line 6 column 22: spec.kubernetesVersion: v1.28.0 is not supported; kubebake supports v1.33.x"],
+        &with("kubernetesVersion: v1.36.3", "kubernetesVersion: v1.28.0"),
+        &[
+            "line 6 column 22: spec.kubernetesVersion: v1.28.0 is not supported; kubebake supports v1.33.x, v1.34.x, v1.35.x, v1.36.x",
+        ],
     );
     refused(
-        &with("kubernetesVersion: v1.33.3", "kubernetesVersion: stable"),
+        &with("kubernetesVersion: v1.36.3", "kubernetesVersion: stable"),
         &["\"stable\" is not a Kubernetes release version"],
     );
     refused(
         &with("encryptionAlgorithm: ECDSA-P256", "encryptionAlgorithm: ED25519"),
         &["\"ED25519\" is not one of kubeadm's algorithms (RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384)"],
+    );
+}
+
+#[test]
+fn every_supported_minor_validates_and_the_newest_is_the_default() {
+    for m in kubebake::versions::MINORS {
+        for patch in [0, m.proven_patch, 99] {
+            let v = format!("v1.{}.{patch}", m.minor);
+            let b = Bake::new(&with("kubernetesVersion: v1.36.3", &format!("kubernetesVersion: {v}")));
+            let run = b.run(&["validate", "cluster.yaml"]);
+            run.assert_ok();
+            assert!(run.stdout().contains(&format!("Kubernetes {v},")), "{}", run.stdout());
+        }
+    }
+    let b = Bake::new(&with("  kubernetesVersion: v1.36.3\n", ""));
+    let run = b.run(&["validate", "cluster.yaml"]);
+    run.assert_ok();
+    assert!(run.stdout().contains(&format!("Kubernetes {},", default_version())), "{}", run.stdout());
+}
+
+#[test]
+fn a_minor_past_its_end_of_life_is_baked_with_a_warning() {
+    let b = Bake::new(&with("kubernetesVersion: v1.36.3", "kubernetesVersion: v1.33.3"));
+    let run = b.bake(&[]);
+    run.assert_ok();
+    assert!(
+        run.stderr().contains(
+            "spec.kubernetesVersion: Kubernetes 1.33 reached its end of life on 2026-06-28 and gets no more fixes upstream"
+        ),
+        "{}",
+        run.stderr()
     );
 }
 
@@ -235,7 +268,7 @@ fn unknown_and_missing_fields_name_the_line() {
         &with("    dnsDomain: cluster.local\n", "    dnsDomain: cluster.local\n    podCIDR: 10.0.0.0/8\n"),
         &["line 12 column 5: spec.networking: unknown field `podCIDR`"],
     );
-    refused(&with("  kubernetesVersion: v1.33.3\n", ""), &["spec: missing field `kubernetesVersion`"]);
+    refused(&with("  nodes:\n", "  workers:\n"), &["spec: unknown field `workers`"]);
     refused(
         &with("apiVersion: kubebake.io/v1alpha1", "apiVersion: kubebake.io/v2"),
         &["line 1 column 13: apiVersion: must be kubebake.io/v1alpha1"],

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 
-use super::{HostMount, StaticPod, command, flags, localhost, probes, requests};
+use super::{HostMount, ProbeTarget, StaticPod, command, flags, localhost, requests};
 use crate::model::{API_SERVER_BIND_PORT, Cluster, Node};
 use crate::versions::image;
 
@@ -65,8 +65,15 @@ pub fn apiserver(cluster: &Cluster, node: &Node, host_ca_dirs: &[&str]) -> Pod {
     ]);
     // The probes use the address the API server advertises (or a bind address given).
     let probe_host = cluster.extra_args.api_server.get("bind-address").cloned().unwrap_or_else(|| addr.to_string());
-    let (live, ready, start) =
-        probes(&probe_host, i32::from(API_SERVER_BIND_PORT), "HTTPS", "/livez", Some("/readyz"), "/livez");
+    let probes = ProbeTarget {
+        host: &probe_host,
+        port: API_SERVER_BIND_PORT,
+        scheme: "HTTPS",
+        live: "/livez",
+        ready: Some("/readyz"),
+        start: "/livez",
+    }
+    .probes(cluster);
     let mut mounts = ca_mounts(host_ca_dirs);
     mounts.push(HostMount::new("k8s-certs", PKI, "DirectoryOrCreate", true));
     StaticPod {
@@ -75,15 +82,12 @@ pub fn apiserver(cluster: &Cluster, node: &Node, host_ca_dirs: &[&str]) -> Pod {
             "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint".to_string(),
             format!("{}:{API_SERVER_BIND_PORT}", super::url_host(addr)),
         )]),
-        container: Container {
-            command: Some(command("kube-apiserver", defaults, &cluster.extra_args.api_server)),
+        container: probes.on(Container {
+            command: Some(command(cluster, "kube-apiserver", defaults, &cluster.extra_args.api_server)),
             image: Some(image(&cluster.image_repository, "kube-apiserver", &cluster.kubernetes_version.to_string())),
-            liveness_probe: Some(live),
-            readiness_probe: ready,
-            startup_probe: Some(start),
             resources: Some(requests("250m", None)),
             ..Default::default()
-        },
+        }),
         mounts,
     }
     .build()
@@ -118,27 +122,35 @@ pub fn controller_manager(cluster: &Cluster, node: &Node, host_ca_dirs: &[&str])
         defaults.remove("cluster-cidr");
     }
     let probe_host = extra.get("bind-address").cloned().unwrap_or_else(|| local.to_string());
-    let (live, _, start) = probes(&probe_host, 10257, "HTTPS", "/healthz", None, "/healthz");
-    let flex = extra.get("flex-volume-plugin-dir").cloned().unwrap_or_else(|| FLEXVOLUME_DIR.to_string());
+    let probes = ProbeTarget {
+        host: &probe_host,
+        port: 10257,
+        scheme: "HTTPS",
+        live: "/healthz",
+        ready: None,
+        start: "/healthz",
+    }
+    .probes(cluster);
     let mut mounts = ca_mounts(host_ca_dirs);
-    mounts.push(HostMount::new("flexvolume-dir", flex, "DirectoryOrCreate", false));
+    if cluster.kubernetes_version.kubeadm().flexvolume_mount {
+        let flex = extra.get("flex-volume-plugin-dir").cloned().unwrap_or_else(|| FLEXVOLUME_DIR.to_string());
+        mounts.push(HostMount::new("flexvolume-dir", flex, "DirectoryOrCreate", false));
+    }
     mounts.push(HostMount::new("k8s-certs", PKI, "DirectoryOrCreate", true));
     mounts.push(HostMount::new("kubeconfig", kubeconfig, "FileOrCreate", true));
     StaticPod {
         name: "kube-controller-manager",
         annotations: BTreeMap::new(),
-        container: Container {
-            command: Some(command("kube-controller-manager", defaults, extra)),
+        container: probes.on(Container {
+            command: Some(command(cluster, "kube-controller-manager", defaults, extra)),
             image: Some(image(
                 &cluster.image_repository,
                 "kube-controller-manager",
                 &cluster.kubernetes_version.to_string(),
             )),
-            liveness_probe: Some(live),
-            startup_probe: Some(start),
             resources: Some(requests("200m", None)),
             ..Default::default()
-        },
+        }),
         mounts,
     }
     .build()
@@ -156,19 +168,24 @@ pub fn scheduler(cluster: &Cluster, node: &Node) -> Pod {
     ]);
     let extra = &cluster.extra_args.scheduler;
     let probe_host = extra.get("bind-address").cloned().unwrap_or_else(|| local.to_string());
-    let (live, ready, start) = probes(&probe_host, 10259, "HTTPS", "/livez", Some("/readyz"), "/livez");
+    let probes = ProbeTarget {
+        host: &probe_host,
+        port: 10259,
+        scheme: "HTTPS",
+        live: "/livez",
+        ready: Some("/readyz"),
+        start: "/livez",
+    }
+    .probes(cluster);
     StaticPod {
         name: "kube-scheduler",
         annotations: BTreeMap::new(),
-        container: Container {
-            command: Some(command("kube-scheduler", defaults, extra)),
+        container: probes.on(Container {
+            command: Some(command(cluster, "kube-scheduler", defaults, extra)),
             image: Some(image(&cluster.image_repository, "kube-scheduler", &cluster.kubernetes_version.to_string())),
-            liveness_probe: Some(live),
-            readiness_probe: ready,
-            startup_probe: Some(start),
             resources: Some(requests("100m", None)),
             ..Default::default()
-        },
+        }),
         mounts: vec![HostMount::new("kubeconfig", kubeconfig, "FileOrCreate", true)],
     }
     .build()

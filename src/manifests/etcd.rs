@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 
-use super::{HostMount, StaticPod, command, flags, localhost, probes, requests, url_host};
+use super::{HostMount, ProbeTarget, StaticPod, command, flags, localhost, requests, url_host};
 use crate::model::{Cluster, Node};
-use crate::versions::{image, pins};
+use crate::versions::image;
 
 const ETCD_PKI: &str = "/etc/kubernetes/pki/etcd";
 pub const DATA_DIR: &str = "/var/lib/etcd";
@@ -19,13 +19,11 @@ pub const DATA_DIR: &str = "/var/lib/etcd";
 pub fn etcd(cluster: &Cluster, node: &Node) -> Pod {
     let addr = url_host(node.address);
     let local = url_host(localhost(node.address.is_ipv6()).parse().expect("literal"));
-    let defaults = flags([
+    let mut defaults = flags([
         ("advertise-client-urls", format!("https://{addr}:2379")),
         ("cert-file", format!("{ETCD_PKI}/server.crt")),
         ("client-cert-auth", "true".into()),
-        ("data-dir", DATA_DIR.into()),
-        ("experimental-initial-corrupt-check", "true".into()),
-        ("experimental-watch-progress-notify-interval", "5s".into()),
+        ("data-dir", etcd_data_dir(cluster)),
         ("initial-advertise-peer-urls", format!("https://{addr}:2380")),
         ("initial-cluster", format!("{}=https://{addr}:2380", node.name)),
         ("key-file", format!("{ETCD_PKI}/server.key")),
@@ -40,8 +38,23 @@ pub fn etcd(cluster: &Cluster, node: &Node) -> Pod {
         ("snapshot-count", "10000".into()),
         ("trusted-ca-file", format!("{ETCD_PKI}/ca.crt")),
     ]);
-    let probe_host = localhost(node.address.is_ipv6());
-    let (live, ready, start) = probes(probe_host, 2381, "HTTP", "/livez", Some("/readyz"), "/readyz");
+    // The same two settings under etcd 3.5's and 3.6's names.
+    if cluster.kubernetes_version.kubeadm().etcd_3_6_flags {
+        defaults.insert("feature-gates".into(), "InitialCorruptCheck=true".into());
+        defaults.insert("watch-progress-notify-interval".into(), "5s".into());
+    } else {
+        defaults.insert("experimental-initial-corrupt-check".into(), "true".into());
+        defaults.insert("experimental-watch-progress-notify-interval".into(), "5s".into());
+    }
+    let probes = ProbeTarget {
+        host: localhost(node.address.is_ipv6()),
+        port: 2381,
+        scheme: "HTTP",
+        live: "/livez",
+        ready: Some("/readyz"),
+        start: "/readyz",
+    }
+    .probes(cluster);
     let data_dir = etcd_data_dir(cluster);
     StaticPod {
         name: "etcd",
@@ -49,21 +62,26 @@ pub fn etcd(cluster: &Cluster, node: &Node) -> Pod {
             "kubeadm.kubernetes.io/etcd.advertise-client-urls".to_string(),
             format!("https://{addr}:2379"),
         )]),
-        container: Container {
-            command: Some(command("etcd", defaults, &cluster.extra_args.etcd)),
-            image: Some(image(&cluster.image_repository, "etcd", pins(cluster.kubernetes_version).etcd)),
-            liveness_probe: Some(live),
-            readiness_probe: ready,
-            startup_probe: Some(start),
+        container: probes.on(Container {
+            command: Some(command(cluster, "etcd", defaults, &etcd_extra_args(cluster))),
+            image: Some(image(&cluster.image_repository, "etcd", cluster.kubernetes_version.kubeadm().etcd())),
             resources: Some(requests("100m", Some("100Mi"))),
             ..Default::default()
-        },
+        }),
         mounts: vec![
             HostMount::new("etcd-data", data_dir, "DirectoryOrCreate", false),
             HostMount::new("etcd-certs", ETCD_PKI, "DirectoryOrCreate", false),
         ],
     }
     .build()
+}
+
+/// The spec's etcd extraArgs but `data-dir`, which kubeadm's configuration holds as
+/// `etcd.local.dataDir` (a default flag of its own) rather than as an extra arg.
+pub fn etcd_extra_args(cluster: &Cluster) -> BTreeMap<String, String> {
+    let mut args = cluster.extra_args.etcd.clone();
+    args.remove("data-dir");
+    args
 }
 
 /// etcd's data directory: kubeadm's default unless the spec's etcd extraArgs move it.

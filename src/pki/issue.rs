@@ -15,6 +15,7 @@ use super::key::PrivateKey;
 use super::{CaId, Profile, Usage, pem_encode};
 use crate::error::{Error, Result};
 use crate::model::{CERTIFICATE_BACKDATE, KeyAlgorithm};
+use crate::versions::KeyIdHash;
 
 const OID_BASIC_CONSTRAINTS: &[u64] = &[2, 5, 29, 19];
 
@@ -127,13 +128,16 @@ fn after(now: OffsetDateTime, secs: u64) -> OffsetDateTime {
     whole_seconds(now) + time::Duration::seconds(secs as i64)
 }
 
-/// Go's SubjectKeyId: SHA-1 of the subjectPublicKey bits (RFC 5280 method 1).
-fn subject_key_id(spki_der: &[u8]) -> Vec<u8> {
+/// Go's SubjectKeyId: a hash of the subjectPublicKey bits, 160 bits of it.
+fn subject_key_id(spki_der: &[u8], hash: KeyIdHash) -> Vec<u8> {
     let bits = der::expect(spki_der, der::SEQUENCE)
         .and_then(|s| der::children(s.content))
         .and_then(|c| c.get(1).map(|b| b.content.get(1..).unwrap_or_default().to_vec()))
         .unwrap_or_default();
-    sha1::Sha1::digest(&bits).to_vec()
+    match hash {
+        KeyIdHash::Sha1 => sha1::Sha1::digest(&bits).to_vec(),
+        KeyIdHash::Sha256 => sha2::Sha256::digest(&bits)[..20].to_vec(),
+    }
 }
 
 impl Ca {
@@ -141,11 +145,18 @@ impl Ca {
     /// digitalSignature + keyEncipherment + keyCertSign, CA:TRUE without a path length.
     pub fn generate(id: CaId, algorithm: KeyAlgorithm, validity_secs: u64, now: OffsetDateTime) -> Result<Ca> {
         let key = PrivateKey::generate(algorithm).map_err(|e| Error::crypto(format!("generating {}", id.stem()), e))?;
-        Ca::self_signed(id, key, validity_secs, now)
+        Ca::self_signed(id, key, KeyIdHash::Sha256, validity_secs, now)
     }
 
-    /// A new CA on `key` (generated beforehand, e.g. in parallel with others).
-    pub fn self_signed(id: CaId, key: PrivateKey, validity_secs: u64, now: OffsetDateTime) -> Result<Ca> {
+    /// A new CA on `key` (generated beforehand, e.g. in parallel with others), its subject
+    /// key identifier made as the cluster's kubeadm makes it.
+    pub fn self_signed(
+        id: CaId,
+        key: PrivateKey,
+        key_id: KeyIdHash,
+        validity_secs: u64,
+        now: OffsetDateTime,
+    ) -> Result<Ca> {
         let what = format!("generating {}", id.stem());
         let mut params = CertificateParams::default();
         params.serial_number = Some(random_serial());
@@ -156,7 +167,7 @@ impl Ca {
         params.key_usages =
             vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment, KeyUsagePurpose::KeyCertSign];
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_identifier_method = KeyIdMethod::PreSpecified(subject_key_id(&key.public_key_der()));
+        params.key_identifier_method = KeyIdMethod::PreSpecified(subject_key_id(&key.public_key_der(), key_id));
         let cert = params.self_signed(key.signer()).map_err(crypto_err(&what))?;
         let cert_der = cert.der().to_vec();
         Ca::from_parts(id, pem_encode("CERTIFICATE", &cert_der), key).map_err(|m| Error::crypto(what, m))

@@ -12,12 +12,15 @@ use time::OffsetDateTime;
 use super::{Ca, CaId, IssuedCert, PrivateKey, Profile};
 use crate::error::{Error, Result};
 use crate::model::KeyAlgorithm;
+use crate::versions::KeyIdHash;
 
 /// What to make: CAs (with their algorithm and lifetime), maybe a service-account key,
 /// and leaves, each signed by a CA that exists or is among the new ones.
 pub struct Order<'a> {
     pub cas: Vec<CaId>,
     pub ca_algorithm: KeyAlgorithm,
+    /// How the cluster's kubeadm derives a CA's subject key identifier.
+    pub ca_key_id: KeyIdHash,
     pub ca_validity_secs: u64,
     pub service_account: Option<KeyAlgorithm>,
     pub leaves: Vec<&'a Profile>,
@@ -58,7 +61,7 @@ pub fn mint(existing: &BTreeMap<CaId, Ca>, order: &Order) -> Result<Minted> {
             scope.spawn(move |scope| {
                 let ca = new_cas[j].get_or_init(|| {
                     let key = PrivateKey::generate(order.ca_algorithm).map_err(|e| Error::crypto(id.stem(), e))?;
-                    Ca::self_signed(id, key, order.ca_validity_secs, order.now)
+                    Ca::self_signed(id, key, order.ca_key_id, order.ca_validity_secs, order.now)
                 });
                 let next = if let Ok(ca) = ca { Issuer::Ready(ca) } else { Issuer::Failed };
                 let parked = match std::mem::replace(&mut *lock(id), next) {
@@ -144,8 +147,14 @@ mod tests {
     #[test]
     fn every_leaf_is_signed_by_its_own_ca_whether_it_existed_or_is_new() {
         let now = OffsetDateTime::now_utc();
-        let old =
-            Ca::self_signed(CaId::Etcd, PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap(), 7200, now).unwrap();
+        let old = Ca::self_signed(
+            CaId::Etcd,
+            PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap(),
+            KeyIdHash::Sha1,
+            7200,
+            now,
+        )
+        .unwrap();
         let existing = BTreeMap::from([(CaId::Etcd, old)]);
         let profiles: Vec<Profile> = (0..12)
             .map(|i| leaf(&format!("leaf-{i}"), [CaId::Kubernetes, CaId::FrontProxy, CaId::Etcd][i % 3]))
@@ -153,6 +162,7 @@ mod tests {
         let order = Order {
             cas: vec![CaId::Kubernetes, CaId::FrontProxy],
             ca_algorithm: KeyAlgorithm::EcdsaP256,
+            ca_key_id: KeyIdHash::Sha256,
             ca_validity_secs: 7200,
             service_account: Some(KeyAlgorithm::EcdsaP256),
             leaves: profiles.iter().collect(),

@@ -1,5 +1,5 @@
 //! The kubeadm certificate set: which certificates a cluster has, what each one says
-//! (subjects, SANs, usages, lifetimes as kubeadm v1.33 issues them), and issuing them.
+//! (subjects, SANs, usages, lifetimes as kubeadm of the cluster's minor issues them), and issuing them.
 
 mod der;
 mod issue;
@@ -19,7 +19,8 @@ use crate::model::{Cluster, Host, KeyAlgorithm, Node, San};
 /// Makes one throwaway key and certificate: see [`crate::warm_up_in_background`].
 pub fn warm_up() {
     if let Ok(key) = PrivateKey::generate(KeyAlgorithm::EcdsaP256) {
-        let _ = Ca::self_signed(CaId::Kubernetes, key, 3600, time::OffsetDateTime::now_utc());
+        let hash = crate::versions::DEFAULT_VERSION.kubeadm().ca_key_id;
+        let _ = Ca::self_signed(CaId::Kubernetes, key, hash, 3600, time::OffsetDateTime::now_utc());
     }
 }
 
@@ -125,7 +126,7 @@ pub fn control_plane_leaves(cluster: &Cluster, node: &Node) -> Vec<LeafSpec> {
         LeafSpec { stem: "apiserver", profile: apiserver_profile(cluster, node) },
         LeafSpec {
             stem: "apiserver-kubelet-client",
-            profile: client(CaId::Kubernetes, "kube-apiserver-kubelet-client", &["kubeadm:cluster-admins"]),
+            profile: client(CaId::Kubernetes, "kube-apiserver-kubelet-client", kubelet_client_groups(cluster)),
         },
         LeafSpec { stem: "front-proxy-client", profile: client(CaId::FrontProxy, "front-proxy-client", &[]) },
         LeafSpec { stem: "etcd/server", profile: etcd_peerish(&node.name) },
@@ -133,6 +134,16 @@ pub fn control_plane_leaves(cluster: &Cluster, node: &Node) -> Vec<LeafSpec> {
         LeafSpec { stem: "etcd/healthcheck-client", profile: client(CaId::Etcd, "kube-etcd-healthcheck-client", &[]) },
         LeafSpec { stem: "apiserver-etcd-client", profile: client(CaId::Etcd, "kube-apiserver-etcd-client", &[]) },
     ]
+}
+
+/// The API server's client identity towards kubelets: in `kubeadm:cluster-admins` until
+/// 1.33; from 1.34 kubeadm binds the user itself to `system:kubelet-api-admin` instead.
+fn kubelet_client_groups(cluster: &Cluster) -> &'static [&'static str] {
+    if cluster.kubernetes_version.kubeadm().kubelet_client_in_cluster_admins() {
+        &["kubeadm:cluster-admins"]
+    } else {
+        &[]
+    }
 }
 
 /// Where the kubelet finds its serving certificate by default (`--cert-dir`).

@@ -43,7 +43,9 @@ pub struct Metadata {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Spec {
-    pub kubernetes_version: String,
+    /// Any patch release of a supported minor; the newest supported minor when absent.
+    #[serde(default)]
+    pub kubernetes_version: Option<String>,
     /// kubeadm's `clusterName`: names the cluster inside kubeconfigs. kubeadm's default.
     #[serde(default)]
     pub cluster_name: Option<String>,

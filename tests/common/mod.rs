@@ -2,6 +2,7 @@
 //! real binary, look at the files it wrote, and run the ecosystem's own tools on them.
 #![allow(dead_code)]
 
+pub mod kits;
 pub mod servers;
 
 use std::collections::BTreeMap;
@@ -10,17 +11,40 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reference-kubeadm-v1.33.3");
+/// The default minor's kubeadm reference (tests/fixtures/README.md).
+pub const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reference-kubeadm-v1.36.3");
 
-/// A spec with the inputs of the kubeadm v1.33.3 reference (tests/fixtures/README.md).
+/// The outputs of each supported minor's real kubeadm, made by
+/// tests/fixtures/make-reference.py from that minor's e2e kit: (version, directory).
+pub const REFERENCES: &[(&str, &str)] = &[
+    ("v1.33.3", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reference-kubeadm-v1.33.3")),
+    ("v1.34.9", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reference-kubeadm-v1.34.9")),
+    ("v1.35.6", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reference-kubeadm-v1.35.6")),
+    ("v1.36.3", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reference-kubeadm-v1.36.3")),
+];
+
+/// The version a spec without `kubernetesVersion` gets: `v1.36.3`.
+pub fn default_version() -> String {
+    kubebake::versions::DEFAULT_VERSION.to_string()
+}
+
+/// A spec with the inputs of the default minor's kubeadm reference.
 pub fn reference_spec(algorithm: &str) -> String {
+    reference_spec_for(&default_version(), algorithm)
+}
+
+/// A spec with the inputs of the kubeadm reference of `version`: its kubeadm.yaml sets no
+/// timeouts, so kubeadm's 4m health-check timeout is the spec's join timeout; and two
+/// extra args for the API server, one overriding a default, whose places kubeadm's
+/// minors choose differently.
+pub fn reference_spec_for(version: &str, algorithm: &str) -> String {
     format!(
         "apiVersion: kubebake.io/v1alpha1
 kind: Cluster
 metadata:
   name: reference
 spec:
-  kubernetesVersion: v1.33.3
+  kubernetesVersion: {version}
   controlPlaneEndpoint: 127.0.0.1:6443
   networking:
     podSubnet: 192.168.0.0/16
@@ -28,6 +52,10 @@ spec:
     dnsDomain: cluster.local
   pki:
     encryptionAlgorithm: {algorithm}
+  join:
+    timeout: 4m
+  apiServer:
+    extraArgs: {{audit-log-maxage: \"30\", authorization-mode: \"Node,RBAC\"}}
   os: reference-host.yaml
   nodes:
     - name: cp-1
@@ -45,7 +73,6 @@ kind: Cluster
 metadata:
   name: ha
 spec:
-  kubernetesVersion: v1.33.3
   controlPlaneEndpoint: api.example.internal:6443
   pki:
     encryptionAlgorithm: {algorithm}

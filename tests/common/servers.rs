@@ -19,9 +19,9 @@ pub fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The default minor's kit directory, whose binaries and images are published when present.
 pub fn kit() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var("KUBEBAKE_E2E_DIR").unwrap_or_else(|_| "/opt/k8s-e2e".into()));
-    dir.join("bin/kubeadm").exists().then_some(dir)
+    super::kits::default_kit().map(|k| k.dir)
 }
 
 /// A registry and a file server on 127.0.0.1, stopped on drop.
@@ -149,19 +149,26 @@ pub fn small_image(path: &Path, tag: &str, content: &str) {
     fs::write(path, out).unwrap();
 }
 
-pub const KUBEADM_IMAGES: [&str; 7] = [
-    "kube-apiserver:v1.33.3",
-    "kube-controller-manager:v1.33.3",
-    "kube-scheduler:v1.33.3",
-    "kube-proxy:v1.33.3",
-    "coredns/coredns:v1.12.0",
-    "pause:3.10",
-    "etcd:3.5.21-0",
-];
+/// kubeadm's images of the default version, as repository paths under registry.k8s.io.
+pub fn kubeadm_images() -> Vec<String> {
+    let v = kubebake::versions::DEFAULT_VERSION;
+    let m = v.kubeadm();
+    vec![
+        format!("kube-apiserver:{v}"),
+        format!("kube-controller-manager:{v}"),
+        format!("kube-scheduler:{v}"),
+        format!("kube-proxy:{v}"),
+        format!("coredns/coredns:{}", m.coredns),
+        format!("pause:{}", m.pause),
+        format!("etcd:{}", m.etcd()),
+    ]
+}
 
 /// The binaries and images of the kit when present, else small stand-ins, published.
 pub fn publish_everything(s: &Servers, scratch: &Path) {
-    let bin = "dl/release/v1.33.3/bin/linux/amd64";
+    let v = kubebake::versions::DEFAULT_VERSION;
+    let (cni, cri) = (v.kubeadm().cni_plugins, v.kubeadm().cri_tools);
+    let bin = format!("dl/release/{v}/bin/linux/amd64");
     let kit = kit();
     for name in ["kubeadm", "kubelet", "kubectl"] {
         let bytes = match &kit {
@@ -191,22 +198,29 @@ pub fn publish_everything(s: &Servers, scratch: &Path) {
         }
         b.into_inner().unwrap().finish().unwrap();
     }
-    s.publish("gh/containernetworking/plugins/releases/download/v1.7.1/cni-plugins-linux-amd64-v1.7.1.tgz", &tgz);
+    s.publish(
+        &format!("gh/containernetworking/plugins/releases/download/{cni}/cni-plugins-linux-amd64-{cni}.tgz"),
+        &tgz,
+    );
     // crictl's release archive: the kit builds no crictl, so a stand-in that says what it is.
     let mut crictl = Vec::new();
     {
         let gz = flate2::write::GzEncoder::new(&mut crictl, flate2::Compression::default());
         let mut b = tar::Builder::new(gz);
-        let script = b"#!/bin/sh\necho 'crictl version v1.33.0 (a stand-in made by the tests)'\n";
+        let script = format!("#!/bin/sh\necho 'crictl version {cri} (a stand-in made by the tests)'\n");
+        let script = script.as_bytes();
         let mut h = tar::Header::new_gnu();
         h.set_size(script.len() as u64);
         h.set_mode(0o755);
         h.set_cksum();
-        b.append_data(&mut h, "crictl", &script[..]).unwrap();
+        b.append_data(&mut h, "crictl", script).unwrap();
         b.into_inner().unwrap().finish().unwrap();
     }
-    s.publish("gh/kubernetes-sigs/cri-tools/releases/download/v1.33.0/crictl-v1.33.0-linux-amd64.tar.gz", &crictl);
-    for image in KUBEADM_IMAGES {
+    s.publish(
+        &format!("gh/kubernetes-sigs/cri-tools/releases/download/{cri}/crictl-{cri}-linux-amd64.tar.gz"),
+        &crictl,
+    );
+    for image in kubeadm_images() {
         let archive = match &kit {
             Some(k) => {
                 let name = image.split(':').next().unwrap().rsplit('/').next().unwrap();
@@ -215,11 +229,11 @@ pub fn publish_everything(s: &Servers, scratch: &Path) {
             }
             None => {
                 let path = scratch.join(format!("{}.tar", image.replace(['/', ':'], "_")));
-                small_image(&path, &format!("registry.k8s.io/{image}"), image);
+                small_image(&path, &format!("registry.k8s.io/{image}"), &image);
                 path
             }
         };
-        s.push(&archive, image);
+        s.push(&archive, &image);
     }
 }
 
