@@ -466,12 +466,24 @@ impl Lab {
         let deadline = Instant::now() + Duration::from_secs(120);
         for worker in &workers {
             loop {
-                let phase =
-                    self.kubectl_ok(&["get", "pod", &format!("probe-{worker}"), "-o", "jsonpath={.status.phase}"]);
-                if phase == "Running" {
+                let status = self.kubectl_ok(&[
+                    "get",
+                    "pod",
+                    &format!("probe-{worker}"),
+                    "-o",
+                    "jsonpath={.status.phase} {.status.message}",
+                ]);
+                if status.trim() == "Running" {
                     break;
                 }
-                assert!(Instant::now() < deadline, "probe pod on {worker} is {phase:?}\n{}", self.logs(worker));
+                // A pod Failed at once says why (on this machine once: "The node had condition:
+                // [DiskPressure]", when the disk had less than the kubelet's 15 % free).
+                let failed = status.starts_with("Failed");
+                assert!(
+                    Instant::now() < deadline && !failed,
+                    "probe pod on {worker} is {status:?}\n{}",
+                    self.logs(worker)
+                );
                 std::thread::sleep(Duration::from_secs(2));
             }
         }

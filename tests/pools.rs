@@ -86,6 +86,7 @@ fn a_pool_is_one_user_data_with_nothing_node_specific() {
             "etc/systemd/system/kubebake-firstboot.service",
             "opt/kubebake/firstboot.sh",
             "var/lib/kubelet/config.yaml",
+            "var/lib/kubelet/instance-config.yaml",
             "var/lib/kubelet/kubeadm-flags.env",
         ]
     );
@@ -111,14 +112,14 @@ fn a_pool_is_one_user_data_with_nothing_node_specific() {
     assert_eq!(join["discovery"]["tlsBootstrapToken"].as_str(), Some(token.as_str()));
 
     // kubeadm's worker join writes this file itself (WriteKubeletDynamicEnvFile): no
-    // --hostname-override for a node named by its hostname, every flag sorted by name.
+    // --hostname-override for a node named by its hostname; kubeadm's own flags (of 1.36: only
+    // the taints; the CRI socket and the pause image went elsewhere) sorted, then the labels,
+    // an extra arg. The e2e tier's scenario j shows the real join leaving it unchanged.
     let flags = fs::read_to_string(dir.join("rootfs/var/lib/kubelet/kubeadm-flags.env")).unwrap();
     assert_eq!(
         flags,
-        "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock \
-         --node-labels=example.com/accelerator=nvidia,node.kubernetes.io/pool=gpu \
-         --pod-infra-container-image=registry.k8s.io/pause:3.10 \
-         --register-with-taints=example.com/gpu=true:NoSchedule,example.com/spot:PreferNoSchedule\"\n"
+        "KUBELET_KUBEADM_ARGS=\"--register-with-taints=example.com/gpu=true:NoSchedule,example.com/spot:PreferNoSchedule \
+         --node-labels=example.com/accelerator=nvidia,node.kubernetes.io/pool=gpu\"\n"
     );
     // A pool without labels or taints has neither flag.
     let general = fs::read_to_string(b.node_file("pool-general", "/var/lib/kubelet/kubeadm-flags.env")).unwrap();
@@ -489,10 +490,10 @@ fn refused(spec: &str, expected: &[&str]) {
 #[test]
 fn invalid_pools_are_refused_naming_the_field_and_line() {
     let pools = |body: &str| spec(&format!("  workerPools:\n{body}"));
-    // The spec's first pool is on line 7.
+    // The spec's first pool is on line 6.
     refused(
         &pools("    - {name: Bad_Pool}\n"),
-        &["line 7 column 14: spec.workerPools[0].name: \"Bad_Pool\" is not a DNS-1123 label"],
+        &["line 6 column 14: spec.workerPools[0].name: \"Bad_Pool\" is not a DNS-1123 label"],
     );
     refused(
         &pools("    - {name: a}\n    - {name: a}\n"),
@@ -509,7 +510,7 @@ fn invalid_pools_are_refused_naming_the_field_and_line() {
     refused(
         &pools("    - name: a\n      labels: {node-role.kubernetes.io/worker: ''}\n"),
         &[
-            "line 8 column 48: spec.workerPools[0].labels.node-role.kubernetes.io/worker:",
+            "line 7 column 48: spec.workerPools[0].labels.node-role.kubernetes.io/worker:",
             "a kubelet may not set on its own Node",
         ],
     );

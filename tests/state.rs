@@ -380,6 +380,8 @@ fn workers_get_the_ca_certificate_and_no_key() {
                 "rootfs/etc/systemd/system/kubebake-firstboot.service",
                 "rootfs/opt/kubebake/firstboot.sh",
                 "rootfs/var/lib/kubelet/config.yaml",
+                // The node's CRI socket, as kubeadm of 1.34 and later writes it.
+                "rootfs/var/lib/kubelet/instance-config.yaml",
                 "rootfs/var/lib/kubelet/kubeadm-flags.env",
             ]
         );
