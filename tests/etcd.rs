@@ -1,8 +1,12 @@
-//! The first control plane's rendered etcd manifest, run by Debian's etcd with exactly its
+//! The first control plane's rendered etcd manifest, run by a real etcd with exactly its
 //! command, flags and certificates, is a healthy one-member cluster; a joining control
 //! plane's baked etcd certificates then carry it through kubeadm's join flow (added as a
 //! learner over the client API, started with `--initial-cluster-state=existing`,
 //! promoted). The real kubeadm does that flow in the end-to-end tier (tests/e2e.rs).
+//!
+//! Debian's etcd (3.4) takes the flag names of etcd 3.5, which kubeadm 1.33 writes; the
+//! manifests of 1.34 and later carry etcd 3.6's names, and run on the etcd of the default
+//! minor's e2e kit when it is here.
 //!
 //! Each member runs in a network namespace of its own (every member also listens on
 //! 127.0.0.1:2379 and :2381, as kubeadm's etcd does), bridged to the others, with its node
@@ -23,6 +27,7 @@ const SPEC: &str = "apiVersion: kubebake.io/v1alpha1
 kind: Cluster
 metadata: {name: etcd-test}
 spec:
+  kubernetesVersion: VERSION
   controlPlaneEndpoint: 127.0.0.11:6443
   nodes:
     - {name: cp-1, role: control-plane, address: 127.0.0.11}
@@ -41,8 +46,9 @@ fn ip(args: &[&str]) {
 }
 
 impl Namespaces {
-    fn new(count: usize) -> Self {
-        let tag = std::process::id();
+    /// `label` tells the namespaces of tests running side by side in one process apart.
+    fn new(label: &str, count: usize) -> Self {
+        let tag = format!("{}{label}", std::process::id());
         let ns =
             Namespaces { hub: format!("kb{tag}-hub"), members: (1..=count).map(|i| format!("kb{tag}-{i}")).collect() };
         ip(&["netns", "add", &ns.hub]);
@@ -94,13 +100,21 @@ fn etcd_command(b: &Bake, node: &str) -> Vec<String> {
     pod.spec.unwrap().containers[0].command.clone().unwrap()
 }
 
-fn etcdctl(namespace: &str, pki: &Path, cert: Option<(&str, &str)>, args: &[&str]) -> std::process::Output {
+/// The etcd and etcdctl a test runs: Debian's, or an e2e kit's.
+struct Etcd {
+    etcd: PathBuf,
+    etcdctl: PathBuf,
+}
+
+fn etcdctl(
+    etcd: &Etcd,
+    namespace: &str,
+    pki: &Path,
+    cert: Option<(&str, &str)>,
+    args: &[&str],
+) -> std::process::Output {
     let mut cmd = Command::new("ip");
-    cmd.args([
-        "netns",
-        "exec",
-        namespace,
-        "etcdctl",
+    cmd.args(["netns", "exec", namespace]).arg(&etcd.etcdctl).args([
         "--endpoints=https://127.0.0.11:2379",
         "--dial-timeout=3s",
         "--command-timeout=5s",
@@ -140,6 +154,7 @@ fn text(out: &std::process::Output) -> String {
 
 /// Retries `etcdctl args` until `done` holds for its output, or panics with the logs.
 fn wait_for(
+    etcd: &Etcd,
     ns: &str,
     pki: &Path,
     args: &[&str],
@@ -149,7 +164,7 @@ fn wait_for(
     let healthcheck = Some(("etcd/healthcheck-client.crt", "etcd/healthcheck-client.key"));
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let out = etcdctl(ns, pki, healthcheck, args);
+        let out = etcdctl(etcd, ns, pki, healthcheck, args);
         let t = text(&out);
         if done(&out, &t) {
             return t;
@@ -167,7 +182,7 @@ fn wait_for(
 
 #[test]
 fn the_first_member_runs_alone_and_a_joiner_with_its_baked_certificates_joins_it() {
-    let (Some(_), Some(_), Some(_)) =
+    let (Some(etcd), Some(etcdctl), Some(_)) =
         (tool("etcd", "etcd-server"), tool("etcdctl", "etcd-client"), tool("ip", "iproute2"))
     else {
         return;
@@ -175,11 +190,29 @@ fn the_first_member_runs_alone_and_a_joiner_with_its_baked_certificates_joins_it
     if !root_or_skip() {
         return;
     }
-    let b = Bake::new(SPEC);
+    // The newest minor whose etcd flags Debian's etcd takes.
+    members_join(&Etcd { etcd, etcdctl }, "v1.33.3");
+}
+
+#[test]
+fn the_default_minors_etcd_runs_its_manifest_and_takes_a_joiner() {
+    let Some(kit) = kits::default_kit() else {
+        println!("not run: no e2e kit of {} (its etcd runs etcd 3.6's flags)", default_version());
+        return;
+    };
+    if tool("ip", "iproute2").is_none() || !root_or_skip() {
+        return;
+    }
+    let etcd = Etcd { etcd: kit.dir.join("bin/etcd"), etcdctl: kit.dir.join("bin/etcdctl") };
+    members_join(&etcd, &kit.version);
+}
+
+fn members_join(etcd: &Etcd, version: &str) {
+    let b = Bake::new(&SPEC.replace("VERSION", version));
     b.bake(&[]).assert_ok();
     // cp-1's member is a cluster of one, exactly as `kubeadm init` writes it; the joiners
     // get no etcd manifest from kubebake.
-    let cmd = etcd_command(&b, "cp-1");
+    let mut cmd = etcd_command(&b, "cp-1");
     assert!(cmd.contains(&"--initial-cluster=cp-1=https://127.0.0.11:2380".to_string()), "{cmd:?}");
     assert!(!cmd.iter().any(|a| a.starts_with("--initial-cluster-state")), "{cmd:?}");
     for node in ["cp-2", "cp-3"] {
@@ -190,18 +223,21 @@ fn the_first_member_runs_alone_and_a_joiner_with_its_baked_certificates_joins_it
     for mount_point in ["/etc/kubernetes", "/var/lib/etcd"] {
         fs::create_dir_all(mount_point).unwrap();
     }
-    let ns = Namespaces::new(2);
+    // The manifest's command, run by this test's etcd binary.
+    cmd[0] = etcd.etcd.display().to_string();
+    let ns = Namespaces::new(&version.replace(['v', '.'], ""), 2);
     let mut members = Members(Vec::new());
     let mut logs: Vec<PathBuf> = Vec::new();
     members.0.push(start_member(&b, &ns.members[0], "cp-1", &cmd, &mut logs));
     let pki = b.node_file("cp-1", "/etc/kubernetes/pki");
-    wait_for(&ns.members[0], &pki, &["endpoint", "health"], &logs, |o, t| {
+    wait_for(etcd, &ns.members[0], &pki, &["endpoint", "health"], &logs, |o, t| {
         o.status.success() && t.contains("is healthy")
     });
 
     // kubeadm's etcd-join, step by step: add as learner, start with the existing cluster,
     // promote once in sync.
     let added = wait_for(
+        etcd,
         &ns.members[0],
         &pki,
         &["member", "add", "cp-2", "--learner", "--peer-urls=https://127.0.0.12:2380"],
@@ -221,18 +257,19 @@ fn the_first_member_runs_alone_and_a_joiner_with_its_baked_certificates_joins_it
         .chain(["--initial-cluster-state=existing".to_string()])
         .collect();
     members.0.push(start_member(&b, &ns.members[1], "cp-2", &joiner, &mut logs));
-    let list = wait_for(&ns.members[0], &pki, &["member", "list"], &logs, |o, t| {
+    let list = wait_for(etcd, &ns.members[0], &pki, &["member", "list"], &logs, |o, t| {
         o.status.success() && t.contains(", started, cp-2, ")
     });
     let id = list.lines().find(|l| l.contains("cp-2")).unwrap().split(',').next().unwrap().trim().to_string();
-    wait_for(&ns.members[0], &pki, &["member", "promote", &id], &logs, |o, _| o.status.success());
-    let health = wait_for(&ns.members[0], &pki, &["endpoint", "health", "--cluster"], &logs, |o, t| {
+    wait_for(etcd, &ns.members[0], &pki, &["member", "promote", &id], &logs, |o, _| o.status.success());
+    let health = wait_for(etcd, &ns.members[0], &pki, &["endpoint", "health", "--cluster"], &logs, |o, t| {
         o.status.success() && t.matches("is healthy").count() == 2
     });
     for address in ["127.0.0.11", "127.0.0.12"] {
         assert!(health.contains(&format!("https://{address}:2379 is healthy")), "{health}");
     }
     let list = text(&etcdctl(
+        etcd,
         &ns.members[0],
         &pki,
         Some(("etcd/healthcheck-client.crt", "etcd/healthcheck-client.key")),
@@ -246,6 +283,7 @@ fn the_first_member_runs_alone_and_a_joiner_with_its_baked_certificates_joins_it
 
     // The API server's client certificate (etcd CA) may talk to etcd as well.
     let apiserver = etcdctl(
+        etcd,
         &ns.members[0],
         &pki,
         Some(("apiserver-etcd-client.crt", "apiserver-etcd-client.key")),
@@ -254,12 +292,13 @@ fn the_first_member_runs_alone_and_a_joiner_with_its_baked_certificates_joins_it
     assert!(apiserver.status.success(), "{}", String::from_utf8_lossy(&apiserver.stderr));
     // A certificate from another CA, or none at all, is refused.
     let stranger = etcdctl(
+        etcd,
         &ns.members[0],
         &pki,
         Some(("apiserver-kubelet-client.crt", "apiserver-kubelet-client.key")),
         &["endpoint", "health"],
     );
     assert!(!stranger.status.success(), "a client certificate of the Kubernetes CA was accepted");
-    let anonymous = etcdctl(&ns.members[0], &pki, None, &["endpoint", "health"]);
+    let anonymous = etcdctl(etcd, &ns.members[0], &pki, None, &["endpoint", "health"]);
     assert!(!anonymous.status.success(), "a client without certificate was accepted");
 }
