@@ -99,6 +99,27 @@ pub fn default_state_dir(spec: &Path) -> PathBuf {
 }
 
 pub fn bake(opts: &Options) -> Result<Report> {
+    bake_into(opts, Target::Out)
+}
+
+/// What [`bake`] would write, without writing anything: each file of the output (its path
+/// relative to OUT, its bytes) goes to `visit` instead, from any thread and in no
+/// particular order. The state is synchronised in memory and not saved (what would change
+/// is in the report), no lock is taken, and OUT is neither read nor written.
+pub fn bake_to(opts: &Options, visit: &(dyn Fn(&str, &[u8]) + Sync)) -> Result<Report> {
+    bake_into(opts, Target::Visit(visit))
+}
+
+/// Where a bake's files go.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    /// The output directory, replaced whole; the state is saved.
+    Out,
+    /// A function that looks at each file; nothing is saved.
+    Visit(&'a (dyn Fn(&str, &[u8]) + Sync)),
+}
+
+fn bake_into(opts: &Options, target: Target) -> Result<Report> {
     let templates = Templates::load(opts.templates.as_deref())?;
     // What every node renders is compiled on another core while the spec and the state
     // are read (for one node, compiling the first-boot script is a tenth of the bake). The
@@ -106,22 +127,30 @@ pub fn bake(opts: &Options) -> Result<Report> {
     // takes to wake up and take it.
     let report = rayon::in_place_scope(|scope| {
         scope.spawn(|_| templates.compile(firstboot::TEMPLATES));
-        bake_with(opts, &templates)
+        bake_with(opts, &templates, target)
     });
     // Freeing the compiled templates is a twentieth of a one-node bake: a worker does it.
     rayon::spawn(move || drop(templates));
     report
 }
 
-fn bake_with(opts: &Options, templates: &Templates) -> Result<Report> {
+fn bake_with(opts: &Options, templates: &Templates, target: Target) -> Result<Report> {
     let loaded = spec::load(&opts.spec)?;
     let cluster = loaded.cluster;
     let state_dir = opts.state.clone().unwrap_or_else(|| default_state_dir(&opts.spec));
-    check_places(&state_dir, &opts.out)?;
+    let writes = matches!(target, Target::Out);
+    if writes {
+        check_places(&state_dir, &opts.out)?;
+    }
 
     // Held until the output is written, so the output always matches the state.
-    let _lock = state::lock(&state_dir)?;
+    let _lock = writes.then(|| state::lock(&state_dir)).transpose()?;
     let (state, unsaved) = state::sync(&state_dir, &cluster, opts.now)?;
+    // What a killed run left beside the state (its keys among it) is removed by the next
+    // bake: by the state's Staging when the state changes, here when it does not.
+    if writes && unsaved.is_none() {
+        crate::output::remove_stale_staging(&state_dir)?;
+    }
     let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
     let ca_hash = ca_cert_hash(&state.ca(CaId::Kubernetes).cert_der).map_err(|m| Error::crypto("ca.crt", m))?;
     let operator = state.leaf(OPERATOR_STEM);
@@ -208,47 +237,62 @@ fn bake_with(opts: &Options, templates: &Templates) -> Result<Report> {
     };
     let operator_yaml = operator_kc.to_yaml();
 
-    // A re-bake that changes nothing (same state, same output) writes nothing: the nodes are
-    // rendered and compared with the output in place first. On a disk, building a tree of
-    // a thousand nodes is mostly its 16,000 mkdirs, whatever is linked or written.
-    let mut in_place = None;
-    if unsaved.is_none()
-        && let Ok(old_sums) = fs::read(opts.out.join(SUMS_FILE))
-    {
-        let differs = std::sync::atomic::AtomicBool::new(false);
-        let sink = Sink::Compare { out: &opts.out, differs: &differs };
-        let baked: Vec<Option<Result<BakedNode>>> = crate::parallel_map(&machines, |m| {
-            (!differs.load(std::sync::atomic::Ordering::Relaxed)).then(|| node_baked(m, &sink))
-        });
-        sink.put(OPERATOR_KUBECONFIG, operator_yaml.as_bytes(), 0o600)?;
-        if !differs.into_inner() {
-            let baked = baked.into_iter().map(|b| b.expect("rendered, as nothing differed")).collect::<Vec<_>>();
-            let mut sums = Vec::new();
-            for node in baked.iter().flatten() {
-                sums.extend(node.sums.iter().cloned());
-            }
-            sums.push((OPERATOR_KUBECONFIG.to_string(), digest(operator_yaml.as_bytes())));
-            if sha256sums_of(sums).into_bytes() == old_sums {
-                in_place = Some(baked);
-            }
+    let (baked, staging) = match target {
+        Target::Visit(visit) => {
+            // Nothing is saved: what the state would gain is in the report.
+            drop(unsaved);
+            (crate::parallel_map(&machines, |m| node_baked(m, &Sink::Visit(visit))), None)
         }
-        bar.reset();
-    }
-    let unchanged = in_place.is_some();
-
-    let staging = if unchanged { None } else { Some(Staging::new(&opts.out, 0o700, false)?.reusing_previous()) };
-    let baked = match in_place {
-        Some(baked) => baked,
-        None => {
-            let sink = Sink::Staging(staging.as_ref().expect("staging unless unchanged"));
-            // The state is saved while the nodes are baked; both must be done before the
-            // output is committed, so the output never refers to a state that is not on disk.
-            let (saved, baked) = rayon::join(
-                || unsaved.map(state::Unsaved::save).transpose(),
-                || crate::parallel_map(&machines, |m| node_baked(m, &sink)),
-            );
-            saved?;
-            baked
+        Target::Out => {
+            // A re-bake that changes nothing (same state, same output) writes nothing: the
+            // nodes are rendered and compared with the output in place first. On a disk,
+            // building a tree of a thousand nodes is mostly its 16,000 mkdirs, whatever is
+            // linked or written.
+            let mut in_place = None;
+            if unsaved.is_none()
+                && let Ok(old_sums) = fs::read(opts.out.join(SUMS_FILE))
+            {
+                let differs = std::sync::atomic::AtomicBool::new(false);
+                let sink = Sink::Compare { out: &opts.out, differs: &differs };
+                let baked: Vec<Option<Result<BakedNode>>> = crate::parallel_map(&machines, |m| {
+                    (!differs.load(std::sync::atomic::Ordering::Relaxed)).then(|| node_baked(m, &sink))
+                });
+                sink.put(OPERATOR_KUBECONFIG, operator_yaml.as_bytes(), 0o600)?;
+                if !differs.into_inner() {
+                    let baked =
+                        baked.into_iter().map(|b| b.expect("rendered, as nothing differed")).collect::<Vec<_>>();
+                    let mut sums = Vec::new();
+                    for node in baked.iter().flatten() {
+                        sums.extend(node.sums.iter().cloned());
+                    }
+                    sums.push((OPERATOR_KUBECONFIG.to_string(), digest(operator_yaml.as_bytes())));
+                    if sha256sums_of(sums).into_bytes() == old_sums {
+                        in_place = Some(baked);
+                    }
+                }
+                bar.reset();
+            }
+            match in_place {
+                Some(baked) => {
+                    // The output's Staging removes what killed runs left beside it; a bake
+                    // that writes nothing must too, not leave it for the next change.
+                    crate::output::remove_stale_staging(&opts.out)?;
+                    (baked, None)
+                }
+                None => {
+                    let staging = Staging::new(&opts.out, 0o700, false)?.reusing_previous();
+                    let sink = Sink::Staging(&staging);
+                    // The state is saved while the nodes are baked; both must be done before
+                    // the output is committed, so the output never refers to a state that
+                    // is not on disk.
+                    let (saved, baked) = rayon::join(
+                        || unsaved.map(state::Unsaved::save).transpose(),
+                        || crate::parallel_map(&machines, |m| node_baked(m, &sink)),
+                    );
+                    saved?;
+                    (baked, Some(staging))
+                }
+            }
         }
     };
     let mut summaries = Vec::new();
@@ -274,10 +318,16 @@ fn bake_with(opts: &Options, templates: &Templates) -> Result<Report> {
         let all: Vec<&NodeSummary> = summaries.iter().chain(pool_summaries.iter().map(|p| &p.user_data)).collect();
         check_sizes(platform, &cluster, &all)?;
     }
-    if let Some(staging) = staging {
-        staging.write(OPERATOR_KUBECONFIG, operator_yaml.as_bytes(), 0o600, false)?;
+    let sink = match target {
+        Target::Visit(visit) => Some(Sink::Visit(visit)),
+        Target::Out => staging.as_ref().map(Sink::Staging),
+    };
+    if let Some(sink) = sink {
+        sink.put(OPERATOR_KUBECONFIG, operator_yaml.as_bytes(), 0o600)?;
         sums.push((OPERATOR_KUBECONFIG.to_string(), digest(operator_yaml.as_bytes())));
-        staging.write(SUMS_FILE, sha256sums_of(sums).as_bytes(), 0o644, false)?;
+        sink.put(SUMS_FILE, sha256sums_of(sums).as_bytes(), 0o644)?;
+    }
+    if let Some(staging) = staging {
         staging.commit()?;
     }
     bar.finish_with_message("rendered and written");
@@ -435,6 +485,8 @@ enum Machine<'a> {
 enum Sink<'a> {
     /// Into the tree that will replace the output.
     Staging(&'a Staging),
+    /// To a function that looks at it ([`bake_to`]).
+    Visit(&'a (dyn Fn(&str, &[u8]) + Sync)),
     /// Nowhere, but checked against the output in place: `differs` is set at the first
     /// file that is not there as it would be written, and the rest is not read.
     Compare { out: &'a Path, differs: &'a std::sync::atomic::AtomicBool },
@@ -445,6 +497,10 @@ impl Sink<'_> {
         use std::sync::atomic::Ordering::Relaxed;
         match self {
             Sink::Staging(staging) => staging.write(rel, bytes, mode, false).map(|_| ()),
+            Sink::Visit(visit) => {
+                visit(rel, bytes);
+                Ok(())
+            }
             Sink::Compare { out, differs } => {
                 if !differs.load(Relaxed) && !crate::output::same_file_contents(&out.join(rel), bytes, mode) {
                     differs.store(true, Relaxed);

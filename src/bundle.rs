@@ -491,16 +491,15 @@ fn write_archive(out: &Path, manifest: &Manifest, files: &BTreeMap<String, PathB
     entries.insert(format!("{ROOT}/manifest.json"), (json, 0o644));
     entries.insert(format!("{ROOT}/SHA256SUMS"), (sums.into_bytes(), 0o644));
 
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("creating a file in", dir, e))?;
+    let tmp = crate::output::PendingFile::beside(out)?;
     {
-        let mut builder = tar::Builder::new(std::io::BufWriter::new(tmp.as_file()));
+        let mut builder = tar::Builder::new(std::io::BufWriter::new(tmp.file()));
         for (name, (bytes, mode)) in &entries {
             append(&mut builder, name, bytes, *mode)?;
         }
         builder.into_inner().and_then(|mut w| w.flush()).map_err(|e| Error::io("writing", out, e))?;
     }
-    let size = tmp.as_file().metadata().map_err(|e| Error::io("writing", out, e))?.len();
-    tmp.persist(out).map_err(|e| Error::io("writing", out, e.error))?;
+    let size = tmp.file().metadata().map_err(|e| Error::io("writing", out, e))?.len();
+    tmp.persist(out)?;
     Ok(size)
 }

@@ -1,7 +1,7 @@
 //! `kubebake check SPEC OUT`: is an output tree sound before it is uploaded? Its
 //! SHA256SUMS hold; every certificate chains to the state's CAs and matches its key; every
-//! file is what the spec and state give now (a bake of a copy of the state, compared byte
-//! for byte); and nothing expires within the warning window.
+//! file is what the spec and state give now (a bake rendered in memory, compared byte for
+//! byte); and nothing expires within the warning window. It writes nothing.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -75,6 +75,7 @@ fn tree(root: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
 }
 
 pub fn check(opts: &Options) -> Result<Report> {
+    remove_old_scratch();
     let mut findings = Vec::new();
     let mut problem = |m: String| findings.push(Finding { severity: Severity::Problem, message: m });
     if !opts.out.join(crate::output::SUMS_FILE).is_file() {
@@ -176,43 +177,43 @@ pub fn check(opts: &Options) -> Result<Report> {
         }
     }
 
-    // 3. What the spec and state give now: a bake of a copy of the state, so nothing of
-    // the user's changes.
-    let scratch = tempfile::Builder::new()
-        .prefix(".kubebake-check-")
-        .tempdir()
-        .map_err(|e| Error::io("creating", "a scratch directory", e))?;
-    let state_copy = scratch.path().join("state");
-    for (rel, bytes) in &state_files {
-        let path = state_copy.join(rel);
-        fs::create_dir_all(path.parent().expect("in the copy")).map_err(|e| Error::io("creating", &path, e))?;
-        crate::output::write_file_atomic(&path, bytes, 0o600)?;
-    }
-    let again = scratch.path().join("out");
-    let report = crate::bake::bake(&crate::bake::Options {
-        spec: opts.spec.clone(),
-        out: again.clone(),
-        state: Some(state_copy),
-        templates: opts.templates.clone(),
-        platform: None,
-        now: opts.now,
-        progress: false,
-    })?;
-    let fresh = tree(&again)?;
+    // 3. What the spec and state give now: the bake's files as they would be written,
+    // rendered in memory from the state as it is (what the state would gain is not saved)
+    // and compared as they come. A copy of the state on disk, which this once baked into
+    // $TMPDIR, was one more place for its keys, and one that a signal left behind.
+    let fresh = std::sync::Mutex::new(Vec::new());
+    let report = crate::bake::bake_to(
+        &crate::bake::Options {
+            spec: opts.spec.clone(),
+            out: opts.out.clone(),
+            state: Some(state_dir.clone()),
+            templates: opts.templates.clone(),
+            platform: None,
+            now: opts.now,
+            progress: false,
+        },
+        &|rel, bytes| {
+            let same = out.get(rel).is_some_and(|b| b == bytes);
+            fresh.lock().expect("no panics while held").push((rel.to_string(), same));
+        },
+    )?;
+    let mut fresh = fresh.into_inner().expect("no panics while held");
+    fresh.sort();
     let why = if report.state_changes.is_empty() {
         String::new()
     } else {
         format!(" (the state would change: {})", report.state_changes.join("; "))
     };
     let mut stale = Vec::new();
-    for (rel, bytes) in &fresh {
-        match out.get(rel) {
-            Some(b) if b == bytes => {}
-            Some(_) => stale.push(format!("{rel} differs")),
-            None => stale.push(format!("{rel} is missing")),
+    for (rel, same) in &fresh {
+        match (same, out.contains_key(rel)) {
+            (true, _) => {}
+            (false, true) => stale.push(format!("{rel} differs")),
+            (false, false) => stale.push(format!("{rel} is missing")),
         }
     }
-    stale.extend(out.keys().filter(|r| !fresh.contains_key(*r)).map(|r| format!("{r} is no longer baked")));
+    let baked: std::collections::BTreeSet<&str> = fresh.iter().map(|(rel, _)| rel.as_str()).collect();
+    stale.extend(out.keys().filter(|r| !baked.contains(r.as_str())).map(|r| format!("{r} is no longer baked")));
     let shown = 10;
     for s in stale.iter().take(shown) {
         findings.push(Finding {
@@ -262,6 +263,29 @@ pub fn check(opts: &Options) -> Result<Report> {
         }
     }
     Ok(Report { files_checked: out.len(), certificates_checked: certificates, findings })
+}
+
+/// Removes the scratch directories `kubebake check` made before it compared in memory
+/// (`$TMPDIR/.kubebake-check-XXXXXX`, 0755, a copy of the state with every key) and left
+/// behind whenever it was interrupted: this user's own, and only directories so named.
+fn remove_old_scratch() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else { return };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(suffix) = name.to_str().and_then(|n| n.strip_prefix(".kubebake-check-")) else { continue };
+        // tempfile's names: six random alphanumerics.
+        if suffix.len() != 6 || !suffix.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            continue;
+        }
+        // Not followed if a link: the entry itself must be a directory of this user's.
+        let ours = fs::symlink_metadata(entry.path())
+            .is_ok_and(|m| m.is_dir() && std::os::unix::fs::MetadataExt::uid(&m) == me);
+        if ours {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn state_token_expiry(files: &BTreeMap<String, Vec<u8>>, id: &str) -> Option<i64> {

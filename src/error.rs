@@ -76,6 +76,11 @@ pub enum Error {
 
     #[error("{0}")]
     Usage(String),
+
+    /// The process is ending (a signal, or a panic elsewhere) and has removed what it had
+    /// staged; nothing more is written.
+    #[error("interrupted; nothing half-written was left behind")]
+    Interrupted,
 }
 
 impl Error {

@@ -6,6 +6,7 @@
 pub mod bake;
 pub mod bundle;
 pub mod check;
+pub mod cleanup;
 pub mod cni;
 pub mod error;
 pub mod firstboot;

@@ -25,10 +25,23 @@ fn main() -> ExitCode {
     }
     // Parsed first: help and usage errors end the process inside clap.
     let cli = cli::Cli::parse_args();
+    // SIGINT, SIGTERM and SIGHUP remove what is staged (keys among it) before the process
+    // dies of them (kubebake::cleanup): blocked here, before the first thread starts, so
+    // that every thread inherits the mask and only the signal thread takes them.
+    let signals = kubebake::cleanup::block_signals();
     let warm_up = kubebake::warm_up_in_background();
+    signals.watch_in_background();
+    // A panic aborts a release build with nothing unwound: remove what is staged first.
+    let report_panic = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report_panic(info);
+        kubebake::cleanup::abandon_after_panic();
+    }));
     QUIET.store(cli.global.quiet, std::sync::atomic::Ordering::Relaxed);
     let result = run(cli.command);
     warm_up.wait();
+    // Dies here of a signal that arrived, once what it found staged is removed.
+    kubebake::cleanup::finish();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -8,35 +8,63 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest;
 
+use crate::cleanup;
 use crate::error::{Error, Result};
 
-/// Removes staging directories `<parent>/<prefix><pid>-*` left by runs that were killed
-/// (their pid is no longer alive), and those of older versions that carried no pid: they
-/// can hold private keys and must not outlive the failed run by more than one bake.
-fn remove_stale(parent: &Path, prefix: &str) -> Result<()> {
+/// Removes what runs that were killed left beside a target: staging directories and
+/// temporary files named `<prefix><pid>-…` whose pid no longer runs (or is this process's,
+/// reused, and not registered by it), and staging directories of older versions that
+/// carried no pid. They can hold private keys, and must not outlive the killed run by more
+/// than the next one that writes the same target. Runs under `held`, so a path another
+/// thread of this process is creating is registered before it can be looked at.
+fn remove_stale(parent: &Path, prefix: &str, held: &cleanup::Held) -> Result<()> {
     let entries = match fs::read_dir(parent) {
         Ok(e) => e,
         Err(_) => return Ok(()),
     };
+    let me = std::process::id();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(rest) = name.strip_prefix(prefix) else { continue };
+        let Ok(kind) = entry.file_type() else { continue };
         let pid = rest.split_once('-').and_then(|(p, _)| p.parse::<u32>().ok());
-        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
-        if !alive && entry.file_type().is_ok_and(|t| t.is_dir()) {
-            fs::remove_dir_all(entry.path()).map_err(|e| Error::io("removing the stale", entry.path(), e))?;
+        let path = entry.path();
+        let stale = match pid {
+            Some(p) if p == me => !held.registered(&path),
+            Some(p) => !Path::new(&format!("/proc/{p}")).exists(),
+            // Only directories were ever staged without a pid; a file so named is not ours.
+            None => kind.is_dir(),
+        };
+        if !stale {
+            continue;
         }
+        let removed = if kind.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        removed.map_err(|e| Error::io("removing the stale", &path, e))?;
     }
     Ok(())
+}
+
+/// Removes what killed runs left beside `target` (see [`remove_stale`]), for a run that
+/// does not rewrite `target` and so never makes a [`Staging`] for it.
+pub fn remove_stale_staging(target: &Path) -> Result<()> {
+    let held = cleanup::hold()?;
+    remove_stale(&parent_of(target), &staging_prefix(target), &held)
+}
+
+/// `.<name>.tmp-`: what every temporary sibling of `target` is called, followed by the pid
+/// of the process writing it.
+fn staging_prefix(target: &Path) -> String {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    format!(".{name}.tmp-")
 }
 
 /// Name of the checksum file at the top of an output tree (`sha256sum -c` format).
 pub const SUMS_FILE: &str = "SHA256SUMS";
 
-/// A directory being built beside its final place; dropped unfinished, it disappears.
-/// Files may be written from several threads at once.
+/// A directory being built beside its final place; dropped unfinished, or when a signal
+/// ends the process, it disappears. Files may be written from several threads at once.
 pub struct Staging {
-    dir: tempfile::TempDir,
+    dir: cleanup::Guard,
     target: PathBuf,
     fsync: bool,
     /// Directories already made: creating them again costs a failed mkdir per file, and
@@ -70,14 +98,18 @@ impl Staging {
     pub fn new(target: &Path, root_mode: u32, fsync: bool) -> Result<Self> {
         let parent = parent_of(target);
         fs::create_dir_all(&parent).map_err(|e| Error::io("creating", &parent, e))?;
-        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let prefix = format!(".{name}.tmp-");
-        remove_stale(&parent, &prefix)?;
+        let prefix = staging_prefix(target);
+        // Created and registered as one step: a signal in between would leave it behind.
+        let mut held = cleanup::hold()?;
+        remove_stale(&parent, &prefix, &held)?;
         // The pid in the name tells a later run whether its writer is still alive.
         let dir = tempfile::Builder::new()
             .prefix(&format!("{prefix}{}-", std::process::id()))
             .tempdir_in(&parent)
-            .map_err(|e| Error::io("creating a temporary directory in", &parent, e))?;
+            .map_err(|e| Error::io("creating a temporary directory in", &parent, e))?
+            .keep();
+        let dir = held.register(dir);
+        drop(held);
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(root_mode))
             .map_err(|e| Error::io("setting permissions on", dir.path(), e))?;
         Ok(Staging { dir, target: target.to_path_buf(), fsync, made: Default::default(), previous: None })
@@ -99,6 +131,10 @@ impl Staging {
     /// Writes `bytes` at `rel` with exactly `mode` (whatever the umask), creating parent
     /// directories 0755, or 0700 when `private_dirs` is set.
     pub fn write(&self, rel: &str, bytes: &[u8], mode: u32, private_dirs: bool) -> Result<Written> {
+        // The process is ending and the tree is being removed: adding to it only slows that.
+        if cleanup::abandoned() {
+            return Err(Error::Interrupted);
+        }
         let path = self.dir.path().join(rel);
         if let Some(parent) = path.parent() {
             self.make_dirs(parent, if private_dirs { 0o700 } else { 0o755 })?;
@@ -147,12 +183,15 @@ impl Staging {
     }
 
     /// Puts the tree in place of the target, atomically when the target exists (Linux
-    /// `RENAME_EXCHANGE`); the previous tree is removed afterwards.
+    /// `RENAME_EXCHANGE`); the previous tree is removed afterwards. Refused once a signal
+    /// has ended the run: the target is then left as it was.
     pub fn commit(self) -> Result<()> {
         let Staging { dir, target, .. } = self;
+        let mut held = cleanup::hold()?;
         if !target.exists() {
-            let staged = dir.keep();
-            return fs::rename(&staged, &target).map_err(|e| Error::io("moving output into place at", &target, e));
+            fs::rename(dir.path(), &target).map_err(|e| Error::io("moving output into place at", &target, e))?;
+            held.release(&dir);
+            return Ok(());
         }
         match rustix::fs::renameat_with(
             rustix::fs::CWD,
@@ -165,14 +204,66 @@ impl Staging {
             Ok(()) => Ok(()),
             Err(_) => {
                 // A filesystem without RENAME_EXCHANGE: a short window with no tree at all,
-                // but never a mixed one.
-                let old = dir.path().with_extension("old");
+                // but never a mixed one. Both renames happen under `held`: a signal between
+                // them would otherwise remove the new tree and the old one, leaving none.
+                // The old tree is named after the staging, so that SIGKILL leaves it to
+                // the next run to remove, like the staging itself.
+                let mut old = dir.path().as_os_str().to_owned();
+                old.push(".old");
+                let old = PathBuf::from(old);
                 fs::rename(&target, &old).map_err(|e| Error::io("moving aside", &target, e))?;
-                let staged = dir.keep();
-                fs::rename(&staged, &target).map_err(|e| Error::io("moving output into place at", &target, e))?;
-                fs::remove_dir_all(&old).map_err(|e| Error::io("removing", &old, e))
+                let old = held.register(old);
+                if let Err(e) = fs::rename(dir.path(), &target) {
+                    // The old tree back rather than none.
+                    if fs::rename(old.path(), &target).is_ok() {
+                        held.release(&old);
+                    }
+                    return Err(Error::io("moving output into place at", &target, e));
+                }
+                held.release(&dir);
+                // `old` drops after `held`, and removes the previous tree.
+                drop(held);
+                Ok(())
             }
         }
+    }
+}
+
+/// A file being written beside its final place, as `.<name>.tmp-<pid>-…` (private until
+/// renamed), then renamed over it whole: readers see the old file or the new one. Dropped
+/// unfinished, or when a signal ends the process, it disappears.
+pub struct PendingFile {
+    file: fs::File,
+    guard: cleanup::Guard,
+}
+
+impl PendingFile {
+    /// Starts a file that will replace `path`; creates missing parents.
+    pub fn beside(path: &Path) -> Result<Self> {
+        let dir = parent_of(path);
+        fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+        let prefix = staging_prefix(path);
+        let mut held = cleanup::hold()?;
+        remove_stale(&dir, &prefix, &held)?;
+        let (file, tmp) = tempfile::Builder::new()
+            .prefix(&format!("{prefix}{}-", std::process::id()))
+            .tempfile_in(&dir)
+            .and_then(|f| f.keep().map_err(|e| e.error))
+            .map_err(|e| Error::io("creating a file in", &dir, e))?;
+        let guard = held.register(tmp);
+        Ok(PendingFile { file, guard })
+    }
+
+    pub fn file(&self) -> &fs::File {
+        &self.file
+    }
+
+    /// Renames the file over `path`.
+    pub fn persist(self, path: &Path) -> Result<()> {
+        let mut held = cleanup::hold()?;
+        fs::rename(self.guard.path(), path).map_err(|e| Error::io("writing", path, e))?;
+        held.release(&self.guard);
+        Ok(())
     }
 }
 
@@ -271,18 +362,14 @@ fn absolute_normal(p: &Path) -> std::io::Result<PathBuf> {
     Ok(out)
 }
 
-/// Writes `bytes` to `path` with `mode` through a temporary file in the same directory and
-/// a rename, so `path` is either its old self or complete; creates missing parents.
+/// Writes `bytes` to `path` with `mode` through a [`PendingFile`], so `path` is either its
+/// old self or complete; creates missing parents.
 pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("creating a file in", dir, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io("writing", path, e))?;
-    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode)).map_err(|e| Error::io("writing", path, e))?;
-    tmp.persist(path).map_err(|e| Error::io("writing", path, e.error))?;
-    Ok(())
+    let pending = PendingFile::beside(path)?;
+    let mut file = pending.file();
+    file.write_all(bytes).map_err(|e| Error::io("writing", path, e))?;
+    file.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| Error::io("writing", path, e))?;
+    pending.persist(path)
 }
 
 #[cfg(test)]
@@ -314,6 +401,58 @@ mod tests {
         s.write("x", b"x", 0o644, false).unwrap();
         drop(s);
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn what_dead_runs_left_is_removed_and_what_live_ones_are_writing_is_not() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("out");
+        let me = std::process::id();
+        // No such process: pids stop below 2^22 on Linux.
+        let dead = format!(".out.tmp-{}-aaaaaa", 1u32 << 23);
+        // pid 1 runs as long as the system does.
+        let alive = ".out.tmp-1-bbbbbb".to_string();
+        // This process's pid, not registered: a killed run's whose pid was given to us.
+        let reused = format!(".out.tmp-{me}-cccccc");
+        let older = ".out.tmp-dddddd".to_string();
+        for dir in [&dead, &alive, &reused, &older] {
+            fs::create_dir(tmp.path().join(dir)).unwrap();
+            fs::write(tmp.path().join(dir).join("ca.key"), "key").unwrap();
+        }
+        let dead_file = format!(".out.tmp-{}-eeeeee", 1u32 << 23);
+        fs::write(tmp.path().join(&dead_file), "token").unwrap();
+        // Not ours: another target's, and a file without a pid.
+        for file in [".output.tmp-1-x", ".out.tmp-notes"] {
+            fs::write(tmp.path().join(file), "x").unwrap();
+        }
+        let live = Staging::new(&target, 0o700, false).unwrap();
+        let live_name = live.path().file_name().unwrap().to_string_lossy().into_owned();
+        // A second tree for the same target, from this process, leaves the first one alone.
+        let second = Staging::new(&target, 0o700, false).unwrap();
+        let mut left: Vec<String> =
+            fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        let second_name = second.path().file_name().unwrap().to_string_lossy().into_owned();
+        let mut want = vec![".out.tmp-notes".to_string(), ".output.tmp-1-x".to_string(), alive, live_name, second_name];
+        want.sort();
+        assert_eq!(left, want);
+    }
+
+    #[test]
+    fn a_pending_file_is_private_until_put_in_place_and_gone_if_dropped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("t.yaml");
+        let pending = PendingFile::beside(&path).unwrap();
+        let name = pending.guard.path().file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with(&format!(".t.yaml.tmp-{}-", std::process::id())), "{name}");
+        let mode = fs::metadata(pending.guard.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        drop(pending);
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+        write_file_atomic(&path, b"secret", 0o640).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"secret");
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
     }
 
     #[test]

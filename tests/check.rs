@@ -135,3 +135,47 @@ fn a_spec_changed_since_the_bake_and_what_expires_soon_are_reported() {
     let run = b.run(&["check", "cluster.yaml", "cluster.state"]);
     assert!(!run.ok() && run.stderr().contains("not an output directory"), "{}", run.stderr());
 }
+
+#[test]
+fn check_writes_nothing_and_removes_the_state_copies_earlier_versions_left_in_tmpdir() {
+    use std::os::unix::fs::PermissionsExt;
+    let b = baked();
+    let tmp = b.path("tmp");
+    fs::create_dir(&tmp).unwrap();
+    // What `check` left in $TMPDIR when interrupted, before it compared in memory: a
+    // world-readable directory with a copy of the state.
+    let old = tmp.join(".kubebake-check-Ab12Cd");
+    fs::create_dir_all(old.join("state/etcd")).unwrap();
+    fs::set_permissions(&old, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::copy(b.state().join("etcd/ca.key"), old.join("state/etcd/ca.key")).unwrap();
+    // Not such a directory: other names, a file, and a link to a directory of the user's.
+    let others =
+        [".kubebake-check-notours", ".kubebake-check-Ab12C", "kubebake-check-Ab12Cd", ".kubebake-check-File01"];
+    for name in &others[..3] {
+        fs::create_dir(tmp.join(name)).unwrap();
+    }
+    fs::write(tmp.join(others[3]), "x").unwrap();
+    let linked = b.path("linked");
+    fs::create_dir(&linked).unwrap();
+    fs::write(linked.join("kept"), "x").unwrap();
+    std::os::unix::fs::symlink(&linked, tmp.join(".kubebake-check-Link01")).unwrap();
+
+    let before = fs::read_dir(b.path("")).unwrap().count();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_kubebake"))
+        .args(["check", "cluster.yaml", "out"])
+        .current_dir(b.dir.path())
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(!old.exists(), "the old copy of the state is still in $TMPDIR");
+    let mut left: Vec<String> =
+        fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    let mut want: Vec<String> = others.iter().map(|s| s.to_string()).collect();
+    want.push(".kubebake-check-Link01".into());
+    want.sort();
+    assert_eq!(left, want, "check made or removed something else in $TMPDIR");
+    assert!(linked.join("kept").exists(), "a link was followed");
+    assert_eq!(fs::read_dir(b.path("")).unwrap().count(), before, "check wrote beside OUT or the state");
+}
