@@ -5,7 +5,9 @@
 //! strings, so a spec with several bad values reports all of them in one go rather than
 //! stopping at the first one serde trips over.
 
+pub(crate) mod checker;
 mod duration;
+pub(crate) mod grammar;
 mod locate;
 mod validate;
 
@@ -275,7 +277,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Loaded> {
     }
 }
 
-fn serde_problem(e: &serde_yaml::Error) -> Problem {
+pub(crate) fn serde_problem(e: &serde_yaml::Error) -> Problem {
     // serde_yaml prefixes the message with the field path ("spec.nodes[0]: unknown field
     // ...") and appends the position; split them so the output reads like our own errors.
     let mut message = e.to_string();
@@ -287,5 +289,11 @@ fn serde_problem(e: &serde_yaml::Error) -> Problem {
         _ => (String::new(), message),
     };
     let loc = e.location();
-    Problem { path, line: loc.as_ref().map(|l| l.line()), column: loc.as_ref().map(|l| l.column()), message }
+    Problem {
+        path,
+        line: loc.as_ref().map(|l| l.line()),
+        column: loc.as_ref().map(|l| l.column()),
+        message,
+        file: None,
+    }
 }
