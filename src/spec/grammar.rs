@@ -230,7 +230,8 @@ pub enum UrlUse {
     /// gets, which is the only case plain http is safe for.
     Download { checked: bool },
     /// A containerd registry mirror: a base URL that containerd appends the registry API's
-    /// paths to, so it has no query; http is containerd's own choice for local registries.
+    /// paths to, so it has no query; http or https, as containerd takes both (local
+    /// registries are often plain http).
     Mirror,
 }
 
@@ -287,8 +288,9 @@ pub fn url(s: &str, usage: UrlUse) -> Result<(), String> {
     let mut given = s.to_string();
     if let Some(i) = s.find("://") {
         let after = &s[i + 3..];
-        if !after.contains('/') {
-            given.insert(i + 3 + after.find('?').unwrap_or(after.len()), '/');
+        let authority_end = after.find(['/', '?']).unwrap_or(after.len());
+        if !after[authority_end..].starts_with('/') {
+            given.insert(i + 3 + authority_end, '/');
         }
     }
     if u.as_str() != given {
@@ -377,7 +379,8 @@ pub fn interface_name(s: &str) -> Result<(), String> {
 }
 
 /// useradd's and groupadd's default rule (NAME_REGEX, less the trailing '$' of Samba
-/// machine accounts), which is also POSIX's portable user name with a lower-case start.
+/// machine accounts): a subset of POSIX's portable user names that every distribution's
+/// tools take.
 fn account_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
@@ -663,6 +666,7 @@ mod tests {
             "https://example.com/x.yaml",
             "https://example.com",
             "https://example.com:8443/a/b.yaml?version=v3.30.3&x=1",
+            "https://example.com?v=1",
             "https://[fd00::1]/x",
             "https://10.0.0.1/a%20b",
         ] {

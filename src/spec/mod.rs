@@ -146,7 +146,8 @@ pub struct NodeNetworkSpec {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Component {
     /// Flags without their leading `--`; kubeadm's semantics: a flag the component already
-    /// gets is overridden, any other is added. Values may be any YAML scalar.
+    /// gets is overridden, any other is added. Values may be any YAML scalar that reads as
+    /// one line of printable text.
     #[serde(default)]
     pub extra_args: BTreeMap<String, serde_yaml::Value>,
 }
@@ -180,7 +181,9 @@ pub struct CniSpec {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestSource {
+    /// https, or http when `sha256` checks what it fetches.
     pub url: Option<String>,
+    /// 64 lower-case hex digits, as sha256sum prints them.
     pub sha256: Option<String>,
     /// Relative paths are relative to the spec file.
     pub file: Option<String>,
