@@ -429,7 +429,7 @@ fn pool_token_warnings(cluster: &Cluster, state: &state::State, state_dir: &Path
                 ),
             }
         };
-        out.push(Problem { path: format!("spec.workerPools[{i}]"), line: None, column: None, message });
+        out.push(Problem { path: format!("spec.workerPools[{i}]"), line: None, column: None, message, file: None });
     }
     out
 }

@@ -12,6 +12,16 @@ pub struct Problem {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub message: String,
+    /// The file the line and column are in when it is not the spec itself: an OS profile
+    /// file the spec names is input too, and its problems point into it.
+    pub file: Option<PathBuf>,
+}
+
+impl Problem {
+    /// `FILE:line L column C: path: message`, FILE being the problem's own file or `spec`.
+    pub fn located(&self, spec: &std::path::Path) -> String {
+        format!("{}:{self}", self.file.as_deref().unwrap_or(spec).display())
+    }
 }
 
 impl fmt::Display for Problem {
@@ -43,7 +53,7 @@ impl fmt::Display for Problems {
             if n == 1 { "" } else { "s" }
         )?;
         for p in &self.problems {
-            write!(f, "\n  {}:{}", self.file.display(), p)?;
+            write!(f, "\n  {}", p.located(&self.file))?;
         }
         Ok(())
     }

@@ -264,7 +264,8 @@ fn run(command: cli::Command) -> Result<()> {
             }
         }
         cli::Command::Validate { spec, json: true } => {
-            let problem = |p: &Problem| serde_json::json!({"path": p.path, "line": p.line, "column": p.column, "message": p.message});
+            // `file` is set when the problem is in another file than the spec (an OS profile).
+            let problem = |p: &Problem| serde_json::json!({"path": p.path, "line": p.line, "column": p.column, "message": p.message, "file": p.file});
             match kubebake::spec::load(&spec) {
                 Ok(loaded) => {
                     let c = &loaded.cluster;
@@ -468,7 +469,7 @@ fn report_json(r: &Report, show_token: bool) -> serde_json::Value {
 
 fn print_warnings(spec: &std::path::Path, warnings: &[Problem]) {
     for w in warnings {
-        note!("warning: {}:{w}", spec.display());
+        note!("warning: {}", w.located(spec));
     }
 }
 

@@ -1092,6 +1092,16 @@ const FIELDS: &[&str] = &[
     "gateway",
     "nameservers",
     "ignorePreflightErrors",
+    "workerPools",
+    "labels",
+    "taints",
+    "key",
+    "value",
+    "effect",
+    "externalCA",
+    "secrets",
+    "encryptTo",
+    "identity",
     "<<",
 ];
 
@@ -1266,6 +1276,49 @@ const VALUES: &[&str] = &[
     "0o17",
     "1.0",
     "1e309",
+    // Issue 21: values that once reached shell scripts and unit files, and the edges of each
+    // field's grammar on both sides.
+    "https://example.com/x.yaml';touch${IFS}/tmp/A;'",
+    "https://example.com/x.yaml?version=v3.30.3&x=1",
+    "http://10.0.0.1:8080/x.yaml",
+    "https://user:pw@example.com/x.yaml",
+    "https://example.com/x.yaml#f",
+    "HTTPS://Example.com:443/a/../x.yaml",
+    "https://0x7f.1/x.yaml",
+    "https://[fd00::1]/x%20y.yaml",
+    "https://mirror.example.com/v2/prefix",
+    "reg.example.com/k8s\"x",
+    "ghcr.io/kube-vip/kube-vip:v0.9.2\"",
+    "ghcr.io/kube-vip/kube-vip@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "ghcr.io/kube-vip/kube-vip:v0.9.2@sha512:0",
+    "localhost:5000/a__b/c--d.e_f",
+    "Registry.Example.com/K8s",
+    "[fd00::5]:5000",
+    "10.0.0.5:5000",
+    "_default",
+    "a\"b",
+    "/etc/kubebake/age$(touch${IFS}/tmp/C).key",
+    "/etc/kubebake/age.key",
+    "/etc/kubebake/",
+    "/a//b",
+    "/a/../b",
+    "/",
+    "e\n[Route]\nX=1",
+    "abcdefghijklmno",
+    "abcdefghijklmnop",
+    "FileContent--proc-sys-net-ipv4-ip_forward",
+    "all; rm -rf /",
+    "containerd;ls",
+    "root$",
+    "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+    "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBCDAQqm9cesq5MCC9pCQztkiVZPmBEZbFJnqq4Px+WnPR+FZyRW1bXzjzZHBRISd0NNY0qAPtEDgwJZfd2dVnv4= core@example",
+    "ssh-ed25519\tAAAAC3NzaC1lZDI1NTE5AAAAIDq0bPbBsOTVJbnS9PzWSk9IeJrn0RjxwMmfQjvbSlQe",
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDq0bPbBsOTVJbnS9Pz",
+    "a\u{2028}b",
+    "a\u{85}b",
+    "'$(id)' `id` \"x\"",
+    "lax-profile.yaml",
+    "hostile-profile.yaml",
 ];
 
 const SYNTAX: &[&str] = &[
@@ -1311,6 +1364,33 @@ const SYNTAX: &[&str] = &[
     "\u{1b}",
 ];
 
+/// A profile file whose every field is at the edge of its grammar, and valid.
+const LAX_PROFILE: &str = "name: a.b-0
+formats: [cloud-init, ignition]
+packages: apt
+containerdPackage: c+.-
+firewall: none
+loginUser: _a-0
+adminGroup: _
+binDir: /._-/a.b
+caDirs: [/etc/pki, /usr/share/ca-certificates, /usr/local/share/ca-certificates, /etc/ca-certificates]
+flexVolumeDir: /
+networkConfig: networkd
+";
+
+/// A profile file with a value outside its grammar in every field (issue 21).
+const HOSTILE_PROFILE: &str = "name: \"my os\"
+formats: []
+packages: apt
+containerdPackage: \"containerd;touch /tmp/D\"
+firewall: none
+loginUser: \"root$(id)\"
+adminGroup: \"sudo\\n\"
+binDir: /opt/bin;touch${IFS}/tmp/B
+caDirs: [/etc/pki/../../tmp, /etc/pki, /etc/pki, /srv]
+flexVolumeDir: '/opt/x y'
+";
+
 struct SpecTarget {
     path: PathBuf,
     corpus: PathBuf,
@@ -1329,6 +1409,8 @@ impl SpecTarget {
         let flatcar = kubebake::profile::BUILT_IN.iter().find(|(n, _)| *n == "flatcar").expect("flatcar").1;
         fs::write(dir.join("profile.yaml"), flatcar.replace("name: flatcar", "name: mine")).unwrap();
         fs::write(dir.join("bad-profile.yaml"), "name: [\n").unwrap();
+        fs::write(dir.join("lax-profile.yaml"), LAX_PROFILE).unwrap();
+        fs::write(dir.join("hostile-profile.yaml"), HOSTILE_PROFILE).unwrap();
         fs::write(dir.join("sub/x.yaml"), kubebake::profile::BUILT_IN[0].1).unwrap();
         let mut values: Vec<String> = VALUES.iter().map(|s| s.to_string()).collect();
         values.push(sha256_hex(manifest));
@@ -1661,6 +1743,20 @@ impl Target for SpecTarget {
                     if problem.message.trim().is_empty() {
                         return Outcome::Violation(format!("a problem with an empty message at {:?}", problem.path));
                     }
+                    // A profile file's problems point into that file.
+                    let lines = match &problem.file {
+                        None => lines,
+                        Some(f) => match fs::read_to_string(f) {
+                            Ok(t) => line_count(&t),
+                            Err(e) => {
+                                return Outcome::Violation(format!(
+                                    "{}: a problem in {} ({e})",
+                                    problem.path,
+                                    f.display()
+                                ));
+                            }
+                        },
+                    };
                     if problem.line.is_some_and(|l| l == 0 || l > lines) {
                         return Outcome::Violation(format!(
                             "{}: line {} of a {lines}-line file",

@@ -35,7 +35,16 @@ spec:
 /// state and no output appeared.
 #[track_caller]
 fn refused(spec: &str, expected: &[&str]) {
+    refused_with_files(spec, &[], expected);
+}
+
+/// Like [`refused`], with `files` (name, text) beside the spec, such as a profile file.
+#[track_caller]
+fn refused_with_files(spec: &str, files: &[(&str, &str)], expected: &[&str]) {
     let b = Bake::new(spec);
+    for (name, text) in files {
+        std::fs::write(b.path(name), text).unwrap();
+    }
     let run = b.bake(&[]);
     assert!(!run.ok(), "accepted:\n{spec}");
     assert_eq!(run.output.status.code(), Some(2));
@@ -44,8 +53,12 @@ fn refused(spec: &str, expected: &[&str]) {
     }
     assert!(!b.out().exists(), "output written for an invalid spec");
     assert!(!b.state().exists(), "state written for an invalid spec");
-    let entries: Vec<_> = std::fs::read_dir(b.dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(entries, vec![std::ffi::OsString::from("cluster.yaml")], "stray files");
+    let mut entries: Vec<_> = std::fs::read_dir(b.dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    entries.sort();
+    let mut expected_entries: Vec<std::ffi::OsString> =
+        files.iter().map(|(n, _)| n.into()).chain(["cluster.yaml".into()]).collect();
+    expected_entries.sort();
+    assert_eq!(entries, expected_entries, "stray files");
     // `validate` reports the same thing, also writing nothing.
     let v = b.run(&["validate", "cluster.yaml"]);
     assert!(!v.ok());
@@ -355,14 +368,19 @@ fn cni_rules() {
     refused(&cni("{mode: manifest, mtu: 1450}"), &["spec.cni.mtu: is set through the operator's Installation"]);
     refused(
         &cni("{manifest: {url: 'ftp://x/y.yaml'}}"),
-        &["spec.cni.manifest.url: \"ftp://x/y.yaml\" is not an http(s) URL"],
+        &[
+            "spec.cni.manifest.url: \"ftp://x/y.yaml\" is not an https URL (http only with a sha256 that checks the download) with no user name or password: the scheme is ftp",
+        ],
     );
     refused(
         &cni("{manifest: {url: 'https://x/y.yaml', file: y.yaml}}"),
         &["spec.cni.manifest: give either url or file, not both"],
     );
     refused(&cni("{manifest: {file: missing.yaml}}"), &["spec.cni.manifest.file: cannot read"]);
-    refused(&cni("{manifest: {sha256: abc}}"), &["spec.cni.manifest.sha256: \"abc\" is not a SHA-256 in hex"]);
+    refused(
+        &cni("{manifest: {sha256: abc}}"),
+        &["spec.cni.manifest.sha256: \"abc\" is not a SHA-256: 64 lower-case hex digits"],
+    );
     refused(&cni("{registry: 'https://registry.internal'}"), &["spec.cni.registry:"]);
     // `none` leaves the CNI to the operator.
     let b = Bake::new(&cni("{plugin: none}"));
@@ -379,7 +397,7 @@ fn extra_args_and_image_repository_rules() {
     let args = BASE.replace("  join:\n", "  scheduler:\n    extraArgs: {v: [1, 2]}\n  join:\n");
     refused(&args, &["spec.scheduler.extraArgs.v: must be a single value"]);
     let repo = BASE.replace("  join:\n", "  imageRepository: 'https://registry.internal/'\n  join:\n");
-    refused(&repo, &["spec.imageRepository: \"https://registry.internal/\" is not a registry or image reference"]);
+    refused(&repo, &["spec.imageRepository: \"https://registry.internal/\" is not an image repository"]);
     let timeout = BASE.replace("tokenTTL: 24h", "tokenTTL: 24h\n    timeout: forever");
     refused(&timeout, &["spec.join.timeout: \"forever\" is not a duration"]);
 }
@@ -403,4 +421,501 @@ fn ignored_preflight_checks_must_be_check_names_and_reach_every_node() {
             .collect();
         assert!(ignored.ends_with(&["Mem", "NumCPU"]), "{node}: {ignored:?}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Grammars (issue 21): every free-text field of the spec and of a profile file says what
+// it may hold; a value outside it is refused with the field, the rule, its line and column.
+
+/// BASE with `lines` (YAML under `spec:`, without a final newline) added at line 16, and
+/// "line L column C" of where `value`, which `lines` holds once, starts.
+fn spec_with(lines: &str, value: &str) -> (String, String) {
+    assert_eq!(lines.matches(value).count(), 1, "{value:?} once in {lines:?}");
+    let before = &lines[..lines.find(value).unwrap()];
+    let line = 16 + before.matches('\n').count();
+    let column = before.rsplit('\n').next().unwrap().chars().count() + 1;
+    (with("  join:\n", &format!("{lines}\n  join:\n")), format!("line {line} column {column}"))
+}
+
+/// `kubebake validate` accepts `spec` (with `files` beside it).
+#[track_caller]
+fn accepted(spec: &str, files: &[(&str, &str)]) {
+    let b = Bake::new(spec);
+    for (name, text) in files {
+        std::fs::write(b.path(name), text).unwrap();
+    }
+    let run = b.run(&["validate", "cluster.yaml"]);
+    assert!(run.ok(), "refused:\n{spec}\n{}", run.stderr());
+}
+
+/// Each of `bad` in `lines` (where it replaces `{}`) is refused at its position, naming
+/// `field` and `rule`; each of `good` is accepted.
+#[track_caller]
+fn grammar(lines: &str, field: &str, rule: &str, good: &[&str], bad: &[&str]) {
+    grammar_at(lines, None, field, rule, good, bad);
+}
+
+/// Like [`grammar`], for a value that is a mapping's key: the problem is where `at` (the
+/// key's value) is, and `field` is the mapping's path, which the key (unquoted) follows.
+#[track_caller]
+fn grammar_at(lines: &str, at: Option<&str>, field: &str, rule: &str, good: &[&str], bad: &[&str]) {
+    for value in good {
+        accepted(&spec_with(&lines.replace("{}", value), at.unwrap_or(value)).0, &[]);
+    }
+    for value in bad {
+        let (spec, pos) = spec_with(&lines.replace("{}", value), at.unwrap_or(value));
+        let field = if at.is_some() { field.to_string() } else { format!("{field}: ") };
+        refused(&spec, &[&format!("cluster.yaml:{pos}: {field}"), rule]);
+    }
+}
+
+const AGE_RECIPIENT: &str = "age1pce3h48yq6wxkgfcdhyefu4my9lycys3jyun7rexs0e9h05j0alqzx27te";
+const ED25519: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIDq0bPbBsOTVJbnS9PzWSk9IeJrn0RjxwMmfQjvbSlQe";
+/// ssh-keygen -t ecdsa -b 256 and -t rsa -b 2048, public halves.
+const ECDSA: &str = "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBCDAQqm9cesq5MCC9pCQztkiVZPmBEZbFJnqq4Px+WnPR+FZyRW1bXzjzZHBRISd0NNY0qAPtEDgwJZfd2dVnv4=";
+const RSA: &str = "AAAAB3NzaC1yc2EAAAADAQABAAABAQCuSIgNlYsePpuX+MbnvuJUrLdxCOSIDlDf1OXr+xue4d3vXk4xjpsWZD3kdEUUMvdc/D8ShiX9C6ntVNwtJE9Rne9sOjcszAsBMYARPAWT70qBMpH8TFYnGeXbnlk30USv/xcKuXXHIEIwU8hkh2sVNOhlmGu2XVAjbBM6Uj3KNjuxvJRbkVhpm3+3Bsx/Rd1WWF0wCYt/mC3yECtr5q2oD0iJX4v2U13nJHz19LVFziwQxx0ZVrQ7UrtUuJVtNrG4iPpwWquUlnol6OuLmheVo3/fUlwlHN+pNJB9qfX6mTVSZ1P+UFzUIftZDrdjPAtfQZ0DSKdwpD1BzdiaNucH";
+
+#[test]
+fn issue_21_the_values_that_reached_scripts_and_units_are_refused_all_at_once() {
+    let spec = with(
+        "  join:\n",
+        concat!(
+            "  imageRepository: 'reg.example.com/k8s\"x'\n",
+            "  vip: {address: 10.0.0.10, interface: eth0, image: 'ghcr.io/kube-vip/kube-vip:v0.9.2\"'}\n",
+            "  cni:\n",
+            "    registry: 'registry.example.com/calico\"x'\n",
+            "    manifest: {url: \"https://example.com/x.yaml';touch${IFS}/tmp/A;'\"}\n",
+            "  secrets:\n",
+            "    encryptTo: age1pce3h48yq6wxkgfcdhyefu4my9lycys3jyun7rexs0e9h05j0alqzx27te\n",
+            "    identity: /etc/kubebake/age$(touch${IFS}/tmp/C).key\n",
+            "  nodeNetwork: {interface: \"e\\n[Route]\\nX=1\", prefixLength: 24, gateway: 10.0.0.1}\n",
+            "  registryMirrors:\n",
+            "    'reg\"x.example.com': [https://mirror.example.com]\n",
+            "    '..': [https://mirror.example.com]\n",
+            "  join:\n",
+        ),
+    );
+    refused(
+        &spec,
+        &[
+            "is not a valid cluster spec (8 problems)",
+            "cluster.yaml:line 16 column 20: spec.imageRepository: \"reg.example.com/k8s\\\"x\" is not an image repository \
+             ([host[:port]/]path of the OCI distribution grammar: ",
+            "its path component \"k8s\\\"x\" is not lower-case letters and digits joined by '.', '_', '__' or '-'",
+            "cluster.yaml:line 17 column 53: spec.vip.image: \"ghcr.io/kube-vip/kube-vip:v0.9.2\\\"\" is not an image \
+             reference (name[:tag][@digest], the name [host[:port]/]path of the OCI distribution grammar",
+            "its tag \"v0.9.2\\\"\" is not one",
+            "cluster.yaml:line 19 column 15: spec.cni.registry: \"registry.example.com/calico\\\"x\" is not an image repository",
+            "cluster.yaml:line 20 column 21: spec.cni.manifest.url: \"https://example.com/x.yaml';touch${IFS}/tmp/A;'\" is \
+             not an https URL (http only with a sha256 that checks the download) with no user name or password: \"'\" is \
+             not one of RFC 3986's unreserved characters (A-Z a-z 0-9 - . _ ~), the delimiters : / ? [ ] @ & = + , ; or a \
+             %XX escape",
+            "cluster.yaml:line 23 column 15: spec.secrets.identity: \"/etc/kubebake/age$(touch${IFS}/tmp/C).key\" is not an \
+             absolute, normalised path: '/' then names separated by single '/' (none of them '.' or '..', no trailing \
+             '/'), each 1 to 255 of POSIX's portable file name characters A-Z a-z 0-9 '.' '_' '-'",
+            "cluster.yaml:line 24 column 28: spec.nodeNetwork.interface: \"e\\n[Route]\\nX=1\" is not a network interface \
+             name: 1 to 15 characters (the kernel's limit) of A-Z a-z 0-9 '_' '.' '-', not \".\" or \"..\"",
+            "cluster.yaml:line 26 column 26: spec.registryMirrors.reg\"x.example.com: \"reg\\\"x.example.com\" is not a \
+             registry host (host[:port]: the host a DNS name (labels of letters, digits and '-', separated by dots) or an \
+             IP address (IPv6 in brackets), the port 1 to 65535)",
+            "cluster.yaml:line 27 column 11: spec.registryMirrors...: \"..\" is not a registry host",
+        ],
+    );
+}
+
+#[test]
+fn image_repositories_follow_the_oci_reference_grammar() {
+    let rule = "is not an image repository ([host[:port]/]path of the OCI distribution grammar";
+    let good = [
+        "registry.k8s.io",
+        "registry.example.com/k8s",
+        "localhost:5000/k8s",
+        "10.0.0.5:5000/mirror/k8s",
+        "'[fd00::5]:5000/k8s'",
+        "Registry.Example.com/a__b/c-d/e.f/g--h",
+    ];
+    let bad = [
+        "'https://registry.internal/'",
+        "registry.internal/",
+        "registry.internal//k8s",
+        "registry.internal/K8s",
+        "registry.internal/k8s:v1.36.3",
+        "'registry.internal/k8s@sha256:00'",
+        "registry.internal:99999/k8s",
+        "reg..internal/k8s",
+        "-reg.internal/k8s",
+        "registry.internal/_k8s",
+        "'registry.internal/k8s x'",
+        "\"registry.internal/k8s'x\"",
+        "registry.internal/k8s$x",
+        "'réseau.example/k8s'",
+    ];
+    grammar("  imageRepository: {}", "spec.imageRepository", rule, &good, &bad);
+    grammar("  cni:\n    registry: {}", "spec.cni.registry", rule, &good, &bad);
+}
+
+#[test]
+fn image_references_follow_the_oci_reference_grammar() {
+    let digest = "sha256:".to_string() + &"0123456789abcdef".repeat(4);
+    let good = [
+        "ghcr.io/kube-vip/kube-vip:v0.9.2".to_string(),
+        "kube-vip".into(),
+        "localhost:5000/kube-vip:v1_2.3-x".into(),
+        format!("'ghcr.io/kube-vip/kube-vip@{digest}'"),
+        format!("'ghcr.io/kube-vip/kube-vip:v0.9.2@{digest}'"),
+    ];
+    let bad = [
+        "'ghcr.io/kube-vip/kube-vip:'".to_string(),
+        "ghcr.io/kube-vip/kube-vip:.v1".into(),
+        format!("ghcr.io/kube-vip/kube-vip:{}", "t".repeat(129)),
+        "'ghcr.io/kube-vip/kube-vip@sha256:abc'".into(),
+        format!("'ghcr.io/kube-vip/kube-vip@{}'", digest.to_uppercase().replace("SHA", "sha")),
+        format!("'ghcr.io/kube-vip/kube-vip@md5:{}'", "a".repeat(32)),
+        "'https://ghcr.io/kube-vip/kube-vip'".into(),
+        "'ghcr.io/kube-vip/kube-vip:v1;id'".into(),
+    ];
+    let good: Vec<&str> = good.iter().map(String::as_str).collect();
+    let bad: Vec<&str> = bad.iter().map(String::as_str).collect();
+    grammar(
+        "  vip: {address: 10.0.0.10, interface: eth0, image: {}}",
+        "spec.vip.image",
+        "is not an image reference (name[:tag][@digest], the name [host[:port]/]path of the OCI distribution grammar",
+        &good,
+        &bad,
+    );
+}
+
+#[test]
+fn manifest_urls_are_https_or_http_checked_by_a_sha256() {
+    let rule = "is not an https URL (http only with a sha256 that checks the download) with no user name or password: ";
+    let sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    grammar(
+        "  cni:\n    manifest: {url: {}}",
+        "spec.cni.manifest.url",
+        rule,
+        &[
+            "https://example.com/x.yaml",
+            "https://example.com:8443/a/b.yaml?version=v3.30.3&x=1",
+            "'https://[fd00::1]/x.yaml'",
+            "https://10.0.0.1/a%20b.yaml",
+            "https://example.com",
+        ],
+        &[
+            "http://example.com/x.yaml",
+            "ftp://example.com/x.yaml",
+            "file:///etc/calico.yaml",
+            "https://user:secret@example.com/x.yaml",
+            "'https://example.com/x.yaml#frag'",
+            "'https://example.com/x y.yaml'",
+            "\"https://example.com/x.yaml'\"",
+            "'https://example.com/$(id).yaml'",
+            "https://example.com/%zz.yaml",
+            "HTTPS://example.com/x.yaml",
+            "https://Example.com/x.yaml",
+            "https://example.com:443/x.yaml",
+            "https://example.com/a/../x.yaml",
+            "https://0x7f.1/x.yaml",
+            "'https://exämple.com/x.yaml'",
+            "example.com/x.yaml",
+        ],
+    );
+    // Plain http when a sha256 checks what it fetches.
+    accepted(
+        &spec_with(&format!("  cni:\n    manifest: {{url: 'http://10.0.0.1:8080/x.yaml', sha256: {sha}}}"), sha).0,
+        &[],
+    );
+    let (spec, at) = spec_with("  cni:\n    manifest: {url: 'http://10.0.0.1:8080/x.yaml'}", "'http:");
+    refused(
+        &spec,
+        &[&format!(
+            "{at}: spec.cni.manifest.url: \"http://10.0.0.1:8080/x.yaml\" {rule}plain http without a sha256 lets anyone \
+             on the way change what the node runs"
+        )],
+    );
+}
+
+#[test]
+fn sha256s_are_64_lower_case_hex_digits() {
+    let sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let upper = sha.to_uppercase();
+    let short = &sha[1..];
+    let long = format!("{sha}0");
+    let not_hex = sha.replace('e', "g");
+    grammar(
+        "  cni:\n    manifest: {url: 'https://example.com/x.yaml', sha256: {}}",
+        "spec.cni.manifest.sha256",
+        "is not a SHA-256: 64 lower-case hex digits (0-9, a-f), as sha256sum prints it",
+        &[sha],
+        &[&upper, short, &long, &not_hex, "''"],
+    );
+}
+
+#[test]
+fn registry_mirrors_are_host_port_keys_and_http_urls() {
+    grammar_at(
+        "  registryMirrors:\n    {}: [https://mirror.example.com]",
+        Some("[https://mirror.example.com]"),
+        "spec.registryMirrors.",
+        "is not a registry host (host[:port]: the host a DNS name (labels of letters, digits and '-', separated by dots) \
+         or an IP address (IPv6 in brackets), the port 1 to 65535)",
+        &["docker.io", "registry.k8s.io", "'10.0.0.5:5000'", "'[fd00::5]:5000'", "localhost"],
+        &["'a\"b'", "'..'", "docker.io/library", "'host:0'", "'fd00::5'", "_default", "'a b'", "'a$b'"],
+    );
+    grammar(
+        "  registryMirrors:\n    docker.io: [{}]",
+        "spec.registryMirrors.docker.io[0]",
+        "is not an http or https URL with no user name, password or query: ",
+        &["https://mirror.example.com", "'http://10.0.0.5:5000'", "https://mirror.example.com/v2/prefix"],
+        &[
+            "ftp://mirror.example.com",
+            "https://user:pw@mirror.example.com",
+            "'https://mirror.example.com/?x=1'",
+            "\"https://mirror.example.com/'\"",
+            "'https://mirror.example.com/#x'",
+            "'https://mirror.example.com/a b'",
+        ],
+    );
+}
+
+#[test]
+fn paths_on_the_node_are_absolute_normalised_and_portable() {
+    grammar(
+        &format!("  secrets:\n    encryptTo: {AGE_RECIPIENT}\n    identity: {{}}"),
+        "spec.secrets.identity",
+        "is not an absolute, normalised path: '/' then names separated by single '/' (none of them '.' or '..', no \
+         trailing '/'), each 1 to 255 of POSIX's portable file name characters A-Z a-z 0-9 '.' '_' '-' (the path is \
+         written into shell scripts, systemd units and Packer templates, where other characters have meanings)",
+        &["/etc/kubebake/age.key", "/var/lib/kubebake/k_1-2.key", "/.age"],
+        &[
+            "etc/kubebake/age.key",
+            "/etc/kubebake/",
+            "/etc//kubebake/age.key",
+            "/etc/./kubebake/age.key",
+            "/etc/../kubebake/age.key",
+            "'/etc/kubebake/age key'",
+            "\"/etc/kubebake/age'.key\"",
+            "/etc/kubebake/age%i.key",
+            "'/etc/kubebake/âge.key'",
+            "\"/etc/kubebake/age.key\\n\"",
+            "'/etc/kubebake/${x}.key'",
+        ],
+    );
+}
+
+#[test]
+fn interface_names_are_what_the_kernel_names_interfaces() {
+    let rule = "is not a network interface name: 1 to 15 characters (the kernel's limit) of A-Z a-z 0-9 '_' '.' '-', not \".\" or \"..\"";
+    let good = ["eth0", "ens18", "enp0s31f6", "br-lan.100", "wg_0", "abcdefghijklmno"];
+    let bad = ["''", "'.'", "'..'", "abcdefghijklmnop", "'eth0:1'", "'a b'", "a/b", "\"e\\n[Route]\\nX=1\"", "'ëth0'"];
+    grammar("  vip: {address: 10.0.0.10, interface: {}}", "spec.vip.interface", rule, &good, &bad);
+    grammar(
+        "  nodeNetwork: {interface: {}, prefixLength: 24, gateway: 10.0.0.1}",
+        "spec.nodeNetwork.interface",
+        rule,
+        &good,
+        &bad,
+    );
+}
+
+#[test]
+fn login_users_follow_useradd_and_keys_the_authorized_keys_line() {
+    grammar(
+        "  login: {user: {}}",
+        "spec.login.user",
+        "is not a Linux user name: a lower-case letter or '_', then lower-case letters, digits, '_' or '-', at most 32 \
+         in all (useradd's rule)",
+        &["ops", "_svc", "a-b_c9"],
+        &["Root", "'9ops'", "'ops$'", "o.ps", "\"o'ps\"", &"u".repeat(33), "''"],
+    );
+    let good = [
+        format!("'ssh-ed25519 {ED25519}'"),
+        format!("'ssh-ed25519 {ED25519} ops@example'"),
+        format!("'ecdsa-sha2-nistp256 {ECDSA} a comment, with spaces é'"),
+        format!("'ssh-rsa {RSA} rsa@example'"),
+    ];
+    let bad = [
+        format!("'ssh-dss {ED25519}'"),
+        format!("'ssh-rsa {ED25519}'"),
+        format!("'ssh-ed25519 {}'", &ED25519[..40]),
+        format!("'ssh-rsa {}'", &RSA[..RSA.len() - 8]),
+        format!("'ssh-ed25519 {ED25519}!'"),
+        format!("\"ssh-ed25519 {ED25519} x\\ny\""),
+        format!("\"ssh-ed25519\\t{ED25519}\""),
+        format!("'from=\"10.0.0.0/8\" ssh-ed25519 {ED25519}'"),
+        "ssh-ed25519".into(),
+        "'ssh-ed25519 AAAA x'".into(),
+    ];
+    let good: Vec<&str> = good.iter().map(String::as_str).collect();
+    let bad: Vec<&str> = bad.iter().map(String::as_str).collect();
+    grammar(
+        "  login: {sshAuthorizedKeys: [{}]}",
+        "spec.login.sshAuthorizedKeys[0]",
+        "is not an OpenSSH public key line: a key type, its base64 key and an optional comment, separated by spaces on \
+         one line (like ssh-ed25519 AAAA… you@host, as in a .pub file)",
+        &good,
+        &bad,
+    );
+}
+
+#[test]
+fn extra_args_names_are_flag_names_and_values_one_printable_line() {
+    grammar_at(
+        "  apiServer:\n    extraArgs: {{}: flagvalue}",
+        Some("flagvalue"),
+        "spec.apiServer.extraArgs.",
+        "is not a flag name: a letter or digit, then letters, digits, '-', '_' or '.' (without the leading --)",
+        &["v", "audit-log-maxage", "x_y.z"],
+        &["'-v'", "'a=b'", "'a\"b'", "'ä'", "'a;b'"],
+    );
+    grammar(
+        "  controllerManager:\n    extraArgs: {v: {}}",
+        "spec.controllerManager.extraArgs.v",
+        "is not a flag value: one line of printable text, with no control characters or line breaks",
+        &["'a b'", "'Node,RBAC'", "'日本'", "\"'quoted' $(x) `y`\"", "''"],
+        &["\"a\\nb\"", "\"a\\tb\"", "\"a\\rb\"", "\"a\\0b\"", "\"a\\Nb\"", "\"a\\Lb\"", "\"a\\Pb\"", "\"\\e[31m\""],
+    );
+}
+
+#[test]
+fn ignored_preflight_checks_are_kubeadm_check_names() {
+    grammar(
+        "  ignorePreflightErrors: [{}]",
+        "spec.ignorePreflightErrors[0]",
+        "is not a kubeadm preflight check name: a letter, then letters, digits, '.', '_' or '-' (like NumCPU, Port-6443, \
+         FileContent--proc-sys-net-ipv4-ip_forward or all)",
+        &["NumCPU", "Port-6443", "FileContent--proc-sys-net-ipv4-ip_forward", "all"],
+        &["'all; rm -rf /'", "'-x'", "'1x'", "'a b'", "'a,b'", "''"],
+    );
+}
+
+#[test]
+fn local_file_paths_are_on_one_line() {
+    let (spec, at) = spec_with("  os: \"sub/x\\n.yaml\"", "\"sub");
+    refused(&spec, &[&format!("{at}: spec.os: \"sub/x\\n.yaml\" is not a file path on one line")]);
+    let (spec, at) = spec_with("  cni:\n    manifest: {file: \"a\\tb.yaml\"}", "\"a");
+    refused(&spec, &[&format!("{at}: spec.cni.manifest.file: \"a\\tb.yaml\" is not a file path on one line")]);
+}
+
+/// A profile file with every field set, valid; each test replaces a line.
+const PROFILE: &str = "name: my-os.example
+formats: [cloud-init]
+packages: apt
+containerdPackage: containerd.io
+firewall: none
+loginUser: ops
+adminGroup: wheel
+binDir: /opt/bin
+caDirs: [/etc/pki, /etc/ca-certificates]
+flexVolumeDir: /var/lib/kubelet/volumeplugins
+";
+
+#[test]
+fn profile_files_are_checked_by_the_same_grammars_at_their_own_lines() {
+    let spec = with("  join:\n", "  os: my-os.yaml\n  join:\n");
+    accepted(&spec, &[("my-os.yaml", PROFILE)]);
+    // (field, line, a bad value, the rule)
+    let path_rule = "is not an absolute, normalised path: '/' then names separated by single '/'";
+    let cases: &[(&str, usize, &str, &str)] = &[
+        ("name", 1, "'My OS'", "is not a DNS-1123 subdomain (lower-case labels separated by dots)"),
+        ("name", 1, "a/b", "is not a DNS-1123 subdomain"),
+        (
+            "containerdPackage",
+            4,
+            "'containerd;ls'",
+            "is not a Debian package name: at least two characters of a-z, 0-9, '+', '-' and '.', starting with a letter or digit (Debian Policy 5.6.1)",
+        ),
+        ("containerdPackage", 4, "Containerd", "is not a Debian package name"),
+        (
+            "loginUser",
+            6,
+            "'root$'",
+            "is not a Linux user name: a lower-case letter or '_', then lower-case letters, digits, '_' or '-', at most 32 in all (useradd's rule)",
+        ),
+        (
+            "adminGroup",
+            7,
+            "'wheel group'",
+            "is not a Linux group name: a lower-case letter or '_', then lower-case letters, digits, '_' or '-', at most 32 in all (groupadd's rule)",
+        ),
+        ("adminGroup", 7, "\"adm'\"", "is not a Linux group name"),
+        ("binDir", 8, "'/opt/b$(id)'", path_rule),
+        ("binDir", 8, "opt/bin", path_rule),
+        ("binDir", 8, "/opt/bin/", path_rule),
+        ("binDir", 8, "/opt/../bin", path_rule),
+        ("binDir", 8, "'/opt/b%n'", path_rule),
+        ("flexVolumeDir", 10, "'/var/lib/kubelet/volume plugins'", path_rule),
+        ("flexVolumeDir", 10, "relative", path_rule),
+    ];
+    for (field, line, value, rule) in cases {
+        let profile: String = PROFILE
+            .lines()
+            .map(|l| if l.starts_with(&format!("{field}:")) { format!("{field}: {value}\n") } else { format!("{l}\n") })
+            .collect();
+        let column = field.len() + 3;
+        refused_with_files(
+            &spec,
+            &[("my-os.yaml", &profile)],
+            &[
+                "cluster.yaml is not a valid cluster spec (1 problem)",
+                &format!("\n  my-os.yaml:line {line} column {column}: {field}: "),
+                rule,
+            ],
+        );
+    }
+    // Lists: each item at its own column.
+    for (dirs, at, message) in [
+        ("[/etc/pki, /etc/pki/../x]", "line 9 column 20", format!("caDirs[1]: \"/etc/pki/../x\" {path_rule}")),
+        ("[/etc/pki, /srv/ca]", "line 9 column 20", "caDirs[1]: /srv/ca is not one of kubeadm's CA directories".into()),
+        ("[/etc/pki, /etc/pki]", "line 9 column 20", "caDirs[1]: /etc/pki is already caDirs[0]".into()),
+    ] {
+        let profile = PROFILE.replace("caDirs: [/etc/pki, /etc/ca-certificates]", &format!("caDirs: {dirs}"));
+        refused_with_files(&spec, &[("my-os.yaml", &profile)], &[&format!("my-os.yaml:{at}: {message}")]);
+    }
+    // Shape errors point into the profile too.
+    let profile = PROFILE.replace("firewall: none\n", "firewall: none\nbinDirs: /opt/bin\n");
+    refused_with_files(&spec, &[("my-os.yaml", &profile)], &["my-os.yaml:line 6 column 1: unknown field `binDirs`"]);
+}
+
+#[test]
+fn issue_21_a_hostile_profile_file_is_refused_with_every_problem_and_the_spec_s_own() {
+    let spec = with("  join:\n", "  os: my-os.yaml\n  login: {user: Root}\n  join:\n");
+    let profile = "name: My OS
+formats: [cloud-init]
+packages: apt
+containerdPackage: \"containerd;touch /tmp/D\"
+firewall: none
+loginUser: \"root$(id)\"
+adminGroup: \"sudo\\n\"
+binDir: /opt/bin;touch${IFS}/tmp/B
+caDirs: [/etc/pki/../../tmp]
+flexVolumeDir: '/opt/x y'
+";
+    let files = [("my-os.yaml", profile)];
+    refused_with_files(
+        &spec,
+        &files,
+        &[
+            "is not a valid cluster spec (8 problems)",
+            "my-os.yaml:line 1 column 7: name: \"My OS\" is not a DNS-1123 subdomain",
+            "my-os.yaml:line 4 column 20: containerdPackage: \"containerd;touch /tmp/D\" is not a Debian package name",
+            "my-os.yaml:line 6 column 12: loginUser: \"root$(id)\" is not a Linux user name",
+            "my-os.yaml:line 7 column 13: adminGroup: \"sudo\\n\" is not a Linux group name",
+            "my-os.yaml:line 8 column 9: binDir: \"/opt/bin;touch${IFS}/tmp/B\" is not an absolute, normalised path",
+            "the name \"bin;touch${IFS}\" is not of those characters",
+            "my-os.yaml:line 9 column 10: caDirs[0]: \"/etc/pki/../../tmp\" is not an absolute, normalised path",
+            "my-os.yaml:line 10 column 16: flexVolumeDir: \"/opt/x y\" is not an absolute, normalised path",
+            "cluster.yaml:line 17 column 17: spec.login.user: \"Root\" is not a Linux user name",
+        ],
+    );
+    // `validate --json` names the file each problem is in.
+    let b = Bake::new(&spec);
+    std::fs::write(b.path("my-os.yaml"), profile).unwrap();
+    let run = b.run(&["validate", "--json", "cluster.yaml"]);
+    assert!(!run.ok());
+    let report: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    let problems = report["problems"].as_array().unwrap();
+    let bin_dir = problems.iter().find(|p| p["path"] == "binDir").expect("binDir's problem");
+    assert_eq!((&bin_dir["file"], &bin_dir["line"], &bin_dir["column"]), (&"my-os.yaml".into(), &8.into(), &9.into()));
+    let user = problems.iter().find(|p| p["path"] == "spec.login.user").expect("the spec's problem");
+    assert_eq!((&user["file"], &user["line"]), (&serde_json::Value::Null, &17.into()));
 }

@@ -5,7 +5,9 @@
 //! strings, so a spec with several bad values reports all of them in one go rather than
 //! stopping at the first one serde trips over.
 
+pub(crate) mod checker;
 mod duration;
+pub(crate) mod grammar;
 mod locate;
 mod validate;
 
@@ -144,7 +146,8 @@ pub struct NodeNetworkSpec {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Component {
     /// Flags without their leading `--`; kubeadm's semantics: a flag the component already
-    /// gets is overridden, any other is added. Values may be any YAML scalar.
+    /// gets is overridden, any other is added. Values may be any YAML scalar that reads as
+    /// one line of printable text.
     #[serde(default)]
     pub extra_args: BTreeMap<String, serde_yaml::Value>,
 }
@@ -178,7 +181,9 @@ pub struct CniSpec {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestSource {
+    /// https, or http when `sha256` checks what it fetches.
     pub url: Option<String>,
+    /// 64 lower-case hex digits, as sha256sum prints them.
     pub sha256: Option<String>,
     /// Relative paths are relative to the spec file.
     pub file: Option<String>,
@@ -275,7 +280,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Loaded> {
     }
 }
 
-fn serde_problem(e: &serde_yaml::Error) -> Problem {
+pub(crate) fn serde_problem(e: &serde_yaml::Error) -> Problem {
     // serde_yaml prefixes the message with the field path ("spec.nodes[0]: unknown field
     // ...") and appends the position; split them so the output reads like our own errors.
     let mut message = e.to_string();
@@ -287,5 +292,11 @@ fn serde_problem(e: &serde_yaml::Error) -> Problem {
         _ => (String::new(), message),
     };
     let loc = e.location();
-    Problem { path, line: loc.as_ref().map(|l| l.line()), column: loc.as_ref().map(|l| l.column()), message }
+    Problem {
+        path,
+        line: loc.as_ref().map(|l| l.line()),
+        column: loc.as_ref().map(|l| l.column()),
+        message,
+        file: None,
+    }
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use super::checker::Checker;
+use super::grammar::{self, UrlUse, dns1123_label, dns1123_subdomain};
 use super::{API_VERSION, ClusterFile, CniSpec, KIND, Locator, VipSpec, parse_go_duration};
 use crate::error::Problem;
 use crate::model::*;
@@ -49,40 +51,12 @@ const KUBELET_LABELS: &[&str] = &[
 /// Label namespaces (and their subdomains) a kubelet may set on its own Node.
 const KUBELET_LABEL_NAMESPACES: &[&str] = &["kubelet.kubernetes.io", "node.kubernetes.io"];
 
-struct Checker<'a> {
-    locator: &'a Locator,
-    problems: Vec<Problem>,
-    warnings: Vec<Problem>,
-}
-
-impl Checker<'_> {
-    fn problem(&self, path: &str, message: String) -> Problem {
-        let pos = self.locator.find(path);
-        Problem { path: path.to_string(), line: pos.map(|p| p.0), column: pos.map(|p| p.1), message }
-    }
-
-    fn error(&mut self, path: &str, message: impl Into<String>) {
-        let p = self.problem(path, message.into());
-        self.problems.push(p);
-    }
-
-    fn warn(&mut self, path: &str, message: impl Into<String>) {
-        let p = self.problem(path, message.into());
-        self.warnings.push(p);
-    }
-
-    /// Records the error and yields `None` so the caller can carry on with a placeholder.
-    fn check<T>(&mut self, path: &str, r: Result<T, String>) -> Option<T> {
-        r.map_err(|m| self.error(path, m)).ok()
-    }
-}
-
 pub fn validate(
     file: &ClusterFile,
     locator: &Locator,
     base_dir: &Path,
 ) -> Result<(Cluster, Vec<Problem>), Vec<Problem>> {
-    let mut c = Checker { locator, problems: Vec::new(), warnings: Vec::new() };
+    let mut c = Checker::new(locator, None);
     let spec = &file.spec;
 
     if file.api_version != API_VERSION {
@@ -334,20 +308,15 @@ pub fn validate(
 
     let mut ignore_preflight_errors = Vec::new();
     for (i, check) in spec.ignore_preflight_errors.iter().enumerate() {
-        if check.is_empty() || !check.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '.') {
-            c.error(
-                &format!("spec.ignorePreflightErrors[{i}]"),
-                format!("{check:?} is not a kubeadm preflight check name (like NumCPU or Port-6443)"),
-            );
-        } else if !ignore_preflight_errors.contains(check) {
+        if c.rule(&format!("spec.ignorePreflightErrors[{i}]"), grammar::preflight_check(check))
+            && !ignore_preflight_errors.contains(check)
+        {
             ignore_preflight_errors.push(check.clone());
         }
     }
     ignore_preflight_errors.sort();
     let image_repository = spec.image_repository.clone().unwrap_or_else(|| DEFAULT_IMAGE_REPOSITORY.into());
-    if let Err(m) = image_reference(&image_repository) {
-        c.error("spec.imageRepository", m);
-    }
+    c.rule("spec.imageRepository", grammar::image_repository(&image_repository));
     let extra_args = ExtraArgs {
         api_server: extra_args(&mut c, "spec.apiServer.extraArgs", &spec.api_server.extra_args),
         controller_manager: extra_args(&mut c, "spec.controllerManager.extraArgs", &spec.controller_manager.extra_args),
@@ -371,20 +340,18 @@ pub fn validate(
             format!("profile {} says how to write no static network configuration (networkConfig)", o.profile.name),
         );
     }
-    let login = os.as_ref().and_then(|os| check_login(&mut c, spec.login.as_ref(), &os.profile));
+    let login = check_login(&mut c, spec.login.as_ref(), os.as_ref().map(|os| &os.profile));
     let mut registry_mirrors = std::collections::BTreeMap::new();
     for (host, urls) in &spec.registry_mirrors {
         let path = format!("spec.registryMirrors.{host}");
-        if host.is_empty() || host.contains(['/', ' ']) {
-            c.error(&path, format!("{host:?} is not a registry host (like docker.io or registry.k8s.io)"));
-        }
+        // The host names a directory on the node (certs.d/<host>/) and the server containerd
+        // falls back to (https://<host>).
+        c.rule(&path, grammar::registry_host(host));
         if urls.is_empty() {
             c.error(&path, "lists no mirror");
         }
         for (i, u) in urls.iter().enumerate() {
-            if !(u.starts_with("https://") || u.starts_with("http://")) || u.contains(char::is_whitespace) {
-                c.error(&format!("{path}[{i}]"), format!("{u:?} is not an http(s) URL"));
-            }
+            c.rule(&format!("{path}[{i}]"), grammar::url(u, UrlUse::Mirror));
         }
         registry_mirrors.insert(host.clone(), urls.clone());
     }
@@ -392,8 +359,7 @@ pub fn validate(
     let sealing = spec.secrets.as_ref().and_then(|s| {
         let recipient = c.check("spec.secrets.encryptTo", crate::seal::Recipient::parse(s.encrypt_to.trim()));
         let identity = s.identity.clone().unwrap_or_else(|| crate::seal::DEFAULT_IDENTITY.into());
-        if !identity.starts_with('/') || identity.contains(|ch: char| ch.is_whitespace() || ch == '\'' || ch == '\\') {
-            c.error("spec.secrets.identity", format!("{identity:?} is not an absolute path without spaces or quotes"));
+        if !c.rule("spec.secrets.identity", grammar::node_path(&identity)) {
             return None;
         }
         recipient.map(|recipient| Sealing { recipient, identity })
@@ -611,20 +577,9 @@ fn check_vip(c: &mut Checker, v: &VipSpec, nodes: &[Node], pod: Option<IpNet>, s
             }
         }
     }
-    let valid_interface = !v.interface.is_empty()
-        && v.interface.len() <= 15
-        && !v.interface.contains(['/', ':'])
-        && !v.interface.chars().any(char::is_whitespace);
-    if !valid_interface {
-        c.error(
-            "spec.vip.interface",
-            format!("{:?} is not a network interface name (at most 15 characters, no '/', ':' or spaces)", v.interface),
-        );
-    }
+    c.rule("spec.vip.interface", grammar::interface_name(&v.interface));
     let image = v.image.clone().unwrap_or_else(|| DEFAULT_KUBE_VIP_IMAGE.into());
-    if let Err(m) = image_reference(&image) {
-        c.error("spec.vip.image", m);
-    }
+    c.rule("spec.vip.image", grammar::image_reference(&image));
     Some(Vip { address: address?, interface: v.interface.clone(), image })
 }
 
@@ -640,8 +595,7 @@ fn extra_args(
             c.error(&field, format!("write the flag without its dashes: {bare}"));
             continue;
         }
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
-            c.error(&field, format!("{name:?} is not a flag name"));
+        if !c.rule(&field, grammar::flag_name(name)) {
             continue;
         }
         let text = match value {
@@ -653,7 +607,9 @@ fn extra_args(
                 continue;
             }
         };
-        out.insert(name.clone(), text);
+        if c.rule(&field, grammar::flag_value(&text)) {
+            out.insert(name.clone(), text);
+        }
     }
     out
 }
@@ -707,17 +663,13 @@ fn check_cni(c: &mut Checker, spec: Option<&CniSpec>, base_dir: &Path) -> Option
     if spec.mtu.is_some() && mode == Some(CalicoMode::Manifest) {
         c.error("spec.cni.mtu", "is set through the operator's Installation; in manifest mode Calico detects the MTU");
     }
-    if let Some(r) = &spec.registry
-        && let Err(m) = image_reference(r)
-    {
-        c.error("spec.cni.registry", m);
+    if let Some(r) = &spec.registry {
+        c.rule("spec.cni.registry", grammar::image_repository(r));
     }
     let m = &spec.manifest;
-    let sha256 = m.sha256.as_ref().map(|h| h.to_ascii_lowercase());
-    if let Some(h) = &sha256
-        && (h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
-    {
-        c.error("spec.cni.manifest.sha256", format!("{h:?} is not a SHA-256 in hex (64 characters)"));
+    let sha256 = m.sha256.clone();
+    if let Some(h) = &sha256 {
+        c.rule("spec.cni.manifest.sha256", grammar::sha256(h));
     }
     let source = match (&m.url, &m.file) {
         (Some(_), Some(_)) => {
@@ -725,6 +677,9 @@ fn check_cni(c: &mut Checker, spec: Option<&CniSpec>, base_dir: &Path) -> Option
             None
         }
         (_, Some(file)) => {
+            if !c.rule("spec.cni.manifest.file", grammar::local_path(file)) {
+                return None;
+            }
             let path = base_dir.join(file);
             match std::fs::read(&path) {
                 Err(e) => {
@@ -748,9 +703,7 @@ fn check_cni(c: &mut Checker, spec: Option<&CniSpec>, base_dir: &Path) -> Option
             }
         }
         (Some(url), None) => {
-            if !url.starts_with("https://") && !url.starts_with("http://") {
-                c.error("spec.cni.manifest.url", format!("{url:?} is not an http(s) URL"));
-            }
+            c.rule("spec.cni.manifest.url", grammar::url(url, UrlUse::Download { checked: sha256.is_some() }));
             Some(ManifestSource::Url { urls: vec![url.clone()], sha256 })
         }
         (None, None) => {
@@ -783,12 +736,16 @@ fn check_cni(c: &mut Checker, spec: Option<&CniSpec>, base_dir: &Path) -> Option
 }
 
 fn check_os(c: &mut Checker, spec: &super::Spec, base_dir: &Path) -> Option<NodeOs> {
-    use crate::profile::{Format, Packages, Profile};
+    use crate::profile::{Format, LoadError, Packages, Profile};
     let name = spec.os.as_deref().unwrap_or(crate::profile::DEFAULT);
     let profile = match Profile::load(name, base_dir) {
         Ok(p) => p,
-        Err(m) => {
+        Err(LoadError::Name(m)) => {
             c.error("spec.os", m);
+            return None;
+        }
+        Err(LoadError::Profile(problems)) => {
+            c.problems.extend(problems);
             return None;
         }
     };
@@ -835,26 +792,24 @@ fn check_os(c: &mut Checker, spec: &super::Spec, base_dir: &Path) -> Option<Node
     Some(NodeOs { profile, format, ignition_version, packages })
 }
 
-fn check_login(c: &mut Checker, spec: Option<&super::LoginSpec>, profile: &crate::profile::Profile) -> Option<Login> {
-    let user = spec.and_then(|l| l.user.clone()).unwrap_or_else(|| profile.login_user.clone());
-    let valid = !user.is_empty()
-        && user.len() <= 32
-        && user.starts_with(|ch: char| ch.is_ascii_lowercase() || ch == '_')
-        && user.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if !valid {
-        c.error("spec.login.user", format!("{user:?} is not a Linux user name (lower case, digits, '_' and '-')"));
+/// The login's fields are checked whether or not the profile could be had, so that a spec
+/// with a bad profile still hears about every other problem at once.
+fn check_login(
+    c: &mut Checker,
+    spec: Option<&super::LoginSpec>,
+    profile: Option<&crate::profile::Profile>,
+) -> Option<Login> {
+    // The profile's own user was checked with the profile.
+    let given = spec.and_then(|l| l.user.clone());
+    if let Some(user) = &given {
+        c.rule("spec.login.user", grammar::user_name(user));
     }
     let keys = spec.map(|l| l.ssh_authorized_keys.clone()).unwrap_or_default();
     for (i, k) in keys.iter().enumerate() {
-        let kind = k.split_whitespace().next().unwrap_or_default();
-        let known = kind.starts_with("ssh-") || kind.starts_with("ecdsa-sha2-") || kind.starts_with("sk-");
-        if !known || k.split_whitespace().count() < 2 || k.contains('\n') {
-            c.error(
-                &format!("spec.login.sshAuthorizedKeys[{i}]"),
-                "is not an OpenSSH public key line (like ssh-ed25519 AAAA... comment)",
-            );
-        }
+        c.rule(&format!("spec.login.sshAuthorizedKeys[{i}]"), grammar::ssh_authorized_key(k));
     }
+    let profile = profile?;
+    let user = given.unwrap_or_else(|| profile.login_user.clone());
     Some(Login { create: user != profile.login_user, user, ssh_authorized_keys: keys })
 }
 
@@ -890,21 +845,8 @@ fn check_node_network(c: &mut Checker, n: &super::NodeNetworkSpec, nodes: &[Node
         }
     }
     let interface = n.interface.clone().unwrap_or_else(|| "eth0".into());
-    if interface.is_empty() || interface.len() > 15 || interface.contains(['/', ' ', ':']) {
-        c.error("spec.nodeNetwork.interface", format!("{interface:?} is not a network interface name"));
-    }
+    c.rule("spec.nodeNetwork.interface", grammar::interface_name(&interface));
     Some(NodeNetwork { interface, prefix_length: n.prefix_length, gateway: gateway?, nameservers })
-}
-
-/// A registry or image reference: no scheme, no spaces.
-fn image_reference(s: &str) -> Result<(), String> {
-    if s.is_empty() || s.contains("://") || s.chars().any(char::is_whitespace) || s.ends_with('/') {
-        Err(format!(
-            "{s:?} is not a registry or image reference like registry.example.com/k8s (no scheme, no trailing '/')"
-        ))
-    } else {
-        Ok(())
-    }
 }
 
 fn duration_field(
@@ -983,30 +925,6 @@ fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
     }
     dns1123_subdomain(host).map_err(|m| bad(&m))?;
     Ok(Endpoint { host: Host::Dns(host.to_string()), port })
-}
-
-/// A DNS-1123 label: what Kubernetes requires of a node name.
-pub fn dns1123_label(s: &str) -> Result<(), String> {
-    let ok = !s.is_empty()
-        && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{s:?} is not a DNS-1123 label (at most 63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit)"
-        ))
-    }
-}
-
-pub fn dns1123_subdomain(s: &str) -> Result<(), String> {
-    if !s.is_empty() && s.len() <= 253 && s.split('.').all(|l| dns1123_label(l).is_ok()) {
-        Ok(())
-    } else {
-        Err(format!("{s:?} is not a DNS-1123 subdomain (lower-case labels separated by dots)"))
-    }
 }
 
 /// A certificate DNS name: a subdomain, optionally with a leading wildcard label.
