@@ -404,3 +404,14 @@ fn ignored_preflight_checks_must_be_check_names_and_reach_every_node() {
         assert!(ignored.ends_with(&["Mem", "NumCPU"]), "{node}: {ignored:?}");
     }
 }
+
+#[test]
+fn a_low_order_age_recipient_is_refused() {
+    // The all-zero X25519 point: anything sealed to it opens with a shared secret of zero.
+    // age refuses it ("low order point"); here it once passed validation and the bake died.
+    let zero = "age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq5cu47z";
+    refused(
+        &format!("{BASE}  secrets:\n    encryptTo: {zero}\n"),
+        &[&format!("line 26 column 16: spec.secrets.encryptTo: \"{zero}\" is a low-order X25519 point")],
+    );
+}
