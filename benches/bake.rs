@@ -254,15 +254,20 @@ fn sizes(dir: &Path) {
     let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
     println!("\n| example | node | format | files | user-data | delivered |");
     println!("|---|---|---|---:|---:|---:|");
+    // (example, os, RSA-2048, sealed)
     let variants = [
-        ("quickstart", None, false),
-        ("quickstart", Some("flatcar"), false),
-        ("ha", None, false),
-        ("ha", Some("flatcar"), false),
-        ("ha", None, true),
-        ("ha", Some("flatcar"), true),
+        ("quickstart", None, false, false),
+        ("quickstart", Some("flatcar"), false, false),
+        ("ha", None, false, false),
+        ("ha", Some("flatcar"), false, false),
+        ("ha", None, true, false),
+        ("ha", Some("flatcar"), true, false),
+        ("quickstart", Some("debian-12"), false, true),
+        ("quickstart", Some("flatcar"), false, true),
+        ("ha", Some("debian-12"), false, true),
+        ("ha", Some("flatcar"), false, true),
     ];
-    for (i, (example, os, rsa)) in variants.into_iter().enumerate() {
+    for (i, (example, os, rsa, sealed)) in variants.into_iter().enumerate() {
         let text = std::fs::read_to_string(format!("{examples}/{example}.yaml")).unwrap();
         {
             let mut spec_text = match os {
@@ -271,6 +276,11 @@ fn sizes(dir: &Path) {
             };
             if rsa {
                 spec_text = spec_text.replacen("  pki:\n", "  pki:\n    encryptionAlgorithm: RSA-2048\n", 1);
+            }
+            if sealed {
+                // Any recipient: what it opens with does not change the sizes.
+                spec_text.push_str("  secrets:\n    encryptTo: ");
+                spec_text.push_str("age1pce3h48yq6wxkgfcdhyefu4my9lycys3jyun7rexs0e9h05j0alqzx27te\n");
             }
             let spec_path = dir.join(format!("sizes-{i}.yaml"));
             std::fs::write(&spec_path, spec_text).unwrap();
@@ -289,6 +299,9 @@ fn sizes(dir: &Path) {
             }
             if let Some(os) = os {
                 label.push_str(&format!(", `os: {os}`"));
+            }
+            if sealed {
+                label.push_str(", `secrets.encryptTo`");
             }
             for node in report["nodes"].as_array().unwrap() {
                 println!(

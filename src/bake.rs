@@ -162,14 +162,19 @@ fn bake_with(opts: &Options, templates: &Templates, target: Target) -> Result<Re
         &operator.key_pem,
     );
     // rootfs/ keeps the clear files (it is the operator's); the user-data gets them sealed.
-    let sealing = cluster.sealing.as_ref().map(|s| {
-        let ca_key = state.ca_key_pem(CaId::Kubernetes);
-        let mut tokens = vec![state.token.expose(), state.join_token.expose()];
-        for t in state.pool_tokens.values() {
-            tokens.extend([t.initial.expose(), t.joins.expose()]);
+    let sealing = match &cluster.sealing {
+        None => None,
+        Some(s) => {
+            let seed = state.seal_seed().ok_or_else(|| {
+                Error::state(&state_dir, "has no seal seed for a spec that seals; the state is damaged")
+            })?;
+            let mut tokens = vec![state.token.expose(), state.join_token.expose()];
+            for t in state.pool_tokens.values() {
+                tokens.extend([t.initial.expose(), t.joins.expose()]);
+            }
+            Some((s, seed, tokens))
         }
-        (s, ca_key, tokens)
-    });
+    };
     // Every node, then one user-data per pool, whatever its size: a pool's machines share it.
     let machines: Vec<Machine> =
         cluster.nodes.iter().map(Machine::Node).chain(cluster.worker_pools.iter().map(Machine::Pool)).collect();
@@ -204,10 +209,15 @@ fn bake_with(opts: &Options, templates: &Templates, target: Target) -> Result<Re
             write_all(tree.iter().map(|f| (format!("{}/rootfs{}", plan.name, f.path), f.contents, f.mode)).collect())
         };
         let user_data = || -> Result<(NodeSummary, Vec<Sum>)> {
-            let transformed = match &sealing {
-                Some((s, ca_key, tokens)) => Some(crate::seal::seal_plan(&plan, &s.recipient, ca_key, tokens)),
-                None if firstboot::packs_files(&cluster) => Some(crate::pack::pack_plan(&plan)),
-                None => None,
+            let transformed = if firstboot::packs_files(&cluster) {
+                let packed = crate::pack::pack_plan(&plan, firstboot::packs_with_xz(&cluster));
+                Some(match &sealing {
+                    Some((s, seed, tokens)) => crate::seal::seal_plan(packed, &s.recipient, seed, tokens)
+                        .map_err(|m| Error::crypto(format!("sealing {}'s user-data", plan.name), m))?,
+                    None => packed,
+                })
+            } else {
+                None
             };
             let delivered = transformed.as_ref().unwrap_or(&plan);
             let user_data = render::render(&cluster, delivered);
@@ -452,13 +462,6 @@ fn check_sizes(platform: Platform, cluster: &Cluster, nodes: &[&NodeSummary]) ->
              40 KB gzip'd whatever else is chosen; encryptionAlgorithm: ECDSA-P256 makes it 3 times smaller",
             cluster.pki.algorithm
         ));
-    }
-    if cluster.os.format == Format::Ignition && cluster.sealing.is_some() {
-        advice.push(
-            "sealed secrets (secrets.encryptTo) travel in an archive of their own, not in the smaller node pack \
-             an unsealed Ignition node gets"
-                .to_string(),
-        );
     }
     advice.push(
         "fewer extra files help (a local Calico manifest rides in the first control plane's user-data); \

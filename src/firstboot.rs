@@ -67,19 +67,22 @@ pub struct ScriptContext {
     /// Where a `packages: bundle` image carries the bundle, and where it is unpacked.
     pub bundle_path: &'static str,
     pub bundle_dir: &'static str,
-    /// `secrets.encryptTo`: the sealed archive and the image's identity that opens it.
-    pub sealed_file: Option<&'static str>,
-    pub age_identity: Option<String>,
-    pub age_recipient: Option<String>,
-    /// Ignition nodes: the unpacker that places the node's files from its pack (`pack`),
-    /// run by the unit before this script.
+    /// Ignition nodes and sealed ones: the unpacker that places the node's files from its
+    /// pack (`pack`), run by the unit before this script.
     pub unpacker: Option<&'static str>,
 }
 
 /// Whether the node's files travel in a pack (`pack`): with Ignition, whose data URLs cost
-/// PEM a second base64, unless the secrets travel sealed (`seal`) instead.
+/// PEM a second base64, and wherever they travel sealed (`seal`), as sealed bytes do not
+/// compress and the pack is compressed before it is sealed.
 pub fn packs_files(cluster: &Cluster) -> bool {
-    cluster.os.format == Format::Ignition && cluster.sealing.is_none()
+    cluster.os.format == Format::Ignition || cluster.sealing.is_some()
+}
+
+/// Whether a large pack may be xz-compressed: Ignition's distributions have xz; a
+/// cloud-init image need not (Debian's is `standard`, not `required`), and gzip is there.
+pub fn packs_with_xz(cluster: &Cluster) -> bool {
+    cluster.os.format == Format::Ignition
 }
 
 /// The ports a node of `role` serves, in the firewall's own syntax.
@@ -152,9 +155,6 @@ fn context(cluster: &Cluster, node_name: String, pool: Option<String>, role: Rol
         staged_manifests_dir: STAGED_MANIFESTS_DIR,
         bundle_path: BUNDLE_PATH,
         bundle_dir: BUNDLE_DIR,
-        sealed_file: cluster.sealing.as_ref().map(|_| crate::seal::SEALED_FILE),
-        age_identity: cluster.sealing.as_ref().map(|s| s.identity.clone()),
-        age_recipient: cluster.sealing.as_ref().map(|s| s.recipient.to_string()),
         unpacker: packs_files(cluster).then_some(crate::pack::UNPACKER),
     }
 }
@@ -233,8 +233,16 @@ fn add_common(p: &mut NodePlan, cluster: &Cluster, ctx: &ScriptContext, template
     p.units.push(PlannedUnit { name: FIRSTBOOT_UNIT.into(), contents: unit, enabled: true });
     if let Some(unpacker) = ctx.unpacker {
         use crate::pack;
+        // A sealed node's unpacker looks for the sealed pack only: one in clear would be one
+        // that was not baked for it.
+        let suffix = if cluster.sealing.is_some() { crate::seal::SEALED_SUFFIX } else { "" };
         let names = serde_json::json!({
-            "pack_xz": pack::PACK_XZ, "pack_gz": pack::PACK_GZ, "magic": pack::MAGIC, "data_line": pack::DATA_LINE,
+            "pack_xz": format!("{}{suffix}", pack::PACK_XZ),
+            "pack_gz": format!("{}{suffix}", pack::PACK_GZ),
+            "magic": pack::MAGIC,
+            "data_line": pack::DATA_LINE,
+            "age_identity": cluster.sealing.as_ref().map(|s| &s.identity),
+            "age_recipient": cluster.sealing.as_ref().map(|s| s.recipient.to_string()),
         });
         p.add(unpacker.into(), 0o755, templates.render("unpack.sh.tera", &names)?);
     }

@@ -1,15 +1,18 @@
-//! The node pack of an Ignition node. An Ignition config carries bytes only as data URLs
-//! inside JSON, and kubebake's compression over the whole config is base64-encoded
-//! again: PEM (base64 of DER) pays base64 twice, a kubeconfig's embedded certificates
-//! (base64 of PEM) three times, and gzip is the only compression Ignition knows. That
-//! kept an Ignition control plane over EC2's 16 KB. So an Ignition node's files travel
-//! in one pack, compressed once (xz where it counts): text as it is, PEM as its DER,
-//! and the PEM inside kubeconfigs as references to the same DER, with a recipe saying
-//! how to rebuild each file. The Ignition config itself places only what the machine
-//! needs before first boot (hostname, network, units), the pack and its unpacker
-//! (`unpack.sh.tera`), which first boot runs before anything else: it rebuilds every
-//! file byte for byte, checks the digest the bake recorded over all of them, and only
-//! then places them. The node ends up with exactly `OUT/<node>/rootfs`.
+//! The node pack of an Ignition node, and of any node whose secrets are sealed. An
+//! Ignition config carries bytes only as data URLs inside JSON, and kubebake's
+//! compression over the whole config is base64-encoded again: PEM (base64 of DER) pays
+//! base64 twice, a kubeconfig's embedded certificates (base64 of PEM) three times, and
+//! gzip is the only compression Ignition knows. That kept an Ignition control plane over
+//! EC2's 16 KB. So an Ignition node's files travel in one pack, compressed once (xz where
+//! it counts): text as it is, PEM as its DER, and the PEM inside kubeconfigs as
+//! references to the same DER, with a recipe saying how to rebuild each file. A sealed
+//! node (`secrets.encryptTo`, either format) gets the same pack, compressed and then sealed
+//! (src/seal.rs): sealed bytes do not compress, so its files must be compressed before.
+//! The user-data itself places only what the machine needs before first boot (hostname,
+//! network, units), the pack and its unpacker (`unpack.sh.tera`), which first boot runs
+//! before anything else: it opens the seal if there is one, rebuilds every file byte for
+//! byte, checks the digest the bake recorded over all of them, and only then places them.
+//! The node ends up with exactly `OUT/<node>/rootfs`.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -20,9 +23,10 @@ use sha2::{Digest, Sha256};
 
 use crate::plan::{NodePlan, PlannedFile};
 
-/// The pack, xz-compressed (a control plane's: xz is a tenth smaller than gzip there).
+/// The pack, xz-compressed (an Ignition control plane's: xz is a tenth smaller than gzip there).
 pub const PACK_XZ: &str = "/etc/kubebake/node.pack.xz";
-/// The pack, gzip'd (small nodes': fits anywhere, and gzip is five times faster).
+/// The pack, gzip'd (small nodes': fits anywhere, and gzip is five times faster; and every
+/// cloud-init node's, as those images need not have xz).
 pub const PACK_GZ: &str = "/etc/kubebake/node.pack.gz";
 /// First boot's unpacker (rendered from `unpack.sh.tera`), run before the first-boot script.
 pub const UNPACKER: &str = "/opt/kubebake/unpack.sh";
@@ -37,9 +41,14 @@ const XZ_FROM: usize = 16 * 1024;
 /// replaced on the node by the base64 of that block's PEM.
 const MARK: &str = "@pem:";
 
-/// What Ignition still places itself: what the machine reads at boot, before first boot's
-/// unit runs (its name, its network), and the unpacker.
-fn placed_by_ignition(path: &str) -> bool {
+/// Whether `path` is a node's compressed pack.
+pub fn is_pack(path: &str) -> bool {
+    path == PACK_XZ || path == PACK_GZ
+}
+
+/// What the user-data still places itself: what the machine reads at boot, before first
+/// boot's unit runs (its name, its network), and the unpacker.
+fn placed_before_first_boot(path: &str) -> bool {
     path == "/etc/hostname"
         || path == UNPACKER
         || path.starts_with("/etc/systemd/network/")
@@ -141,17 +150,23 @@ pub fn pack(files: &[&PlannedFile]) -> Vec<u8> {
     packer.finish()
 }
 
-/// The plan as an Ignition config carries it: every file but those Ignition must place
-/// itself replaced by the compressed pack. Paths hold no whitespace (the spec's checks
-/// see to it), as the recipe is split on it.
-pub fn pack_plan(plan: &NodePlan) -> NodePlan {
+/// The plan as the user-data carries it: every file but those the user-data must place
+/// itself replaced by the compressed pack; xz-compressed only when the node has `xz`
+/// (Ignition's distributions) and the pack is large. Paths hold no whitespace (the spec's
+/// checks see to it), as the recipe is split on it.
+pub fn pack_plan(plan: &NodePlan, xz: bool) -> NodePlan {
     let (kept, packed): (Vec<&PlannedFile>, Vec<&PlannedFile>) =
-        plan.files.iter().partition(|f| placed_by_ignition(&f.path) || f.path.contains(char::is_whitespace));
-    let mut out = plan.clone();
-    out.files = kept.into_iter().cloned().collect();
+        plan.files.iter().partition(|f| placed_before_first_boot(&f.path) || f.path.contains(char::is_whitespace));
+    let mut out = NodePlan {
+        name: plan.name.clone(),
+        role: plan.role,
+        pool: plan.pool.clone(),
+        files: kept.into_iter().cloned().collect(),
+        units: plan.units.clone(),
+    };
     if !packed.is_empty() {
         let raw = pack(&packed);
-        let (path, contents) = if raw.len() >= XZ_FROM {
+        let (path, contents) = if xz && raw.len() >= XZ_FROM {
             (PACK_XZ, crate::render::xz(&raw))
         } else {
             (PACK_GZ, crate::render::gzip_document(&raw))
@@ -217,12 +232,14 @@ mod tests {
             ],
             units: Vec::new(),
         };
-        let packed = pack_plan(&plan);
+        let packed = pack_plan(&plan, true);
         let paths: Vec<&str> = packed.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["/etc/hostname", PACK_GZ, "/etc/systemd/network/10-eth0.network", UNPACKER]);
         let big: Vec<u8> = (0..XZ_FROM as u32).flat_map(|i| (i % 7).to_le_bytes()).collect();
         let mut large = plan.clone();
         large.files.push(file("/etc/big", 0o644, &big));
-        assert!(pack_plan(&large).files.iter().any(|f| f.path == PACK_XZ));
+        assert!(pack_plan(&large, true).files.iter().any(|f| f.path == PACK_XZ));
+        // A node without xz gets gzip, however large its pack.
+        assert!(pack_plan(&large, false).files.iter().any(|f| f.path == PACK_GZ));
     }
 }

@@ -10,6 +10,7 @@
 //! operator/admin.*              the operator's kubeconfig identity
 //! kubebake-state.json           what each certificate was issued for
 //! tokens/<id> tokens.json join-token   later tokens, and each worker pool's (tokens.rs)
+//! seal.seed                     what secrets.encryptTo's seals derive from (seal.rs)
 //! ```
 //! Changes are built beside the directory and swapped in whole: a crash leaves the old
 //! state or the new one, never a mix.
@@ -31,6 +32,9 @@ use crate::token::BootstrapToken;
 
 pub const RECORD_FILE: &str = "kubebake-state.json";
 pub const TOKEN_FILE: &str = "token";
+/// 32 random bytes, made by the first bake that seals (`secrets.encryptTo`) and kept: every
+/// seal's ephemeral key, file key and nonce derive from it, and from nothing else secret.
+pub const SEAL_SEED_FILE: &str = "seal.seed";
 const RECORD_VERSION: u32 = 1;
 
 /// Files a user may put in a new state directory before the first bake: their own CAs
@@ -66,6 +70,8 @@ pub struct State {
     /// Each worker pool's tokens, by pool name (the spec's pools only).
     pub pool_tokens: BTreeMap<String, crate::tokens::PoolTokens>,
     leaves: BTreeMap<String, Leaf>,
+    /// Present whenever the spec seals, and kept once made.
+    seal_seed: Option<crate::seal::SealSeed>,
     /// What this bake created, reissued or dropped, for the report. Empty when the state
     /// was reused as it was.
     pub changes: Vec<String>,
@@ -86,6 +92,11 @@ impl State {
 
     pub fn sa_pub_pem(&self) -> &str {
         &self.sa_pub_pem
+    }
+
+    /// The seed that seals derive from; `sync` makes one for a spec that seals.
+    pub fn seal_seed(&self) -> Option<&crate::seal::SealSeed> {
+        self.seal_seed.as_ref()
     }
 
     /// The leaf stored under `stem` (e.g. `nodes/cp-1/pki/apiserver`).
@@ -273,6 +284,21 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<(State
         }
     };
 
+    // Made at the first bake that seals, in a new state or an old one (whose seals derived
+    // from the CA key before: they are sealed anew, once), and kept whatever the spec says
+    // later, so sealing again gives the same bytes.
+    let seal_seed = match existing.get(SEAL_SEED_FILE) {
+        Some(bytes) => Some(
+            crate::seal::SealSeed::from_bytes(bytes)
+                .map_err(|m| refuse(format!("{SEAL_SEED_FILE} {m}; the state is damaged")))?,
+        ),
+        None if cluster.sealing.is_some() => {
+            changes.push("created seal seed (secrets.encryptTo's seals derive from it)".into());
+            Some(crate::seal::SealSeed::generate())
+        }
+        None => None,
+    };
+
     let join_token = crate::tokens::join_token(dir, &existing)?.unwrap_or_else(|| token.clone());
     // A pool's tokens are made once and kept, like the first token: a re-bake gives the
     // pool the same user-data. A pool dropped from the spec keeps its record (its token may
@@ -368,6 +394,9 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<(State
     files.insert("sa.key".into(), (sa_key_pem.clone().into_bytes(), 0o600));
     files.insert("sa.pub".into(), (sa_pub_pem.clone().into_bytes(), 0o644));
     files.insert(TOKEN_FILE.into(), (format!("{}\n", token.expose()).into_bytes(), 0o600));
+    if let Some(seed) = &seal_seed {
+        files.insert(SEAL_SEED_FILE.into(), (seed.expose().to_vec(), 0o600));
+    }
     files.extend(pools.files);
     for (stem, leaf) in &leaves {
         files.insert(format!("{stem}.crt"), (leaf.cert_pem.clone().into_bytes(), 0o644));
@@ -404,6 +433,7 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<(State
         join_token,
         pool_tokens: pools.tokens,
         leaves,
+        seal_seed,
         changes,
     };
     Ok((state, unsaved))

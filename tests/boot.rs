@@ -284,9 +284,10 @@ fn the_boot_tier_scripts_pass_shellcheck() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
-/// `secrets.encryptTo`: cloud-init lays the sealed archive, and first boot opens it with
-/// the image's identity before anything else runs: every baked file, secrets included,
-/// lands as baked. A node whose image has no identity stops at once, saying so.
+/// `secrets.encryptTo`: cloud-init lays the node's sealed pack and its unpacker, and the
+/// first-boot unit's unpacker opens the pack with the image's identity before anything
+/// else runs: every baked file, secrets included, lands as baked. A node whose image has
+/// no identity stops at once, saying so.
 #[test]
 fn sealed_secrets_are_opened_by_the_images_identity_and_refused_without_it() {
     let Some(keygen) = tool("age-keygen", "age") else { return };
@@ -349,6 +350,10 @@ fn sealed_secrets_are_opened_by_the_images_identity_and_refused_without_it() {
         assert_eq!(meta.permissions().mode() & 0o7777, *mode, "cp-1: /{rel} mode");
         assert_eq!((meta.uid(), meta.gid()), (0, 0), "cp-1: /{rel} owner");
     }
-    // What was opened is not left lying about.
-    assert!(!dir("cp-1").join("var/lib/kubebake/secrets.tar.gz").exists());
+    // Neither the sealed pack nor what was opened from it is left lying about.
+    let kubebake_dir: Vec<String> = fs::read_dir(dir("cp-1").join("etc/kubebake"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!kubebake_dir.iter().any(|n| n.starts_with("node.pack") || n.starts_with(".unpack.")), "{kubebake_dir:?}");
 }

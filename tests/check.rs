@@ -179,3 +179,44 @@ fn check_writes_nothing_and_removes_the_state_copies_earlier_versions_left_in_tm
     assert!(linked.join("kept").exists(), "a link was followed");
     assert_eq!(fs::read_dir(b.path("")).unwrap().count(), before, "check wrote beside OUT or the state");
 }
+
+/// The seal seed is a state secret like the CA keys: `check` bakes a copy of it and finds
+/// a sealed output sound, neither `check` nor `inspect` prints it, and a state that lost
+/// it is reported (the seals would change) without `check` making one in the real state.
+#[test]
+fn a_sealed_output_checks_clean_and_the_seal_seed_is_never_shown() {
+    let recipient = "age1pce3h48yq6wxkgfcdhyefu4my9lycys3jyun7rexs0e9h05j0alqzx27te";
+    let b = Bake::new(&sealed_spec(&ha_spec(1, "ECDSA-P256"), recipient));
+    b.bake(&[]).assert_ok();
+    let (ok, report) = check(&b, &[]);
+    assert!(ok, "{report}");
+    assert_eq!(report["findings"], serde_json::json!([]));
+    let seed = fs::read(b.state().join("seal.seed")).unwrap();
+    let shown = [kubebake::pki::hex(&seed), {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&seed)
+    }];
+    let runs = [
+        b.run(&["inspect", "cluster.state"]),
+        b.run(&["inspect", "cluster.state", "--json"]),
+        b.run(&["check", "cluster.yaml", "out"]),
+        b.run(&["check", "cluster.yaml", "out", "--json"]),
+    ];
+    for run in &runs {
+        run.assert_ok();
+        let all = format!("{}{}", run.stdout(), run.stderr());
+        for form in &shown {
+            assert!(!all.contains(&form[..24]), "the seal seed is shown:\n{all}");
+        }
+    }
+
+    fs::remove_file(b.state().join("seal.seed")).unwrap();
+    let (ok, report) = check(&b, &[]);
+    assert!(!ok);
+    let problems = messages(&report, "problem");
+    assert!(
+        problems.iter().any(|m| m.contains("cp-1/user-data differs") && m.contains("created seal seed")),
+        "{problems:?}"
+    );
+    assert!(!b.state().join("seal.seed").exists(), "check changed the state");
+}

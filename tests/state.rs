@@ -203,6 +203,11 @@ fn a_damaged_state_is_refused_and_left_alone() {
             },
             "sa.pub is not the public half of sa.key",
         ),
+        (
+            "seal seed cut short",
+            |s| fs::write(s.join("seal.seed"), [7u8; 16]).unwrap(),
+            "seal.seed is 16 bytes long, not 32; the state is damaged",
+        ),
     ];
     if tool("openssl", "openssl").is_none() {
         return;
@@ -505,4 +510,103 @@ fn a_symbolic_link_in_the_state_is_refused_and_nothing_is_copied() {
     assert!(run.stderr().contains("x is a symbolic link"), "{}", run.stderr());
     assert_eq!(before, snapshot(&b.state()));
     assert!(b.state().join("x").is_symlink());
+}
+
+const RECIPIENT: &str = "age1pce3h48yq6wxkgfcdhyefu4my9lycys3jyun7rexs0e9h05j0alqzx27te";
+
+/// The sealed pack of a node's cloud-init user-data.
+fn sealed_pack(b: &Bake, node: &str) -> Vec<u8> {
+    let files = cloud_init_files(&fs::read_to_string(b.out().join(node).join("user-data")).unwrap());
+    files["/etc/kubebake/node.pack.gz.age"].clone()
+}
+
+/// `secrets.encryptTo`'s seals derive from a secret of their own, `seal.seed`: made by the
+/// first bake that seals (which says so), 32 bytes, 0600, then kept and reused, so a
+/// re-bake seals the same bytes; a state from before it (whose seals derived from the CA
+/// key) gets one at its next bake, and nothing else of it changes.
+#[test]
+fn a_sealing_state_gets_a_seal_seed_of_its_own_once_and_keeps_it() {
+    let plain = ha_spec(1, "ECDSA-P256");
+    let sealed = sealed_spec(&plain, RECIPIENT);
+    let b = Bake::new(&plain);
+    b.bake(&[]).assert_ok();
+    let seed_file = b.state().join("seal.seed");
+    assert!(!seed_file.exists(), "a cluster that seals nothing has no seed");
+
+    b.set_spec(&sealed);
+    let run = b.bake(&[]);
+    run.assert_ok();
+    assert!(run.stdout().contains("created seal seed"), "{}", run.stdout());
+    let seed = fs::read(&seed_file).unwrap();
+    assert_eq!(seed.len(), 32);
+    assert_eq!(fs::metadata(&seed_file).unwrap().permissions().mode() & 0o7777, 0o600);
+    let pack = sealed_pack(&b, "cp-1");
+
+    let state = snapshot(&b.state());
+    let run = b.bake(&[]);
+    run.assert_ok();
+    assert!(!run.stdout().contains("created seal seed"), "{}", run.stdout());
+    assert_eq!(changed(&state, &snapshot(&b.state())), BTreeSet::new(), "a re-bake changed the state");
+    assert!(sealed_pack(&b, "cp-1") == pack, "a re-bake sealed other bytes");
+
+    // Not sealing for a while keeps the seed: sealing again gives the same seals.
+    b.set_spec(&plain);
+    b.bake(&[]).assert_ok();
+    assert_eq!(fs::read(&seed_file).unwrap(), seed);
+    b.set_spec(&sealed);
+    b.bake(&[]).assert_ok();
+    assert!(sealed_pack(&b, "cp-1") == pack);
+
+    // A state from before seeds: one is made at the next bake, which says so; only the
+    // seals change with it.
+    fs::remove_file(&seed_file).unwrap();
+    let (state, out) = (snapshot(&b.state()), snapshot(&b.out()));
+    let run = b.bake(&[]);
+    run.assert_ok();
+    assert!(run.stdout().contains("created seal seed"), "{}", run.stdout());
+    assert_ne!(fs::read(&seed_file).unwrap(), seed);
+    assert_eq!(changed(&state, &snapshot(&b.state())), BTreeSet::from(["seal.seed".to_string()]));
+    let user_data: BTreeSet<String> =
+        changed(&out, &snapshot(&b.out())).into_iter().filter(|p| p != "SHA256SUMS").collect();
+    let expected: BTreeSet<String> = ["cp-1", "cp-2", "cp-3", "worker-1"]
+        .iter()
+        .flat_map(|n| [format!("{n}/user-data"), format!("{n}/user-data.gz")])
+        .collect();
+    assert_eq!(user_data, expected, "only the sealed user-data changes");
+}
+
+/// Two states that share every CA key, certificate and token (one copied from the other)
+/// but not their seed seal the very same files apart: nothing of a seal comes from the CA
+/// key, so a leaked CA key opens none.
+#[test]
+fn seals_derive_from_the_seed_and_not_from_the_ca_key() {
+    let spec = sealed_spec(&ha_spec(1, "ECDSA-P256"), RECIPIENT);
+    let a = Bake::new(&spec);
+    a.bake(&[]).assert_ok();
+    let b = Bake::new(&spec);
+    for (rel, (bytes, mode)) in snapshot(&a.state()) {
+        if rel == "seal.seed" {
+            continue;
+        }
+        let at = b.state().join(&rel);
+        fs::create_dir_all(at.parent().unwrap()).unwrap();
+        fs::write(&at, bytes).unwrap();
+        fs::set_permissions(&at, fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let run = b.bake(&[]);
+    run.assert_ok();
+    assert!(run.stdout().contains("created seal seed"), "{}", run.stdout());
+    assert_eq!(fs::read(a.state().join("ca.key")).unwrap(), fs::read(b.state().join("ca.key")).unwrap());
+    for node in ["cp-1", "worker-1"] {
+        assert_eq!(
+            snapshot(&a.out().join(node).join("rootfs")),
+            snapshot(&b.out().join(node).join("rootfs")),
+            "{node}"
+        );
+        let (x, y) = (sealed_pack(&a, node), sealed_pack(&b, node));
+        // The stanza's ephemeral share is the second line: another ephemeral key.
+        let share = |s: &[u8]| String::from_utf8_lossy(s).lines().nth(1).unwrap().to_string();
+        assert_ne!(share(&x), share(&y), "{node}: the same ephemeral key from the same CA");
+        assert_ne!(x[x.len() - 32..], y[y.len() - 32..], "{node}");
+    }
 }

@@ -152,8 +152,35 @@ fn cloud_init_write_files_lays_down_the_rootfs() {
     }
     let b = Bake::new(&cloud_init_spec("ubuntu-24.04"));
     b.bake(&[]).assert_ok();
-    // cloud-init's own module writes into an overlay of / inside a private mount
-    // namespace; only the overlay's upper layer sees the files, and it vanishes after.
+    for node in NODES {
+        let written = write_files(&b, node, None);
+        assert_eq!(written, rootfs(&b, node), "{node}: write_files laid down another tree");
+    }
+}
+
+/// A sealed node: cloud-init lays the unit, the unpacker and the sealed pack; the node's
+/// unpacker opens the pack with the real age and the image's identity and places the rest.
+#[test]
+fn cloud_init_and_the_nodes_unpacker_lay_down_a_sealed_nodes_rootfs() {
+    if tool("cloud-init", "cloud-init").is_none() || tool("unshare", "util-linux").is_none() || !root_or_skip() {
+        return;
+    }
+    let Some(id) = age_identity() else { return };
+    let b = Bake::new(&sealed_spec(&cloud_init_spec("ubuntu-24.04"), &id.recipient));
+    b.bake(&[]).assert_ok();
+    for node in NODES {
+        let mut written = write_files(&b, node, Some(&id.file));
+        assert_eq!(written.remove("/etc/kubebake/age.key").map(|(mode, _)| mode), Some(0o600));
+        assert_eq!(written, rootfs(&b, node), "{node}: write_files and the unpacker laid down another tree");
+    }
+}
+
+/// Runs cloud-init's own write_files module on a node's user-data, into an overlay of /
+/// inside a private mount namespace (only the overlay's upper layer sees the files, and it
+/// vanishes after); with `identity`, then places it where the image keeps it and runs the
+/// node's unpacker there, as its first-boot unit would. What the upper layer holds then:
+/// (mode, sha256) by absolute path.
+fn write_files(b: &Bake, node: &str, identity: Option<&Path>) -> BTreeMap<String, (u32, String)> {
     let script = r#"set -eu
 T=$1
 mount -t tmpfs tmpfs "$T"
@@ -170,34 +197,36 @@ class Cloud:
 cfg = yaml.safe_load(sys.stdin)
 cc_write_files.handle("write_files", cfg, Cloud(), logging.getLogger("kubebake-test"), [])
 '
+if [ -n "${2:-}" ]; then
+  install -D -m 0600 "$2" "$T/merged/etc/kubebake/age.key"
+  bash "$T/merged/opt/kubebake/unpack.sh" "$T/merged" >&2
+fi
 cd "$T/upper"
 find . -type f ! -name '*.pyc' -printf '%m %p\n' | while read -r mode path; do
   echo "$mode $(sha256sum "$path" | cut -d' ' -f1) ${path#.}"
 done
 "#;
-    for node in NODES {
-        let mount_point = b.path(&format!("mnt-{node}"));
-        fs::create_dir_all(&mount_point).unwrap();
-        let user_data = fs::File::open(b.out().join(node).join("user-data")).unwrap();
-        let out = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "sh", "-c", script, "write-files"])
-            .arg(&mount_point)
-            .stdin(Stdio::from(user_data))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{node}: {}", String::from_utf8_lossy(&out.stderr));
-        let written: BTreeMap<String, (u32, String)> = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let mut parts = l.splitn(3, ' ');
-                let mode = u32::from_str_radix(parts.next().unwrap(), 8).unwrap();
-                let sum = parts.next().unwrap().to_string();
-                (parts.next().unwrap().to_string(), (mode, sum))
-            })
-            .collect();
-        assert_eq!(written, rootfs(&b, node), "{node}: write_files laid down another tree");
-    }
+    let mount_point = b.path(&format!("mnt-{node}"));
+    fs::create_dir_all(&mount_point).unwrap();
+    let user_data = fs::File::open(b.out().join(node).join("user-data")).unwrap();
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script, "write-files"])
+        .arg(&mount_point)
+        .args(identity)
+        .stdin(Stdio::from(user_data))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{node}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut parts = l.splitn(3, ' ');
+            let mode = u32::from_str_radix(parts.next().unwrap(), 8).unwrap();
+            let sum = parts.next().unwrap().to_string();
+            (parts.next().unwrap().to_string(), (mode, sum))
+        })
+        .collect()
 }
 
 #[test]
@@ -286,11 +315,6 @@ fn run_ignition(b: &Bake, config: &Path, root: &Path, run: &Path) -> String {
     presets
 }
 
-/// The node's own unpacker, as its first-boot unit runs it, on a root laid by Ignition.
-fn unpack(root: &Path) -> std::process::Output {
-    Command::new("bash").arg(root.join("opt/kubebake/unpack.sh")).arg(root).output().unwrap()
-}
-
 fn tree(root: &Path) -> BTreeMap<String, (u32, String)> {
     snapshot(root)
         .into_iter()
@@ -343,31 +367,37 @@ fn ignition_and_the_nodes_unpacker_lay_down_the_rootfs_and_enable_the_first_boot
 }
 
 #[test]
-fn a_config_wrapped_in_config_replace_is_laid_down_by_ignition_too() {
-    if tool("ignition-validate", "ignition").is_none() || !root_or_skip() {
+fn a_sealed_config_is_laid_down_by_ignition_and_opened_by_the_nodes_unpacker() {
+    if tool("ignition-validate", "ignition").is_none() || tool("xz", "xz-utils").is_none() || !root_or_skip() {
         return;
     }
-    // A sealed node's config carries its public files one by one beside the seal: there the
-    // whole config gzip'd inside `ignition.config.replace` is the smaller shape.
-    let recipient = "age1he387fvnvvm42gngl05vulu7taz8ep3zf3llugmezdema8g2pd5q925jzy";
-    let b = Bake::new(&format!("{}  secrets:\n    encryptTo: {recipient}\n", ignition_spec("flatcar", "3.3.0", false)));
+    let Some(id) = age_identity() else { return };
+    // A worker pool's machines too: they open their seal like any node.
+    let spec = format!("{}  workerPools: [{{name: gpu}}]\n", ignition_spec("flatcar", "3.3.0", false));
+    let b = Bake::new(&sealed_spec(&spec, &id.recipient));
     b.bake(&[]).assert_ok();
-    for node in IGNITION_NODES {
+    for node in IGNITION_NODES.into_iter().chain(["pool-gpu"]) {
         let config = b.out().join(node).join("config.ign");
-        let outer: serde_json::Value = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
-        assert_eq!(outer["ignition"]["config"]["replace"]["compression"], "gzip", "{node}");
+        run_ok(Command::new("ignition-validate").arg(&config));
         let root = b.path(&format!("ign-root-{node}"));
-        run_ignition(&b, &config, &root, &b.path(&format!("ign-run-{node}")));
-        let laid = tree(&root);
-        let rootfs = rootfs(&b, node);
-        let mut public = 0;
-        for (path, entry) in &laid {
-            if path != "/etc/kubebake/secrets.age" {
-                assert_eq!(Some(entry), rootfs.get(path), "{node}: {path}");
-                public += 1;
-            }
+        let presets = run_ignition(&b, &config, &root, &b.path(&format!("ign-run-{node}")));
+        assert!(presets.lines().any(|l| l == "enable kubebake-firstboot.service"), "{presets}");
+        // Ignition lays what boot reads, the unit, the unpacker and the sealed pack, no more.
+        let pack =
+            if node.starts_with("cp") { "/etc/kubebake/node.pack.xz.age" } else { "/etc/kubebake/node.pack.gz.age" };
+        let mut expected = vec![pack, "/etc/systemd/system/kubebake-firstboot.service", "/opt/kubebake/unpack.sh"];
+        if !node.starts_with("pool-") {
+            expected.push("/etc/hostname");
         }
-        assert!(laid.contains_key("/etc/kubebake/secrets.age") && public >= 10, "{node}: {laid:?}");
+        expected.sort();
+        assert_eq!(tree(&root).keys().collect::<Vec<_>>(), expected, "{node}");
+        // The image's identity, as `kubebake image --age-identity` places it.
+        give_identity(&root, &id.file);
+        let out = unpack(&root);
+        assert!(out.status.success(), "{node}: {}", String::from_utf8_lossy(&out.stderr));
+        let mut laid = tree(&root);
+        assert_eq!(laid.remove("/etc/kubebake/age.key").map(|(mode, _)| mode), Some(0o600));
+        assert_eq!(laid, rootfs(&b, node), "{node}: Ignition, age and the unpacker laid down another tree");
     }
 }
 

@@ -919,3 +919,14 @@ flexVolumeDir: '/opt/x y'
     let user = problems.iter().find(|p| p["path"] == "spec.login.user").expect("the spec's problem");
     assert_eq!((&user["file"], &user["line"]), (&serde_json::Value::Null, &17.into()));
 }
+
+#[test]
+fn a_low_order_age_recipient_is_refused() {
+    // The all-zero X25519 point: anything sealed to it opens with a shared secret of zero.
+    // age refuses it ("low order point"); here it once passed validation and the bake died.
+    let zero = "age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq5cu47z";
+    refused(
+        &format!("{BASE}  secrets:\n    encryptTo: {zero}\n"),
+        &[&format!("line 26 column 16: spec.secrets.encryptTo: \"{zero}\" is a low-order X25519 point")],
+    );
+}

@@ -1,9 +1,7 @@
-//! Ignition: `config.ign` (spec 3.3.0 by default), in one of two shapes. A packed node
-//! (`pack`: its hostname, network file, the unpacker and the already compressed pack) gets
-//! the config itself, each text file gzip'd on its own where that is shorter: wrapping it
-//! would base64 the pack twice. Any other (a sealed node's many files): a small outer config
-//! that replaces itself with the whole config gzip'd (`ignition.config.replace`, spec 3.1+),
-//! as one compression over all files shares what they have in common.
+//! Ignition: `config.ign` (spec 3.3.0 by default). Every Ignition node is packed (`pack`:
+//! its hostname, network file, the unpacker and the already compressed pack, sealed or
+//! not), so the config is written as it is, each text file gzip'd on its own where that is
+//! shorter: wrapping the config in a compressed one would base64 the pack twice.
 
 use serde::Serialize;
 
@@ -73,26 +71,8 @@ pub struct Unit {
     pub name: String,
 }
 
-/// The outer config: nothing but the reference to the real one.
-#[derive(Debug, Serialize)]
-pub struct Outer {
-    pub ignition: OuterMeta,
-}
-
-#[derive(Debug, Serialize)]
-pub struct OuterMeta {
-    pub config: ConfigRefs,
-    pub version: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ConfigRefs {
-    pub replace: Resource,
-}
-
-/// A file's contents inside the (compressed) inner config: text percent-encoded, so that
-/// the compression over the whole config sees the text itself; anything else (the node
-/// pack, compressed already) base64.
+/// A file's contents as a data URL: text percent-encoded, anything else (the node pack,
+/// compressed already) base64.
 fn resource(contents: &[u8]) -> Resource {
     match std::str::from_utf8(contents) {
         Ok(text) => Resource { compression: None, source: format!("data:,{}", percent_encode(text)) },
@@ -115,6 +95,7 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
+/// The node's config: its login, files and units, each file as short as a data URL makes it.
 pub fn config(cluster: &Cluster, plan: &NodePlan) -> Config {
     let login = &cluster.login;
     let passwd = (login.create || !login.ssh_authorized_keys.is_empty()).then(|| Passwd {
@@ -131,7 +112,12 @@ pub fn config(cluster: &Cluster, plan: &NodePlan) -> Config {
             files: plan
                 .files
                 .iter()
-                .map(|f| File { path: f.path.clone(), mode: f.mode, overwrite: true, contents: resource(&f.contents) })
+                .map(|f| File {
+                    path: f.path.clone(),
+                    mode: f.mode,
+                    overwrite: true,
+                    contents: standalone_resource(&f.contents),
+                })
                 .collect(),
         },
         systemd: Systemd {
@@ -157,34 +143,8 @@ fn standalone_resource(contents: &[u8]) -> Resource {
     if plain.source.len() <= gzipped.source.len() { plain } else { gzipped }
 }
 
-/// The whole config gzip'd inside one that replaces itself with it.
-fn wrapped(cluster: &Cluster, inner: &Config) -> Vec<u8> {
-    let inner = serde_json::to_vec(inner).expect("the config serialises");
-    let outer = Outer {
-        ignition: OuterMeta {
-            config: ConfigRefs {
-                replace: Resource {
-                    compression: Some("gzip"),
-                    source: format!("data:;base64,{}", base64(&super::gzip_document(&inner))),
-                },
-            },
-            version: cluster.os.ignition_version.clone(),
-        },
-    };
-    serde_json::to_vec(&outer).expect("the config serialises")
-}
-
 pub fn render(cluster: &Cluster, plan: &NodePlan) -> UserData {
-    let mut config = config(cluster, plan);
-    let packed = plan.files.iter().any(|f| [crate::pack::PACK_XZ, crate::pack::PACK_GZ].contains(&f.path.as_str()));
-    let mut json = if packed {
-        for (file, planned) in config.storage.files.iter_mut().zip(&plan.files) {
-            file.contents = standalone_resource(&planned.contents);
-        }
-        serde_json::to_vec(&config).expect("the config serialises")
-    } else {
-        wrapped(cluster, &config)
-    };
+    let mut json = serde_json::to_vec(&config(cluster, plan)).expect("the config serialises");
     json.push(b'\n');
     let raw = json.len();
     UserData {

@@ -106,7 +106,7 @@ pub struct Spec {
     /// e.g. NumCPU on small machines.
     #[serde(default)]
     pub ignore_preflight_errors: Vec<String>,
-    /// Secret-bearing files sealed in the user-data (opt-in).
+    /// The nodes' files sealed in the user-data (opt-in).
     #[serde(default)]
     pub secrets: Option<SecretsSpec>,
 }
@@ -114,7 +114,8 @@ pub struct Spec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SecretsSpec {
-    /// The age X25519 recipient (`age1…`) whose identity the nodes' image holds.
+    /// The age X25519 recipient (`age1…`) whose identity the nodes' image holds; not a
+    /// low-order point, which anyone could open a seal to.
     pub encrypt_to: String,
     /// Where the image keeps that identity; default /etc/kubebake/age.key.
     #[serde(default)]

@@ -455,6 +455,52 @@ pub fn gunzip(data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// An age identity made by the real `age-keygen`: its file and its recipient. None (and the
+/// test says so and skips, or fails in CI) without the age tools.
+pub struct AgeIdentity {
+    _dir: tempfile::TempDir,
+    pub file: PathBuf,
+    pub recipient: String,
+}
+
+pub fn age_identity() -> Option<AgeIdentity> {
+    let keygen = tool("age-keygen", "age")?;
+    tool("age", "age")?;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("age.key");
+    run_ok(Command::new(&keygen).arg("-o").arg(&file));
+    let recipient = run_ok(Command::new(&keygen).arg("-y").arg(&file)).trim().to_string();
+    Some(AgeIdentity { _dir: dir, file, recipient })
+}
+
+/// `spec` with its secrets sealed to `recipient`.
+pub fn sealed_spec(spec: &str, recipient: &str) -> String {
+    format!("{spec}  secrets:\n    encryptTo: {recipient}\n")
+}
+
+/// Lays files (by absolute path, as a user-data carries them) under `root`, 0644.
+pub fn lay(root: &Path, files: &BTreeMap<String, Vec<u8>>) {
+    for (path, bytes) in files {
+        let at = root.join(path.trim_start_matches('/'));
+        fs::create_dir_all(at.parent().unwrap()).unwrap();
+        fs::write(&at, bytes).unwrap();
+        fs::set_permissions(&at, fs::Permissions::from_mode(0o644)).unwrap();
+    }
+}
+
+/// Puts an age identity where a node's image keeps it (`/etc/kubebake/age.key`) under `root`.
+pub fn give_identity(root: &Path, identity: &Path) {
+    let at = root.join("etc/kubebake/age.key");
+    fs::create_dir_all(at.parent().unwrap()).unwrap();
+    fs::copy(identity, &at).unwrap();
+    fs::set_permissions(&at, fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// The node's own unpacker, as its first-boot unit runs it, on a root laid by its user-data.
+pub fn unpack(root: &Path) -> Output {
+    Command::new("bash").arg(root.join("opt/kubebake/unpack.sh")).arg(root).output().unwrap()
+}
+
 /// Every file a cloud-init user-data document writes, decoded, by path.
 pub fn cloud_init_files(user_data: &str) -> BTreeMap<String, Vec<u8>> {
     use base64::Engine;
