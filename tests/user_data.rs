@@ -487,9 +487,11 @@ fn the_first_boot_script_follows_the_profile_and_role() {
     assert!(!worker.contains("step cni"));
     // containerd: systemd cgroups and the kubelet's pause image; mirrors where given.
     let containerd = fs::read_to_string(b.node_file("yes", "/etc/containerd/config.toml")).unwrap();
+    let pause = kubebake::versions::DEFAULT_VERSION.kubeadm().pause;
     assert!(
         containerd.contains("SystemdCgroup = true")
-            && containerd.contains("sandbox_image = \"registry.k8s.io/pause:3.10\"")
+            && containerd.contains(&format!("sandbox_image = \"registry.k8s.io/pause:{pause}\"")),
+        "{containerd}"
     );
     let hosts = fs::read_to_string(b.node_file("yes", "/etc/containerd/certs.d/docker.io/hosts.toml")).unwrap();
     assert!(hosts.contains("[host.\"https://mirror.example.internal\"]"));
