@@ -185,12 +185,12 @@ fn bake_with(opts: &Options, templates: &Templates, target: Target) -> Result<Re
     let node_baked = |machine: &Machine, sink: &Sink| -> Result<BakedNode> {
         let mut plan = match machine {
             Machine::Node(node) => {
-                let mut plan = plan_node(&cluster, &state, node, &ca_hash);
+                let mut plan = plan_node(&cluster, &state, node, &ca_hash)?;
                 firstboot::add(&mut plan, &cluster, node, templates)?;
                 plan
             }
             Machine::Pool(pool) => {
-                let mut plan = plan_pool(&cluster, &state, pool, &ca_hash);
+                let mut plan = plan_pool(&cluster, &state, pool, &ca_hash)?;
                 firstboot::add_pool(&mut plan, &cluster, pool, templates)?;
                 plan
             }

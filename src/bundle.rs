@@ -101,6 +101,13 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     crate::output::write_file_atomic(path, bytes, 0o644)
 }
 
+/// The text `manifest.json` holds (pretty JSON, as `write_archive` writes it) for its
+/// Kubernetes version: first boot and the image's provisioner look for it, as a fixed
+/// string, to refuse a bundle made for another version.
+pub fn manifest_version_line(version: &str) -> String {
+    format!("\"kubernetesVersion\": {}", serde_json::Value::from(version))
+}
+
 /// `registry.k8s.io/kube-apiserver:v1.36.3` → `registry.k8s.io_kube-apiserver_v1.36.3.tar`.
 pub fn image_file(image: &str) -> String {
     let safe: String =
@@ -181,7 +188,7 @@ pub fn bundle(opts: &Options) -> Result<Report> {
     // The kubelet's unit: no package brings it to a bundle node, and in the bundle it costs
     // the user-data nothing.
     let templates = crate::templates::Templates::load(None)?;
-    let bin = serde_json::json!({ "bin_dir": cluster.os.profile.bin_dir });
+    let bin = crate::firstboot::kubelet_unit_context(&cluster.os.profile.bin_dir);
     for (file, template) in [("kubelet.service", "kubelet.service.tera"), ("10-kubeadm.conf", "10-kubeadm.conf.tera")] {
         let target = parts.join("systemd").join(file);
         write_atomic(&target, templates.render(template, &bin)?.as_bytes())?;
@@ -502,4 +509,21 @@ fn write_archive(out: &Path, manifest: &Manifest, files: &BTreeMap<String, PathB
     let size = tmp.file().metadata().map_err(|e| Error::io("writing", out, e))?.len();
     tmp.persist(out)?;
     Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_version_line_is_what_manifest_json_holds() {
+        let manifest = super::Manifest {
+            kubernetes_version: "v1.36.3".into(),
+            arch: "amd64".into(),
+            binaries: Vec::new(),
+            images: Vec::new(),
+            calico: Vec::new(),
+        };
+        let json = String::from_utf8(serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+        assert!(json.contains(&super::manifest_version_line("v1.36.3")), "{json}");
+        assert!(!json.contains(&super::manifest_version_line("v1.36.30")));
+    }
 }

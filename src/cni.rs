@@ -159,25 +159,41 @@ pub fn resources_file(calico: &Calico) -> &'static str {
     }
 }
 
-/// `KEY=value` lines the first-boot step reads: where the manifest comes from and how to
-/// apply it. Values are shell-safe (URLs, hex, paths, registry names).
-pub fn source_env(calico: &Calico) -> String {
+/// The file under [`CALICO_DIR`] that says where Calico's manifest comes from.
+pub const SOURCE_FILE: &str = "source.txt";
+
+/// Where [`source_data`] lands on the first control plane.
+pub fn source_data_path() -> String {
+    format!("{CALICO_DIR}/{SOURCE_FILE}")
+}
+
+/// Where Calico's manifest comes from and how to apply it, as data first boot reads line
+/// by line (`IFS= read -r`) and never runs: `key value` lines (`mode`, `version`, a `url`
+/// each, `sha256`, or `file`; `resources`), the value being the rest of the line, byte
+/// for byte. A line cannot hold a line break, and bash no NUL: a value with either (a
+/// manifest URL) is refused.
+pub fn source_data(calico: &Calico) -> Result<String, crate::quote::Refused> {
     let mode = match calico.mode {
         CalicoMode::Operator => "operator",
         CalicoMode::Manifest => "manifest",
     };
-    let mut out = format!("CALICO_MODE={mode}\nCALICO_VERSION={}\n", calico.version);
+    let mut lines = vec![("mode", mode.to_string()), ("version", calico.version.clone())];
     match &calico.source {
         ManifestSource::Url { urls, sha256 } => {
-            out.push_str(&format!("CALICO_MANIFEST_URLS='{}'\n", urls.join(" ")));
-            if let Some(h) = sha256 {
-                out.push_str(&format!("CALICO_MANIFEST_SHA256={h}\n"));
-            }
+            lines.extend(urls.iter().map(|u| ("url", u.clone())));
+            lines.extend(sha256.iter().map(|h| ("sha256", h.clone())));
         }
         ManifestSource::File { .. } => {
-            out.push_str(&format!("CALICO_MANIFEST_FILE={CALICO_DIR}/{}\n", calico.mode.manifest_name()));
+            lines.push(("file", format!("{CALICO_DIR}/{}", calico.mode.manifest_name())));
         }
     }
-    out.push_str(&format!("CALICO_RESOURCES_FILE={CALICO_DIR}/{}\n", resources_file(calico)));
-    out
+    lines.push(("resources", format!("{CALICO_DIR}/{}", resources_file(calico))));
+    let mut out = String::new();
+    for (key, value) in lines {
+        if let Some(c) = value.chars().find(|c| matches!(c, '\n' | '\0')) {
+            return Err(format!("{value:?}: a line of {SOURCE_FILE} cannot hold {c:?}"));
+        }
+        out.push_str(&format!("{key} {value}\n"));
+    }
+    Ok(out)
 }

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::cni::CALICO_DIR;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kubeadm_config::KUBEADM_CONFIG;
 use crate::model::{CalicoMode, Cluster, Cni, Node, Role, WorkerPool};
 use crate::plan::{
@@ -32,8 +32,10 @@ pub const BUNDLE_DIR: &str = "/var/lib/kubebake/bundle";
 /// kubebake's sysctls; first boot applies this file alone.
 pub const SYSCTL_FILE: &str = "/etc/sysctl.d/99-kubebake.conf";
 
-/// What the first-boot script template sees. Every value is validated by the spec, so it
-/// is safe inside single quotes in the shell.
+/// What the first-boot script template sees. The template quotes every string through its
+/// `sh` filter, whatever the spec's validation let through; where a value must also be
+/// escaped for another reader inside the shell word (sed), or a word is made of several
+/// values, the whole word is built here.
 #[derive(Debug, Serialize)]
 pub struct ScriptContext {
     /// The node's name, or `pool-<name>` for a worker pool (whose machines take their
@@ -46,27 +48,43 @@ pub struct ScriptContext {
     pub kubernetes_version: String,
     /// The version without its `v`, as the packages name it.
     pub package_version: String,
+    /// `kubelet=<version>-*` and the like: apt's pins, one word each.
+    pub pinned_packages: Vec<String>,
     pub packages: &'static str,
     pub containerd_package: Option<String>,
     pub apt_repository: String,
+    /// The repository's signing key, and its line in sources.list.
+    pub apt_release_key: String,
+    pub apt_source: String,
     pub download_base: String,
     pub bin_dir: String,
     pub kubeadm_config: &'static str,
     pub join_timeout_seconds: u64,
     pub endpoint: String,
+    /// The endpoint's readiness URL, which answers once the cluster exists.
+    pub readyz_url: String,
     pub firewall: &'static str,
     pub ports: Vec<String>,
     pub kube_vip_after_init: Option<&'static str>,
     pub login_user: String,
     pub calico: bool,
     pub calico_dir: &'static str,
+    /// Calico's manifest source and how to apply it, as data (`cni::source_data`).
+    pub calico_source: String,
     /// In manifest mode, the registry Calico's images are rewritten to.
     pub calico_manifest_registry: Option<String>,
+    /// ... and the sed program that rewrites them.
+    pub calico_image_sed: Option<String>,
     pub sysctl_file: &'static str,
     pub staged_manifests_dir: &'static str,
     /// Where a `packages: bundle` image carries the bundle, and where it is unpacked.
     pub bundle_path: &'static str,
     pub bundle_dir: &'static str,
+    /// The bundle's top directory once unpacked, its installer, and the line of its
+    /// `manifest.json` that names the Kubernetes version.
+    pub bundle_unpacked: String,
+    pub bundle_installer: String,
+    pub bundle_version_line: String,
     /// Ignition nodes and sealed ones: the unpacker that places the node's files from its
     /// pack (`pack`), run by the unit before this script.
     pub unpacker: Option<&'static str>,
@@ -110,20 +128,53 @@ pub fn ports(role: Role, firewall: Firewall) -> Vec<String> {
         .collect()
 }
 
-pub fn script_context(cluster: &Cluster, node: &Node) -> ScriptContext {
+pub fn script_context(cluster: &Cluster, node: &Node) -> Result<ScriptContext> {
     let first = node.name == cluster.first_control_plane().name;
     context(cluster, node.name.clone(), None, node.role, first)
 }
 
 /// A worker pool's script: a worker's, for a machine named by its hostname.
-pub fn pool_script_context(cluster: &Cluster, pool: &WorkerPool) -> ScriptContext {
+pub fn pool_script_context(cluster: &Cluster, pool: &WorkerPool) -> Result<ScriptContext> {
     context(cluster, pool.dir(), Some(pool.name.clone()), Role::Worker, false)
 }
 
-fn context(cluster: &Cluster, node_name: String, pool: Option<String>, role: Role, first: bool) -> ScriptContext {
+/// apt's pins of kubelet, kubeadm and kubectl to `package_version` (`kubelet=1.36.3-*`).
+pub fn apt_pins(package_version: &str) -> Vec<String> {
+    ["kubelet", "kubeadm", "kubectl"].map(|p| format!("{p}={package_version}-*")).to_vec()
+}
+
+/// The Kubernetes apt repository's line in sources.list, signed by the key first boot
+/// and the image's provisioner place.
+pub fn apt_source(apt_repository: &str) -> String {
+    format!("deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] {apt_repository} /")
+}
+
+/// The sed program that points a Calico manifest's images at `registry`: `#` delimits it,
+/// as image references hold `/`, and the registry is escaped for sed's replacement text.
+pub fn calico_image_sed(registry: &str) -> Result<String> {
+    let replacement =
+        crate::quote::sed_replacement(registry, '#').map_err(|m| Error::Usage(format!("spec.cni.registry: {m}")))?;
+    Ok(format!("s#image: docker.io/calico/#image: {replacement}/calico/#"))
+}
+
+fn context(
+    cluster: &Cluster,
+    node_name: String,
+    pool: Option<String>,
+    role: Role,
+    first: bool,
+) -> Result<ScriptContext> {
     let v = cluster.kubernetes_version;
     let os = &cluster.os;
-    ScriptContext {
+    let package_version = format!("{}.{}.{}", v.major, v.minor, v.patch);
+    let apt_repository = format!("https://pkgs.k8s.io/core:/stable:/v{}.{}/deb/", v.major, v.minor);
+    let calico_manifest_registry = match &cluster.cni {
+        Cni::Calico(c) if c.mode == CalicoMode::Manifest => c.registry.clone(),
+        _ => None,
+    };
+    let bundle_unpacked = format!("{BUNDLE_DIR}/kubebake-bundle");
+    let endpoint = cluster.endpoint.host_port();
+    Ok(ScriptContext {
         node_name,
         pool,
         role: match (role, first) {
@@ -132,31 +183,37 @@ fn context(cluster: &Cluster, node_name: String, pool: Option<String>, role: Rol
             (Role::Worker, _) => "join-worker",
         },
         kubernetes_version: v.to_string(),
-        package_version: format!("{}.{}.{}", v.major, v.minor, v.patch),
+        pinned_packages: apt_pins(&package_version),
+        package_version,
         packages: os.packages.name(),
         containerd_package: os.profile.containerd_package.clone(),
-        apt_repository: format!("https://pkgs.k8s.io/core:/stable:/v{}.{}/deb/", v.major, v.minor),
+        apt_release_key: format!("{apt_repository}Release.key"),
+        apt_source: apt_source(&apt_repository),
+        apt_repository,
         download_base: format!("https://dl.k8s.io/release/{v}/bin/linux"),
         bin_dir: os.profile.bin_dir.clone(),
         kubeadm_config: KUBEADM_CONFIG,
         join_timeout_seconds: cluster.join.timeout.as_secs(),
-        endpoint: cluster.endpoint.host_port(),
+        readyz_url: format!("https://{endpoint}/readyz"),
+        endpoint,
         firewall: os.profile.firewall.name(),
         ports: ports(role, os.profile.firewall),
         kube_vip_after_init: (first && cluster.vip.is_some()).then_some(KUBE_VIP_AFTER_INIT),
         login_user: cluster.login.user.clone(),
         calico: matches!(cluster.cni, Cni::Calico(_)),
         calico_dir: CALICO_DIR,
-        calico_manifest_registry: match &cluster.cni {
-            Cni::Calico(c) if c.mode == CalicoMode::Manifest => c.registry.clone(),
-            _ => None,
-        },
+        calico_source: crate::cni::source_data_path(),
+        calico_image_sed: calico_manifest_registry.as_deref().map(calico_image_sed).transpose()?,
+        calico_manifest_registry,
         sysctl_file: SYSCTL_FILE,
         staged_manifests_dir: STAGED_MANIFESTS_DIR,
         bundle_path: BUNDLE_PATH,
         bundle_dir: BUNDLE_DIR,
+        bundle_installer: format!("{bundle_unpacked}/install.sh"),
+        bundle_unpacked,
+        bundle_version_line: crate::bundle::manifest_version_line(&v.to_string()),
         unpacker: packs_files(cluster).then_some(crate::pack::UNPACKER),
-    }
+    })
 }
 
 #[derive(Serialize)]
@@ -176,10 +233,11 @@ struct MirrorContext<'a> {
 
 /// Adds the first-boot script, its unit and the node configuration to `p`.
 pub fn add(p: &mut NodePlan, cluster: &Cluster, node: &Node, templates: &Templates) -> Result<()> {
-    add_common(p, cluster, &script_context(cluster, node), templates)?;
+    add_common(p, cluster, &script_context(cluster, node)?, templates)?;
     p.add("/etc/hostname".into(), 0o644, format!("{}\n", node.name));
     if let (Format::Ignition, Some(net)) = (cluster.os.format, &cluster.node_network) {
         // cloud-init nodes get network-config instead; Ignition has no network section.
+        let interface = interface_name(&net.interface)?;
         let v6 = node.address.is_ipv6();
         let ctx = serde_json::json!({
             "node_name": node.name,
@@ -193,13 +251,13 @@ pub fn add(p: &mut NodePlan, cluster: &Cluster, node: &Node, templates: &Templat
         });
         match cluster.os.profile.network_config {
             Some(NetworkConfig::Networkd) => p.add(
-                format!("/etc/systemd/network/10-kubebake-{}.network", net.interface),
+                format!("/etc/systemd/network/10-kubebake-{interface}.network"),
                 0o644,
                 templates.render("networkd.network.tera", &ctx)?,
             ),
             // NetworkManager ignores keyfiles others can read.
             Some(NetworkConfig::NetworkManager) => p.add(
-                format!("/etc/NetworkManager/system-connections/kubebake-{}.nmconnection", net.interface),
+                format!("/etc/NetworkManager/system-connections/kubebake-{interface}.nmconnection"),
                 0o600,
                 templates.render("networkmanager.nmconnection.tera", &ctx)?,
             ),
@@ -209,17 +267,43 @@ pub fn add(p: &mut NodePlan, cluster: &Cluster, node: &Node, templates: &Templat
     Ok(())
 }
 
+/// `name` as the interface of the static network files, which also name those files: a
+/// Linux interface name (at most 15 bytes) of letters, digits, `_`, `.` and `-`, not `.` or
+/// `..`. Anything else is refused, whatever the spec's checks let through: such a name
+/// would need escaping in a networkd `Name=` (a list of globs), in a key file and in a
+/// file name, and no real interface needs it.
+pub fn interface_name(name: &str) -> Result<&str> {
+    let ok = (1..=15).contains(&name.len())
+        && name != "."
+        && name != ".."
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(name)
+    } else {
+        Err(Error::Usage(format!(
+            "spec.nodeNetwork.interface: {name:?} cannot name the static network files (an interface name is 1 to \
+             15 letters, digits, '_', '.' and '-')"
+        )))
+    }
+}
+
 /// Adds a worker pool's first-boot script, unit and node configuration to `p`: a worker's,
 /// without what names or addresses one machine (`/etc/hostname`, static network files):
 /// the platform gives each machine its hostname and address.
 pub fn add_pool(p: &mut NodePlan, cluster: &Cluster, pool: &WorkerPool, templates: &Templates) -> Result<()> {
-    add_common(p, cluster, &pool_script_context(cluster, pool), templates)
+    add_common(p, cluster, &pool_script_context(cluster, pool)?, templates)
 }
 
 /// The sysctl file's inputs: IPv6 forwarding only on an IPv6 cluster, so that an IPv4 node
 /// whose kernel has IPv6 disabled (no `/proc/sys/net/ipv6`) still gets through `prepare`.
 pub fn sysctl_context(cluster: &Cluster) -> serde_json::Value {
     serde_json::json!({ "ipv6": cluster.networking.pod_subnet.addr().is_ipv6() })
+}
+
+/// What the kubelet's unit and kubeadm's drop-in see: the profile's binary directory and
+/// the kubelet in it (the `ExecStart=` executable).
+pub fn kubelet_unit_context(bin_dir: &str) -> serde_json::Value {
+    serde_json::json!({ "bin_dir": bin_dir, "kubelet": format!("{}/kubelet", bin_dir.trim_end_matches('/')) })
 }
 
 /// What every node and pool gets: the script and its unit, kernel modules, sysctls,
@@ -264,6 +348,9 @@ fn add_common(p: &mut NodePlan, cluster: &Cluster, ctx: &ScriptContext, template
         );
     }
     for (registry, mirrors) in &cluster.registry_mirrors {
+        // The registry names a directory of containerd's (certs.d/<host>/hosts.toml).
+        let dir = crate::quote::path_component(registry)
+            .map_err(|m| Error::Usage(format!("spec.registryMirrors: {m} (containerd's certs.d/<registry>)")))?;
         // Docker Hub's API lives on another host than its name.
         let server = if registry == "docker.io" {
             "https://registry-1.docker.io".to_string()
@@ -271,15 +358,11 @@ fn add_common(p: &mut NodePlan, cluster: &Cluster, ctx: &ScriptContext, template
             format!("https://{registry}")
         };
         let ctx = MirrorContext { registry, server, mirrors };
-        p.add(
-            format!("/etc/containerd/certs.d/{registry}/hosts.toml"),
-            0o644,
-            templates.render("hosts.toml.tera", &ctx)?,
-        );
+        p.add(format!("/etc/containerd/certs.d/{dir}/hosts.toml"), 0o644, templates.render("hosts.toml.tera", &ctx)?);
     }
     // A bundle carries the kubelet's unit itself (kubebake bundle).
     if cluster.os.packages == Packages::Download {
-        let bin = serde_json::json!({ "bin_dir": cluster.os.profile.bin_dir });
+        let bin = kubelet_unit_context(&cluster.os.profile.bin_dir);
         p.add(format!("{SYSTEMD_DIR}/kubelet.service"), 0o644, templates.render("kubelet.service.tera", &bin)?);
         p.add(
             format!("{SYSTEMD_DIR}/kubelet.service.d/10-kubeadm.conf"),

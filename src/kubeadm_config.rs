@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::error::{Error, Result};
 use crate::manifests::{etcd_data_dir, etcd_extra_args};
 use crate::model::{API_SERVER_BIND_PORT, Cluster, Node, Role, WorkerPool};
 use crate::spec::format_go_duration;
@@ -405,7 +406,7 @@ fn pool_kubelet_args(pool: &WorkerPool) -> Vec<Arg> {
 /// worker join writes it (`WriteKubeletDynamicEnvFile`): no `--hostname-override`, since the
 /// node name is the hostname; the taints as `--register-with-taints`; the labels as the
 /// extra arg `--node-labels`.
-pub fn pool_kubelet_flags_env(cluster: &Cluster, pool: &WorkerPool) -> String {
+pub fn pool_kubelet_flags_env(cluster: &Cluster, pool: &WorkerPool) -> Result<String> {
     let mut base = kubelet_base_flags(cluster);
     if !pool.taints.is_empty() {
         let taints: Vec<String> = pool.taints.iter().map(|t| t.to_flag()).collect();
@@ -416,7 +417,7 @@ pub fn pool_kubelet_flags_env(cluster: &Cluster, pool: &WorkerPool) -> String {
 
 /// The kubelet's `/var/lib/kubelet/kubeadm-flags.env`, as kubeadm writes it, with
 /// `--hostname-override` always (kubeadm leaves it out when the hostname is the node name).
-pub fn kubelet_flags_env(cluster: &Cluster, node: &Node) -> String {
+pub fn kubelet_flags_env(cluster: &Cluster, node: &Node) -> Result<String> {
     let mut base = kubelet_base_flags(cluster);
     base.push(("hostname-override", node.name.clone()));
     kubelet_flags_file(cluster, &base, &[])
@@ -436,14 +437,24 @@ fn kubelet_base_flags(cluster: &Cluster) -> Vec<(&'static str, String)> {
     flags
 }
 
-/// `KUBELET_KUBEADM_ARGS="…"`: Go's `%q` of the flags, which hold nothing it would escape
-/// (validated names, labels, taints and image references).
-fn kubelet_flags_file(cluster: &Cluster, base: &[(&str, String)], extra: &[Arg]) -> String {
+/// `KUBELET_KUBEADM_ARGS="…"`: Go's `%q` of the flags, as kubeadm writes it, which is
+/// also what systemd's `EnvironmentFile=` reads back (`quote::env_double_quoted`) for
+/// printable ASCII. The kubelet's unit splits the variable on whitespace into arguments,
+/// so a flag holding whitespace would become two; and anything beyond printable ASCII
+/// kubeadm's `%q` would write as an escape systemd does not read. Such a flag is refused.
+fn kubelet_flags_file(cluster: &Cluster, base: &[(&str, String)], extra: &[Arg]) -> Result<String> {
     let flags = cluster.kubernetes_version.kubeadm().arguments(
         base.iter().map(|(name, value)| (*name, value.as_str())),
         extra.iter().map(|a| (a.name.as_str(), a.value.as_str())),
     );
-    format!("KUBELET_KUBEADM_ARGS=\"{}\"\n", flags.join(" "))
+    if let Some(flag) = flags.iter().find(|f| !f.bytes().all(|b| b.is_ascii_graphic())) {
+        return Err(Error::Usage(format!(
+            "the kubelet flag {flag:?} cannot go into kubeadm-flags.env: the kubelet's flags are split on \
+             whitespace and hold printable ASCII only"
+        )));
+    }
+    let value = crate::quote::env_double_quoted(&flags.join(" ")).map_err(Error::Usage)?;
+    Ok(format!("KUBELET_KUBEADM_ARGS={value}\n"))
 }
 
 /// `/var/lib/kubelet/instance-config.yaml` (1.34+, `NodeLocalCRISocket`): the node's own

@@ -24,6 +24,7 @@ pub mod packer;
 pub mod pki;
 pub mod plan;
 pub mod profile;
+pub mod quote;
 pub mod render;
 pub mod seal;
 pub mod spec;

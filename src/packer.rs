@@ -24,13 +24,21 @@ pub struct Options {
     pub templates: Option<PathBuf>,
 }
 
+/// What both templates see. Each value goes in through its format's filter (`sh` in the
+/// script, `hcl` in the Packer template); words made of several values are built here.
 #[derive(Serialize)]
 struct Context {
     cluster: String,
     os: String,
     kubernetes_version: String,
     package_version: String,
+    /// `kubelet=<version>-*` and the like: apt's pins, one word each.
+    pinned_packages: Vec<String>,
     apt_repository: String,
+    apt_release_key: String,
+    apt_source: String,
+    /// The text of a bundle's `manifest.json` that names the cluster's version.
+    bundle_version_line: String,
     containerd_package: Option<String>,
     bundle: Option<String>,
     images: Vec<String>,
@@ -42,6 +50,8 @@ struct Context {
     age_identity_path: Option<String>,
     ssh_username: String,
     qemu_source_image: &'static str,
+    qemu_description: String,
+    aws_description: String,
 }
 
 /// Writes `TEMPLATE_FILE` and `SCRIPT_FILE` into `opts.out`; returns their paths.
@@ -88,12 +98,18 @@ pub fn write(opts: &Options) -> Result<Vec<PathBuf>> {
     let templates = Templates::load(opts.templates.as_deref())?;
     let none = serde_json::json!({});
     let v = cluster.kubernetes_version;
+    let package_version = format!("{}.{}.{}", v.major, v.minor, v.patch);
+    let apt_repository = format!("https://pkgs.k8s.io/core:/stable:/v{}.{}/deb/", v.major, v.minor);
     let ctx = Context {
         cluster: cluster.name.clone(),
         os: profile.name.clone(),
         kubernetes_version: v.to_string(),
-        package_version: format!("{}.{}.{}", v.major, v.minor, v.patch),
-        apt_repository: format!("https://pkgs.k8s.io/core:/stable:/v{}.{}/deb/", v.major, v.minor),
+        pinned_packages: crate::firstboot::apt_pins(&package_version),
+        package_version,
+        apt_release_key: format!("{apt_repository}Release.key"),
+        apt_source: crate::firstboot::apt_source(&apt_repository),
+        apt_repository,
+        bundle_version_line: crate::bundle::manifest_version_line(&v.to_string()),
         containerd_package: profile.containerd_package.clone(),
         bundle: opts.bundle.as_ref().map(|b| absolute(b).display().to_string()),
         images: images::images(&cluster)?.into_iter().map(|i| i.image).collect(),
@@ -104,6 +120,8 @@ pub fn write(opts: &Options) -> Result<Vec<PathBuf>> {
         image_name: format!("kubebake-{}-{}", cluster.name, v),
         ssh_username: profile.login_user.clone(),
         qemu_source_image: "",
+        qemu_description: format!("A {} cloud image (qcow2) to start from.", profile.name),
+        aws_description: format!("A {} AMI to start from.", profile.name),
     };
     let dir = &opts.out;
     std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;

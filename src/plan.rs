@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use crate::cni::{self, CALICO_DIR};
+use crate::error::{Error, Result};
 use crate::invocation;
 use crate::kubeadm_config;
 use crate::kubeconfig;
@@ -129,7 +130,7 @@ fn ignored_preflight_errors(cluster: &Cluster, role: Role, first: bool) -> Vec<S
 /// pool's token and no node name, the kubelet's config and flags as kubeadm writes them
 /// for a node named by its hostname, and the CA certificate. Nothing else: no key, no
 /// identity, no address. The first-boot part is added by `firstboot::add_pool`.
-pub fn plan_pool(cluster: &Cluster, state: &State, pool: &WorkerPool, ca_hash: &str) -> NodePlan {
+pub fn plan_pool(cluster: &Cluster, state: &State, pool: &WorkerPool, ca_hash: &str) -> Result<NodePlan> {
     let mut p = NodePlan {
         name: pool.dir(),
         role: Role::Worker,
@@ -147,15 +148,16 @@ pub fn plan_pool(cluster: &Cluster, state: &State, pool: &WorkerPool, ca_hash: &
         ignored_preflight_errors(cluster, Role::Worker, false),
     );
     p.add(kubeadm_config::KUBEADM_CONFIG.into(), 0o600, crate::yaml::to_string(&join));
-    add_kubelet_files(&mut p, cluster, kubeadm_config::pool_kubelet_flags_env(cluster, pool));
+    add_kubelet_files(&mut p, cluster, kubeadm_config::pool_kubelet_flags_env(cluster, pool)?);
     p.cert("ca", &state.ca(CaId::Kubernetes).cert_pem);
     p.files.sort_by(|a, b| a.path.cmp(&b.path));
-    p
+    Ok(p)
 }
 
 /// The cluster files of `node`: PKI, kubeconfigs, manifests and configuration, sorted by
-/// path. The first-boot part is added by `firstboot::add`.
-pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -> NodePlan {
+/// path. The first-boot part is added by `firstboot::add`. A value that a file's format
+/// cannot carry (whatever the spec's checks let through) is refused, naming it.
+pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -> Result<NodePlan> {
     let mut p = NodePlan { name: node.name.clone(), role: node.role, pool: None, files: Vec::new(), units: Vec::new() };
     let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
     let first = node.name == cluster.first_control_plane().name;
@@ -188,7 +190,7 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
         ))
     };
     p.add(kubeadm_config::KUBEADM_CONFIG.into(), 0o600, kubeadm_config);
-    add_kubelet_files(&mut p, cluster, kubeadm_config::kubelet_flags_env(cluster, node));
+    add_kubelet_files(&mut p, cluster, kubeadm_config::kubelet_flags_env(cluster, node)?);
 
     let ca_dirs: Vec<&str> = cluster.os.profile.ca_dirs.iter().map(String::as_str).collect();
     match node.role {
@@ -224,7 +226,8 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
             }
             if let (true, Cni::Calico(calico)) = (first, &cluster.cni) {
                 p.add(format!("{CALICO_DIR}/{}", cni::resources_file(calico)), 0o644, cni::resources(cluster, calico));
-                p.add(format!("{CALICO_DIR}/source.env"), 0o644, cni::source_env(calico));
+                let source = cni::source_data(calico).map_err(|m| Error::Usage(format!("spec.cni.manifest: {m}")))?;
+                p.add(cni::source_data_path(), 0o644, source);
                 if let ManifestSource::File { bytes } = &calico.source {
                     p.add(format!("{CALICO_DIR}/{}", calico.mode.manifest_name()), 0o644, bytes.clone());
                 }
@@ -267,5 +270,5 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
         p.add(format!("{KUBELET_DIR}/pki/kubelet.key"), 0o600, stored.key_pem.clone());
     }
     p.files.sort_by(|a, b| a.path.cmp(&b.path));
-    p
+    Ok(p)
 }

@@ -3,6 +3,13 @@
 //! flush with their key, double quotes, literal blocks for multi-line text), and quoting
 //! every string a YAML 1.1 reader such as PyYAML (cloud-init) or go-yaml v2 would
 //! otherwise take for something else: `yes`, `on`, `1:20`, `0600`, `~`, dates.
+//!
+//! A string with a character YAML does not allow in a document (C0 and C1 controls but
+//! tab and newline, U+FFFE, U+FFFF), with a Unicode line break (NEL, LINE SEPARATOR,
+//! PARAGRAPH SEPARATOR: YAML 1.1 readers, PyYAML and libyaml among them, end a line at
+//! each, so inside a block scalar one would end the block and let the text after it become
+//! structure) or with a byte-order mark is written double-quoted, every such character as
+//! an escape, never raw and never in a literal block.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -119,11 +126,21 @@ fn write_string(out: &mut String, s: &str, indent: usize, is_key: bool) {
     }
 }
 
+/// `s` as one YAML scalar that stays on the line it starts on: plain where that reads back
+/// as the same string, double-quoted otherwise, never a block. For YAML that a template
+/// writes around it (`init-spec.yaml.tera`'s `yaml` filter).
+pub fn scalar(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    write_string(&mut out, s, 0, true);
+    out
+}
+
 /// `|` block for multi-line text: chomping indicator by trailing newlines, an indentation
-/// indicator when the text starts with a space.
+/// indicator when the text starts with a blank (a reader would take a space for
+/// indentation, and libyaml refuses a tab where it looks for the indentation).
 fn write_literal(out: &mut String, s: &str, indent: usize) {
     out.push('|');
-    if s.starts_with(' ') {
+    if s.starts_with([' ', '\t']) {
         out.push('2');
     }
     let body = s.trim_end_matches('\n');
@@ -151,8 +168,8 @@ pub fn is_literal_block(s: &str) -> bool {
     !plain_is_safe(s) && literal_is_possible(s)
 }
 
-/// A literal block keeps every character but controls (tab and newline aside) and a BOM,
-/// and cannot end a line with a blank. A bake asks this of every file it renders (a
+/// A literal block keeps every character but those that must be escaped (tab and newline
+/// aside), and cannot end a line with a blank. A bake asks this of every file it renders (a
 /// control plane's user-data is ~50 KB of them), so ASCII text, nearly all of it, is
 /// checked in passes the compiler vectorizes rather than a character at a time.
 fn literal_is_possible(s: &str) -> bool {
@@ -185,7 +202,13 @@ fn literal_is_possible_by_char(s: &str) -> bool {
         }
         prev = b;
     }
-    !blank(prev) && (s.is_ascii() || s.chars().all(|c| c == '\n' || c == '\t' || (!c.is_control() && c != '\u{feff}')))
+    !blank(prev) && (s.is_ascii() || s.chars().all(|c| c == '\n' || c == '\t' || !must_be_escaped(c)))
+}
+
+/// A character that a YAML document may hold only as an escape in a double-quoted
+/// scalar: one outside YAML's printable set, a Unicode line break or a byte-order mark.
+fn must_be_escaped(c: char) -> bool {
+    c.is_control() || crate::quote::is_unicode_line_break(c) || matches!(c, '\u{fffe}' | '\u{ffff}')
 }
 
 fn write_double_quoted(out: &mut String, s: &str) {
@@ -197,7 +220,7 @@ fn write_double_quoted(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if c.is_control() || c == '\u{feff}' => {
+            c if must_be_escaped(c) => {
                 let n = c as u32;
                 if n <= 0xff {
                     out.push_str(&format!("\\x{n:02X}"));
@@ -244,8 +267,8 @@ fn unsafe_ascii_inside(s: &str) -> bool {
         || s.match_indices('#').any(|(i, _)| i > 0 && matches!(bytes[i - 1], b' ' | b'\t'))
 }
 
-/// A character inside `s` that a plain scalar cannot hold where it stands: `: `, ` #`, a
-/// control character or a line or paragraph separator.
+/// A character inside `s` that a plain scalar cannot hold where it stands: `: `, ` #`, or
+/// one that must be escaped.
 fn unsafe_char_inside(s: &str) -> bool {
     let bytes = s.as_bytes();
     let followed_by_space = |i: usize| bytes.get(i + 1).is_none_or(|b| *b == b' ' || *b == b'\t');
@@ -253,7 +276,7 @@ fn unsafe_char_inside(s: &str) -> bool {
         match c {
             ':' if followed_by_space(i) => return true,
             '#' if i > 0 && matches!(bytes[i - 1], b' ' | b'\t') => return true,
-            c if c.is_control() || c == '\u{feff}' || c == '\u{85}' || c == '\u{2028}' || c == '\u{2029}' => {
+            c if must_be_escaped(c) => {
                 return true;
             }
             _ => {}
@@ -433,6 +456,24 @@ mod tests {
         assert_eq!(to_string(&json!({"s": "a\n\nb"})), "s: |-\n  a\n\n  b\n");
         assert_eq!(to_string(&json!({"s": "a\n\n"})), "s: |+\n  a\n\n");
         assert_eq!(to_string(&json!([{"s": " x\ny\n"}])), "- s: |2\n     x\n    y\n");
+    }
+
+    /// A YAML 1.1 reader ends a line at U+0085, U+2028 and U+2029: raw in a literal block,
+    /// one would end the block and make what follows structure.
+    #[test]
+    fn line_breaks_and_unprintables_are_escaped_in_double_quotes_never_in_a_block() {
+        assert_eq!(to_string(&json!({"s": "a\nb\u{2028}c: d\n"})), "s: \"a\\nb\\u2028c: d\\n\"\n");
+        for c in ['\u{85}', '\u{2028}', '\u{2029}', '\u{feff}', '\u{fffe}', '\u{ffff}', '\u{1}', '\u{7f}'] {
+            let s = format!("x\n{c}y\n");
+            assert!(!is_literal_block(&s), "{c:?}");
+            let yaml = to_string(&json!({ &s: [&s] }));
+            assert!(!yaml.contains(c), "{c:?} raw in {yaml}");
+            assert!(!scalar(&s).contains(c));
+        }
+        // libyaml looks for the indentation where a tab stands: the indicator says it.
+        assert_eq!(to_string(&json!({"s": "\ta\nb\n"})), "s: |2\n  \ta\n  b\n");
+        assert_eq!(scalar("plain"), "plain");
+        assert_eq!(scalar("a\nb"), "\"a\\nb\"");
     }
 
     #[test]

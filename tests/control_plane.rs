@@ -270,13 +270,14 @@ fn calico_resources_carry_the_pod_cidr() {
     assert!(
         flags(&manifest(&b, "cp-1", "kube-controller-manager")).contains(&"--cluster-cidr=10.244.0.0/16".to_string())
     );
-    let env = fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/calico/source.env")).unwrap();
-    assert!(
-        env.contains(
-            "CALICO_MANIFEST_URLS='https://raw.githubusercontent.com/projectcalico/calico/v3.30.3/manifests/operator-crds.yaml \
-             https://raw.githubusercontent.com/projectcalico/calico/v3.30.3/manifests/tigera-operator.yaml'\n"
-        ),
-        "{env}"
+    // Where the manifest comes from, as data first boot reads line by line (never sources).
+    let source = fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/calico/source.txt")).unwrap();
+    assert_eq!(
+        source,
+        "mode operator\nversion v3.30.3\n\
+         url https://raw.githubusercontent.com/projectcalico/calico/v3.30.3/manifests/operator-crds.yaml\n\
+         url https://raw.githubusercontent.com/projectcalico/calico/v3.30.3/manifests/tigera-operator.yaml\n\
+         resources /etc/kubebake/calico/custom-resources.yaml\n"
     );
     // Only the first control plane applies Calico.
     assert!(!b.node_file("cp-2", "/etc/kubebake/calico").exists());
@@ -305,9 +306,9 @@ fn an_air_gapped_spec_ships_the_manifest_and_names_no_url() {
     fs::write(b.path("tigera-operator.yaml"), operator).unwrap();
     b.bake(&[]).assert_ok();
     assert_eq!(fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/calico/tigera-operator.yaml")).unwrap(), operator);
-    let env = fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/calico/source.env")).unwrap();
-    assert!(env.contains("CALICO_MANIFEST_FILE=/etc/kubebake/calico/tigera-operator.yaml\n"), "{env}");
-    assert!(!env.contains("URL"), "{env}");
+    let source = fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/calico/source.txt")).unwrap();
+    assert!(source.contains("\nfile /etc/kubebake/calico/tigera-operator.yaml\n"), "{source}");
+    assert!(!source.contains("url"), "{source}");
     // Nothing in any node's files points outside: no download site, no public registry.
     for (path, (bytes, _)) in snapshot(&b.out()) {
         let text = String::from_utf8_lossy(&bytes);

@@ -380,12 +380,15 @@ fn the_first_boot_script_names_the_machine_by_its_hostname() {
     let b = pooled("");
     let script = fs::read_to_string(b.node_file("pool-gpu", "/opt/kubebake/firstboot.sh")).unwrap();
     assert!(script.contains("< /proc/sys/kernel/hostname"));
-    assert!(script.contains("fail \"worker pool gpu: the hostname $name is not a valid node name"));
+    // The pool's name goes in as one quoted word (the `sh` filter), the messages name it.
+    assert!(script.contains("readonly POOL='gpu'\n"));
+    assert!(script.contains("fail \"worker pool $POOL: the hostname $name is not a valid node name"));
     assert!(script.contains("kubeadm join --config \"$CONFIG\""));
     // A listed worker's script is as it was: no hostname logic.
     let worker = fs::read_to_string(b.node_file("worker-1", "/opt/kubebake/firstboot.sh")).unwrap();
     assert!(
-        !worker.contains("/proc/sys/kernel/hostname") && worker.contains("log \"worker-1 is set up (join-worker)\"")
+        !worker.contains("/proc/sys/kernel/hostname")
+            && worker.contains("log 'worker-1'\" is set up (\"'join-worker'\")\"")
     );
 
     // The script's hostname check is the one Kubernetes applies to node names, run by bash.

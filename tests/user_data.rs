@@ -500,9 +500,10 @@ fn the_first_boot_script_follows_the_profile_and_role() {
     assert!(init.contains(&format!("'kubelet={v}-*' 'kubeadm={v}-*' 'kubectl={v}-*'")));
     assert!(init.contains(&format!("https://pkgs.k8s.io/core:/stable:/v{}/deb/", version.minor_name())));
     assert!(init.contains("ufw allow"));
-    assert!(
-        init.contains("for port in 6443/tcp 2379:2380/tcp 10250/tcp 10257/tcp 10259/tcp 179/tcp 4789/udp 5473/tcp;")
-    );
+    // Every value is one single-quoted word (the templates' `sh` filter).
+    assert!(init.contains(
+        "for port in '6443/tcp' '2379:2380/tcp' '10250/tcp' '10257/tcp' '10259/tcp' '179/tcp' '4789/udp' '5473/tcp';"
+    ));
     assert!(
         init.contains(
             "install -m 0600 '/etc/kubebake/kube-vip-after-init.yaml' /etc/kubernetes/manifests/kube-vip.yaml"
@@ -512,7 +513,7 @@ fn the_first_boot_script_follows_the_profile_and_role() {
     let join = script("cp-2");
     assert!(join.contains("kubeadm join --config \"$CONFIG\"") && !join.contains("kubeadm init"));
     let worker = script("yes");
-    assert!(worker.contains("for port in 10250/tcp 10256/tcp 30000:32767/tcp 179/tcp 4789/udp 5473/tcp;"));
+    assert!(worker.contains("for port in '10250/tcp' '10256/tcp' '30000:32767/tcp' '179/tcp' '4789/udp' '5473/tcp';"));
     assert!(!worker.contains("step cni"));
     // containerd: systemd cgroups and the kubelet's pause image; mirrors where given.
     let containerd = fs::read_to_string(b.node_file("yes", "/etc/containerd/config.toml")).unwrap();
@@ -532,15 +533,18 @@ fn the_first_boot_script_follows_the_profile_and_role() {
     let s = fs::read_to_string(b.node_file("cp-1", "/opt/kubebake/firstboot.sh")).unwrap();
     assert!(s.contains("firewall: none; leaving the firewall alone"));
     let v = default_version();
-    assert!(s.contains(&format!("[ \"$found\" = \"{v}\" ] || fail \"kubeadm is $found, not {v}\"")));
+    assert!(s.contains(&format!("[ \"$found\" = '{v}' ] || fail \"kubeadm is $found, not \"'{v}'\n")));
     assert!(!s.contains("apt-get") && !s.contains("curl -fsSL -o \"$BIN"));
     // Flatcar: binaries downloaded into /opt/bin and checked against their sha256.
     let b = Bake::new(&ignition_spec("flatcar", "3.3.0", false));
     b.bake(&[]).assert_ok();
     let s = fs::read_to_string(b.node_file("worker-1", "/opt/kubebake/firstboot.sh")).unwrap();
     assert!(
-        s.contains("readonly BIN=/opt/bin")
-            && s.contains(&format!("https://dl.k8s.io/release/{}/bin/linux/$arch/$name.sha256", default_version()))
+        s.contains("readonly BIN='/opt/bin'")
+            && s.contains(&format!(
+                "'https://dl.k8s.io/release/{}/bin/linux'\"/$arch/$name.sha256\"",
+                default_version()
+            ))
     );
     let kubelet = fs::read_to_string(b.node_file("worker-1", "/etc/systemd/system/kubelet.service")).unwrap();
     assert!(kubelet.contains("ExecStart=/opt/bin/kubelet"));
