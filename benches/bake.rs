@@ -234,6 +234,8 @@ fn time_library(dir: &Path, cps: usize, workers: usize, algorithm: &str, runs: u
             state: Some(state),
             templates: None,
             platform: None,
+            allow_clear_secrets: false,
+            bundle: None,
             now: time::OffsetDateTime::now_utc(),
             progress: false,
         };

@@ -12,7 +12,7 @@ use crate::model::{Cluster, Role};
 use crate::output::{SUMS_FILE, Staging, digest, nested, sha256sums_of};
 use crate::pki::{CaId, ca_cert_hash};
 use crate::plan::{plan_node, plan_pool};
-use crate::profile::Format;
+use crate::profile::{Format, Packages};
 use crate::render::{self, Platform};
 use crate::spec;
 use crate::state::{self, OPERATOR_STEM};
@@ -31,6 +31,12 @@ pub struct Options {
     pub templates: Option<PathBuf>,
     /// The platform whose user-data size limit every node must meet.
     pub platform: Option<Platform>,
+    /// Bake control planes' keys in clear for a platform whose metadata service serves the
+    /// user-data (refused otherwise).
+    pub allow_clear_secrets: bool,
+    /// `packages: bundle`: the bundle the nodes' image carries, whose sha256 first boot
+    /// checks (kept in the state, so later bakes need it only when it changes).
+    pub bundle: Option<PathBuf>,
     pub now: OffsetDateTime,
     /// Draw a progress bar on stderr for large bakes (the caller knows it is a terminal).
     pub progress: bool,
@@ -136,7 +142,9 @@ fn bake_into(opts: &Options, target: Target) -> Result<Report> {
 
 fn bake_with(opts: &Options, templates: &Templates, target: Target) -> Result<Report> {
     let loaded = spec::load(&opts.spec)?;
-    let cluster = loaded.cluster;
+    let mut cluster = loaded.cluster;
+    check_secrets_at_rest(opts, &cluster)?;
+    let bundle_sha256 = bundle_digest(opts, &cluster)?;
     let state_dir = opts.state.clone().unwrap_or_else(|| default_state_dir(&opts.spec));
     let writes = matches!(target, Target::Out);
     if writes {
@@ -146,6 +154,14 @@ fn bake_with(opts: &Options, templates: &Templates, target: Target) -> Result<Re
     // Held until the output is written, so the output always matches the state.
     let _lock = writes.then(|| state::lock(&state_dir)).transpose()?;
     let (state, unsaved) = state::sync(&state_dir, &cluster, opts.now)?;
+    // The bundle's sha256, and a record of it for the state when it is new (written with
+    // the output, once everything else has been).
+    let mut bundle_record = None;
+    if cluster.os.packages == Packages::Bundle {
+        let (digest, new) = pin_bundle(&state_dir, bundle_sha256)?;
+        bundle_record = new.then(|| digest.clone());
+        cluster.os.bundle_sha256 = Some(digest);
+    }
     // What a killed run left beside the state (its keys among it) is removed by the next
     // bake: by the state's Staging when the state changes, here when it does not.
     if writes && unsaved.is_none() {
@@ -340,6 +356,14 @@ fn bake_with(opts: &Options, templates: &Templates, target: Target) -> Result<Re
     if let Some(staging) = staging {
         staging.commit()?;
     }
+    let mut state_changes = state.changes.clone();
+    if let Some(digest) = bundle_record {
+        if writes {
+            let path = state_dir.join(BUNDLE_SHA256);
+            crate::output::write_file_atomic(&path, format!("{digest}\n").as_bytes(), 0o644)?;
+        }
+        state_changes.push(format!("recorded the bundle's sha256 {}… (nodes check it before using it)", &digest[..16]));
+    }
     bar.finish_with_message("rendered and written");
 
     let mut warnings = loaded.warnings;
@@ -351,7 +375,7 @@ fn bake_with(opts: &Options, templates: &Templates, target: Target) -> Result<Re
         cluster,
         warnings,
         state_dir,
-        state_changes: state.changes,
+        state_changes,
         out: opts.out.clone(),
         token: state.join_token,
         ca_cert_hash: ca_hash,
@@ -442,6 +466,71 @@ fn pool_token_warnings(cluster: &Cluster, state: &state::State, state_dir: &Path
         out.push(Problem { path: format!("spec.workerPools[{i}]"), line: None, column: None, message, file: None });
     }
     out
+}
+
+/// The state's record of the bundle the nodes' image carries.
+const BUNDLE_SHA256: &str = "bundle.sha256";
+
+/// The sha256 of `--bundle FILE`, when given (for any spec: a bundle of another spec is
+/// caught on the node, by its manifest).
+fn bundle_digest(opts: &Options, cluster: &Cluster) -> Result<Option<String>> {
+    let Some(file) = &opts.bundle else { return Ok(None) };
+    if cluster.os.packages != Packages::Bundle {
+        return Err(Error::Usage(format!(
+            "--bundle {}: the spec's nodes do not install from a bundle (spec.packages is {})",
+            file.display(),
+            cluster.os.packages.name()
+        )));
+    }
+    crate::output::file_sha256(file).map(Some)
+}
+
+/// The bundle's sha256 for the nodes: the one just given (and whether the state must
+/// record it), or the one the state recorded. Neither is an error: a node of
+/// `packages: bundle` must know which bundle it may run.
+fn pin_bundle(state_dir: &Path, given: Option<String>) -> Result<(String, bool)> {
+    let path = state_dir.join(BUNDLE_SHA256);
+    let recorded = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io("reading", &path, e)),
+    };
+    match (given, recorded) {
+        (Some(new), old) => {
+            let changed = old.as_deref() != Some(new.as_str());
+            Ok((new, changed))
+        }
+        (None, Some(old)) => Ok((old, false)),
+        (None, None) => Err(Error::Usage(
+            "spec.packages is bundle: give the bundle the nodes' image carries (--bundle FILE), so that first boot \
+             runs nothing from a bundle other than that one"
+                .into(),
+        )),
+    }
+}
+
+/// Refuses, before anything is written, a control plane's keys in clear in user-data that
+/// the platform serves to anything on the instance: on a cloud, the metadata service hands
+/// the user-data to any process (a pod included) that can reach it, and cloud-init keeps a
+/// copy on disk until first boot is done. Sealed secrets, or the user's say-so, let it be.
+fn check_secrets_at_rest(opts: &Options, cluster: &Cluster) -> Result<()> {
+    let Some(platform) = opts.platform else { return Ok(()) };
+    let Some(service) = platform.metadata_service else { return Ok(()) };
+    if cluster.sealing.is_some() || opts.allow_clear_secrets || cluster.pki.external_ca {
+        return Ok(());
+    }
+    let names: Vec<&str> = cluster.control_planes().map(|n| n.name.as_str()).collect();
+    Err(Error::Usage(format!(
+        "--platform {}: the user-data of {} would hold the cluster's CA keys in clear, and on {} {} serves it to \
+         anything on the instance that reaches it (a pod included), while cloud-init keeps a copy on disk until first \
+         boot is done. Seal them to a key the image holds (spec.secrets.encryptTo: README, Sealed secrets), keep the \
+         CA keys off the nodes (spec.pki.externalCA), or bake them in clear knowingly with --allow-clear-secrets \
+         (then limit who reaches the metadata service: README, Secrets at rest)",
+        platform.name,
+        names.join(", "),
+        platform.name,
+        service
+    )))
 }
 
 /// Refuses user-data over the platform's limit, saying which nodes, why, and which

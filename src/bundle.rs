@@ -15,8 +15,11 @@
 //! kubebake-bundle/images/<name>.tar   one OCI image layout per image (ctr images import)
 //! kubebake-bundle/calico/<manifest>.yaml
 //! ```
-//! Every download is checked (binaries against their published `.sha256`, image blobs
-//! against their digests, Calico's manifest against the spec's sha256) before it is kept.
+//! Every download is checked before it is kept: against its pin (`crate::pins`: kubebake's
+//! own, the user's `--pins FILE`, and for Calico's manifest the spec's sha256), whatever
+//! the origin serves; image blobs against their digests. What has no pin is refused,
+//! unless the user takes the origin's word for it (`--trust-origin`: a binary's published
+//! `.sha256`, a registry's digest), which `manifest.json` then records (`"pinned": false`).
 //! Finished downloads are kept in `FILE.parts/` until the archive is written, so an
 //! interrupted run resumes; the archive itself is written beside FILE and renamed.
 
@@ -55,6 +58,10 @@ pub struct Options {
     pub rewrites: Vec<(String, String)>,
     /// Show a progress bar (stderr is a terminal).
     pub progress: bool,
+    /// The user's pins, beside kubebake's own.
+    pub pins: Option<PathBuf>,
+    /// Take what has no pin on its origin's word instead of refusing it.
+    pub trust_origin: bool,
 }
 
 /// What `manifest.json` records, and what the command reports.
@@ -66,6 +73,10 @@ pub struct Manifest {
     pub binaries: Vec<Entry>,
     pub images: Vec<ImageEntry>,
     pub calico: Vec<Entry>,
+    /// Pins of the user's that replaced kubebake's own (said in the report, not kept in
+    /// the archive's manifest.json).
+    #[serde(skip)]
+    pub replaced_pins: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -73,6 +84,8 @@ pub struct Entry {
     pub file: String,
     pub source: String,
     pub sha256: String,
+    /// Checked against a pin (false: on the origin's word, `--trust-origin`).
+    pub pinned: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,6 +94,10 @@ pub struct ImageEntry {
     pub file: String,
     /// The digest of the manifest that was bundled (one platform).
     pub digest: String,
+    /// The digest the tag named (an index, or that same manifest), checked against a pin.
+    pub tag_digest: String,
+    /// Checked against a pin (false: on the registry's word, `--trust-origin`).
+    pub pinned: bool,
 }
 
 pub struct Report {
@@ -145,7 +162,8 @@ pub fn bundle(opts: &Options) -> Result<Report> {
         }
     };
 
-    let fetcher = Fetcher::new(&opts.rewrites)?;
+    let (pins, replaced) = crate::pins::Pins::with_file(opts.pins.as_deref())?;
+    let fetcher = Fetcher::new(&opts.rewrites, opts.trust_origin)?;
     let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut manifest = Manifest {
         kubernetes_version: cluster.kubernetes_version.to_string(),
@@ -153,6 +171,7 @@ pub fn bundle(opts: &Options) -> Result<Report> {
         binaries: Vec::new(),
         images: Vec::new(),
         calico: Vec::new(),
+        replaced_pins: Vec::new(),
     };
 
     // Binaries and release archives, each against its published checksum: Kubernetes'
@@ -179,9 +198,10 @@ pub fn bundle(opts: &Options) -> Result<Report> {
         ),
     ));
     for (file, what, url) in downloads {
-        let (path, sha) = runtime.block_on(fetcher.checked(&url, &parts.join(&file)))?;
+        let pin = pins.download(&url);
+        let (path, sha) = runtime.block_on(fetcher.checked(&url, pin, &parts.join(&file)))?;
         files.insert(file.clone(), path);
-        manifest.binaries.push(Entry { file, source: url, sha256: sha });
+        manifest.binaries.push(Entry { file, source: url, sha256: sha, pinned: pin.is_some() });
         step(what);
     }
 
@@ -208,9 +228,13 @@ pub fn bundle(opts: &Options) -> Result<Report> {
     for ClusterImage { image, .. } in &images {
         let file = format!("images/{}", image_file(image));
         let target = parts.join(&file);
-        let digest = runtime.block_on(puller.pull(image, &parts.join("blobs"), &target))?;
+        let pin = pins.image(image);
+        if pin.is_none() && !opts.trust_origin {
+            return Err(unpinned(image));
+        }
+        let (tag_digest, digest) = runtime.block_on(puller.pull(image, pin, &parts.join("blobs"), &target))?;
         files.insert(file.clone(), target);
-        manifest.images.push(ImageEntry { image: image.clone(), file, digest });
+        manifest.images.push(ImageEntry { image: image.clone(), file, digest, tag_digest, pinned: pin.is_some() });
         step(image);
     }
 
@@ -218,29 +242,37 @@ pub fn bundle(opts: &Options) -> Result<Report> {
     for (name, source) in calico_sources(&cluster) {
         let file = format!("calico/{name}");
         let target = parts.join(&file);
-        let (src, sha) = match source {
+        let (src, sha, pinned) = match source {
             CalicoSource::Url { url, sha256 } => {
+                // The spec's sha256 is the user's pin for the URL it gives.
+                let (want, whose) = match (&sha256, pins.download(&url)) {
+                    (Some(spec), _) => (Some(spec.as_str()), "spec.cni.manifest.sha256"),
+                    (None, Some(pin)) => (Some(pin), "its pin"),
+                    (None, None) if opts.trust_origin => (None, ""),
+                    (None, None) => return Err(unpinned(&url)),
+                };
                 let bytes = runtime.block_on(fetcher.get(&url))?;
                 let sha = sha256_hex(&bytes);
-                if let Some(want) = sha256
+                if let Some(want) = want
                     && want != sha
                 {
-                    return Err(err(url, format!("sha256 is {sha}, spec.cni.manifest.sha256 says {want}")));
+                    return Err(err(url, format!("sha256 is {sha}, {whose} says {want}")));
                 }
                 write_atomic(&target, &bytes)?;
-                (url, sha)
+                (url, sha, want.is_some())
             }
             CalicoSource::File(bytes) => {
                 write_atomic(&target, &bytes)?;
-                ("spec.cni.manifest.file".to_string(), sha256_hex(&bytes))
+                ("spec.cni.manifest.file".to_string(), sha256_hex(&bytes), true)
             }
         };
         files.insert(file.clone(), target);
-        manifest.calico.push(Entry { file, source: src, sha256: sha });
+        manifest.calico.push(Entry { file, source: src, sha256: sha, pinned });
         step(&name);
     }
 
     let bytes = write_archive(&opts.out, &manifest, &files)?;
+    manifest.replaced_pins = replaced;
     if let Some(b) = bar {
         b.finish_with_message("fetched, checked and written");
     }
@@ -283,19 +315,30 @@ fn calico_sources(cluster: &Cluster) -> Vec<(String, CalicoSource)> {
     }
 }
 
-/// HTTP downloads with checksum files, through the URL rewrites.
+/// What has no pin, refused, saying how to give it one.
+fn unpinned(what: &str) -> Error {
+    err(
+        what,
+        "kubebake has no pin for it (its own pins cover the releases docs/kubernetes-versions.md lists); \
+         give its sha256 or digest in a --pins file, or take what its origin serves with --trust-origin",
+    )
+}
+
+/// HTTP downloads, checked against their pins, through the URL rewrites.
 struct Fetcher {
     http: reqwest::Client,
     rewrites: Vec<(String, String)>,
+    /// Without a pin, the checksum file the origin publishes beside a download is taken.
+    trust_origin: bool,
 }
 
 impl Fetcher {
-    fn new(rewrites: &[(String, String)]) -> Result<Self> {
+    fn new(rewrites: &[(String, String)], trust_origin: bool) -> Result<Self> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("kubebake/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| err("the HTTP client", e))?;
-        Ok(Fetcher { http, rewrites: rewrites.to_vec() })
+        Ok(Fetcher { http, rewrites: rewrites.to_vec(), trust_origin })
     }
 
     fn rewrite(&self, url: &str) -> String {
@@ -316,14 +359,22 @@ impl Fetcher {
         Ok(response.bytes().await.map_err(|e| err(&real, e))?.to_vec())
     }
 
-    /// `url` into `target`, checked against `url.sha256`; a finished, matching `target`
-    /// from an earlier run is kept.
-    async fn checked(&self, url: &str, target: &Path) -> Result<(PathBuf, String)> {
-        let published = self.get(&format!("{url}.sha256")).await?;
-        let want = String::from_utf8_lossy(&published).split_whitespace().next().unwrap_or_default().to_lowercase();
-        if want.len() != 64 || !want.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(err(format!("{url}.sha256"), "is not a sha256 checksum"));
-        }
+    /// `url` into `target`, checked against its pin (or, trusting the origin, against
+    /// `url.sha256`); a finished, matching `target` from an earlier run is kept.
+    async fn checked(&self, url: &str, pin: Option<&str>, target: &Path) -> Result<(PathBuf, String)> {
+        let (want, whose) = match pin {
+            Some(pin) => (pin.to_string(), "its pin"),
+            None if self.trust_origin => {
+                let published = self.get(&format!("{url}.sha256")).await?;
+                let want =
+                    String::from_utf8_lossy(&published).split_whitespace().next().unwrap_or_default().to_lowercase();
+                if want.len() != 64 || !want.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(err(format!("{url}.sha256"), "is not a sha256 checksum"));
+                }
+                (want, "its published checksum")
+            }
+            None => return Err(unpinned(url)),
+        };
         if let Ok(existing) = fs::read(target)
             && sha256_hex(&existing) == want
         {
@@ -332,7 +383,7 @@ impl Fetcher {
         let bytes = self.get(url).await?;
         let got = sha256_hex(&bytes);
         if got != want {
-            return Err(err(self.rewrite(url), format!("sha256 is {got}, its published checksum is {want}")));
+            return Err(err(self.rewrite(url), format!("sha256 is {got}, {whose} is {want}")));
         }
         write_atomic(target, &bytes)?;
         Ok((target.to_path_buf(), want))
@@ -369,7 +420,10 @@ impl Puller {
         Puller { client, mirrors, arch: arch.to_string() }
     }
 
-    async fn pull(&self, image: &str, blobs: &Path, target: &Path) -> Result<String> {
+    /// `image` into `target` as an OCI layout of its `linux/<arch>` image; the digest its tag
+    /// names is checked against `pin` when there is one. Returns that digest and the
+    /// bundled manifest's.
+    async fn pull(&self, image: &str, pin: Option<&str>, blobs: &Path, target: &Path) -> Result<(String, String)> {
         let mut reference: Reference = image.parse().map_err(|e| err(image, e))?;
         if let Some(mirror) = self.mirrors.get(reference.registry()) {
             reference.set_mirror_registry(mirror.clone());
@@ -378,6 +432,12 @@ impl Puller {
         let (mut raw, mut digest) =
             self.client.pull_manifest_raw(&reference, &auth, MANIFEST_TYPES).await.map_err(|e| err(image, e))?;
         check_digest(image, &raw, &digest)?;
+        if let Some(pin) = pin
+            && pin != digest
+        {
+            return Err(err(image, format!("its tag names {digest}, its pin is {pin}")));
+        }
+        let tag_digest = digest.clone();
         let mut value: serde_json::Value = serde_json::from_slice(&raw).map_err(|e| err(image, e))?;
         if value.get("manifests").is_some() {
             // An index: the manifest for linux/<arch>.
@@ -459,7 +519,7 @@ impl Puller {
             builder.finish().map_err(|e| Error::io("writing", target, e))?;
         }
         write_atomic(target, &tar)?;
-        Ok(digest)
+        Ok((tag_digest, digest))
     }
 }
 
@@ -521,6 +581,7 @@ mod tests {
             binaries: Vec::new(),
             images: Vec::new(),
             calico: Vec::new(),
+            replaced_pins: Vec::new(),
         };
         let json = String::from_utf8(serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
         assert!(json.contains(&super::manifest_version_line("v1.36.3")), "{json}");

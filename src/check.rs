@@ -189,6 +189,8 @@ pub fn check(opts: &Options) -> Result<Report> {
             state: Some(state_dir.clone()),
             templates: opts.templates.clone(),
             platform: None,
+            allow_clear_secrets: false,
+            bundle: None,
             now: opts.now,
             progress: false,
         },

@@ -99,6 +99,15 @@ pub enum Command {
         /// https://dl.k8s.io/=https://mirror.internal/k8s/ (repeatable).
         #[arg(long, value_name = "FROM=TO")]
         rewrite: Vec<String>,
+        /// Pins of your own, beside kubebake's (JSON: {"downloads": {URL: sha256},
+        /// "images": {IMAGE: "sha256:…"}}): what has a pin is checked against it, whatever
+        /// its origin serves.
+        #[arg(long, value_name = "FILE")]
+        pins: Option<PathBuf>,
+        /// Take a download or image that has no pin on its origin's word (its published
+        /// .sha256, the registry's digest) instead of refusing it; manifest.json says which.
+        #[arg(long)]
+        trust_origin: bool,
         /// Print the summary as JSON: {"out", "bytes", "binaries", "images", "calico", "seconds"}.
         #[arg(long)]
         json: bool,
@@ -349,6 +358,16 @@ pub struct BakeArgs {
     /// one is over.
     #[arg(long, value_parser = ["aws", "azure", "gce", "openstack", "vsphere", "hetzner", "none"])]
     pub platform: Option<String>,
+    /// With a --platform whose metadata service serves the user-data (aws, azure, gce,
+    /// openstack, hetzner): bake the control planes' keys in clear anyway, instead of
+    /// refusing (seal them with spec.secrets.encryptTo instead where you can).
+    #[arg(long)]
+    pub allow_clear_secrets: bool,
+    /// For `packages: bundle`: the bundle the nodes' image carries (kubebake bundle). Its
+    /// sha256 goes into every node's first boot, which runs nothing from any other; the state
+    /// keeps it, so later bakes need --bundle only for a new bundle.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
     /// Print the report as JSON: {"state", "stateChanges", "out", "operatorKubeconfig",
     /// "nodes": [...], "pools": [...], "join": {...}, "warnings": [...]}.
     #[arg(long)]

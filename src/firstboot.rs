@@ -29,6 +29,10 @@ pub const BUNDLE_PATH: &str = "/opt/kubebake/bundle.tar";
 /// Where first boot unpacks and checks it (the archive's top directory inside).
 pub const BUNDLE_DIR: &str = "/var/lib/kubebake/bundle";
 
+/// cloud-init's per-instance directories, each with the user-data it ran (`user-data.txt`,
+/// `user-data.txt.i`) and its cached datasource (`obj.pkl`, the user-data among it).
+pub const CLOUD_INIT_INSTANCES: &str = "/var/lib/cloud/instances";
+
 /// kubebake's sysctls; first boot applies this file alone.
 pub const SYSCTL_FILE: &str = "/etc/sysctl.d/99-kubebake.conf";
 
@@ -59,6 +63,9 @@ pub struct ScriptContext {
     pub download_base: String,
     pub bin_dir: String,
     pub kubeadm_config: &'static str,
+    /// Where cloud-init keeps the user-data it ran (cloud-init nodes only): removed with the
+    /// join token once first boot is done.
+    pub cloud_init_cache: Option<&'static str>,
     pub join_timeout_seconds: u64,
     pub endpoint: String,
     /// The endpoint's readiness URL, which answers once the cluster exists.
@@ -83,6 +90,8 @@ pub struct ScriptContext {
     /// The bundle's top directory once unpacked, its installer, and the line of its
     /// `manifest.json` that names the Kubernetes version.
     pub bundle_unpacked: String,
+    /// The sha256 of the very bundle the node may run (`bake --bundle`).
+    pub bundle_sha256: Option<String>,
     pub bundle_installer: String,
     pub bundle_version_line: String,
     /// Ignition nodes and sealed ones: the unpacker that places the node's files from its
@@ -193,6 +202,7 @@ fn context(
         download_base: format!("https://dl.k8s.io/release/{v}/bin/linux"),
         bin_dir: os.profile.bin_dir.clone(),
         kubeadm_config: KUBEADM_CONFIG,
+        cloud_init_cache: (os.format == Format::CloudInit).then_some(CLOUD_INIT_INSTANCES),
         join_timeout_seconds: cluster.join.timeout.as_secs(),
         readyz_url: format!("https://{endpoint}/readyz"),
         endpoint,
@@ -210,6 +220,7 @@ fn context(
         bundle_path: BUNDLE_PATH,
         bundle_dir: BUNDLE_DIR,
         bundle_installer: format!("{bundle_unpacked}/install.sh"),
+        bundle_sha256: os.bundle_sha256.clone(),
         bundle_unpacked,
         bundle_version_line: crate::bundle::manifest_version_line(&v.to_string()),
         unpacker: packs_files(cluster).then_some(crate::pack::UNPACKER),

@@ -21,6 +21,7 @@ pub mod model;
 pub mod output;
 pub mod pack;
 pub mod packer;
+pub mod pins;
 pub mod pki;
 pub mod plan;
 pub mod profile;

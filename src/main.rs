@@ -70,11 +70,22 @@ macro_rules! note {
 
 fn run(command: cli::Command) -> Result<()> {
     match command {
-        cli::Command::Bake(cli::BakeArgs { spec, out, state, show_token, templates, platform, json }) => {
+        cli::Command::Bake(cli::BakeArgs {
+            spec,
+            out,
+            state,
+            show_token,
+            templates,
+            platform,
+            allow_clear_secrets,
+            bundle,
+            json,
+        }) => {
             let platform = platform.as_deref().and_then(kubebake::render::Platform::by_name);
             let progress = !quiet() && !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
             let now = time::OffsetDateTime::now_utc();
-            let report = bake::bake(&Options { spec, out, state, templates, platform, now, progress })?;
+            let options = Options { spec, out, state, templates, platform, allow_clear_secrets, bundle, now, progress };
+            let report = bake::bake(&options)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report_json(&report, show_token))?);
             } else if !quiet() {
@@ -93,7 +104,7 @@ fn run(command: cli::Command) -> Result<()> {
                 }
             }
         }
-        cli::Command::Bundle { spec, out, arch, rewrite, json } => {
+        cli::Command::Bundle { spec, out, arch, rewrite, pins, trust_origin, json } => {
             let rewrites = rewrite
                 .iter()
                 .map(|r| {
@@ -104,8 +115,12 @@ fn run(command: cli::Command) -> Result<()> {
                 .collect::<Result<Vec<_>>>()?;
             let started = std::time::Instant::now();
             let progress = !quiet() && !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let report = kubebake::bundle::bundle(&kubebake::bundle::Options { spec, out, arch, rewrites, progress })?;
+            let options = kubebake::bundle::Options { spec, out, arch, rewrites, progress, pins, trust_origin };
+            let report = kubebake::bundle::bundle(&options)?;
             let m = &report.manifest;
+            for line in &m.replaced_pins {
+                note!("note: {line}");
+            }
             if json {
                 let summary = serde_json::json!({
                     "out": report.out, "bytes": report.bytes, "binaries": m.binaries.len(), "images": m.images.len(),

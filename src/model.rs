@@ -59,6 +59,9 @@ pub struct NodeOs {
     pub format: crate::profile::Format,
     pub ignition_version: String,
     pub packages: crate::profile::Packages,
+    /// `packages: bundle`: the sha256 of the bundle the nodes' image carries, which first
+    /// boot checks before it reads a byte of it (`bake --bundle`, kept in the state).
+    pub bundle_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

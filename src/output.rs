@@ -307,6 +307,21 @@ pub fn digest(bytes: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(bytes).into()
 }
 
+/// The sha256 of the file at `path` (read in pieces: a bundle is hundreds of megabytes), hex.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    let mut file = fs::File::open(path).map_err(|e| Error::io("reading", path, e))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf).map_err(|e| Error::io("reading", path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(crate::pki::hex(&hasher.finalize()))
+}
+
 /// `sha256sum`-format lines for files already hashed, sorted by path.
 pub fn sha256sums_of(files: impl IntoIterator<Item = (String, [u8; 32])>) -> String {
     let mut lines: Vec<(String, [u8; 32])> = files.into_iter().collect();

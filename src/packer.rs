@@ -41,6 +41,8 @@ struct Context {
     bundle_version_line: String,
     containerd_package: Option<String>,
     bundle: Option<String>,
+    /// The bundle's sha256: provision.sh installs from that very file or refuses.
+    bundle_sha256: Option<String>,
     images: Vec<String>,
     modules: String,
     sysctl: String,
@@ -112,6 +114,7 @@ pub fn write(opts: &Options) -> Result<Vec<PathBuf>> {
         bundle_version_line: crate::bundle::manifest_version_line(&v.to_string()),
         containerd_package: profile.containerd_package.clone(),
         bundle: opts.bundle.as_ref().map(|b| absolute(b).display().to_string()),
+        bundle_sha256: opts.bundle.as_deref().map(crate::output::file_sha256).transpose()?,
         images: images::images(&cluster)?.into_iter().map(|i| i.image).collect(),
         modules: templates.render("modules-load.conf.tera", &none)?,
         sysctl: templates.render("sysctl.conf.tera", &crate::firstboot::sysctl_context(&cluster))?,

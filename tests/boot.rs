@@ -240,6 +240,32 @@ fn the_ha_example_boots_under_systemd_and_cloud_init_and_first_boot_resumes_afte
         let status = exec(node, &["cloud-init", "status", "--wait"]);
         assert!(status.contains("status: done"), "{node}: {status}");
     }
+
+    // Once a node is set up, first boot's last step removes the join token's file and
+    // cloud-init's copies of the user-data it ran (kubeadm cannot finish here, so cp-2 runs
+    // that step alone, from its own script); a restart then runs none of cloud-init's
+    // per-instance modules again: the removed file is not written back.
+    let node = "cp-2";
+    let script = fs::read_to_string(out.join(node).join("rootfs/opt/kubebake/firstboot.sh")).unwrap();
+    let start = script.find("\nscrub() {\n").expect("the script has a scrub step") + 1;
+    let scrub = &script[start..start + script[start..].find("\n}\n").unwrap() + 3];
+    let cached = "ls /var/lib/cloud/instances/*/user-data.txt /var/lib/cloud/instances/*/obj.pkl";
+    assert!(exec(node, &["bash", "-c", cached]).contains("user-data.txt"), "cloud-init keeps no copy to remove");
+    exec(node, &["bash", "-c", &format!("CONFIG=/etc/kubebake/kubeadm-config.yaml\n{scrub}scrub")]);
+    let left = exec(node, &["bash", "-c", &format!("{cached} 2>/dev/null; ls /etc/kubebake; true")]);
+    assert!(!left.contains("user-data.txt") && !left.contains("obj.pkl"), "{node}: {left}");
+    assert!(!left.contains("kubeadm-config.yaml"), "{node}: {left}");
+    sh_ok(BOOT_SH, &["stop", LAB, node]);
+    sh_ok(BOOT_SH, &["start", LAB, node, out.to_str().unwrap(), &boot_root()]);
+    wait_until("cloud-init after a restart", node, Duration::from_secs(120), || {
+        sh(BOOT_SH, &["exec", LAB, node, "cloud-init", "status"]).status.success()
+    });
+    let status = exec(node, &["cloud-init", "status", "--wait", "--long"]);
+    assert!(status.contains("status: done"), "{node}: {status}");
+    let result: serde_json::Value = serde_json::from_str(&exec(node, &["cat", "/run/cloud-init/result.json"])).unwrap();
+    assert_eq!(result["v1"]["errors"], serde_json::json!([]), "{node}: {result}");
+    let after = exec(node, &["ls", "/etc/kubebake"]);
+    assert!(!after.contains("kubeadm-config.yaml"), "cloud-init wrote the files again after the restart: {after}");
 }
 
 /// On a container host that keeps /proc/sys read-only, first boot stops in `prepare` and

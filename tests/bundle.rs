@@ -60,10 +60,12 @@ fn a_bundle_holds_checked_binaries_and_importable_images_deterministically_and_r
     let b = Bake::new("");
     let servers = Servers::start(b.dir.path());
     publish_everything(&servers, b.dir.path());
+    servers.write_pins(&b.path("pins.json"));
     b.set_spec(&spec(&servers.registry));
     let dl = format!("https://dl.k8s.io/={}/dl/", servers.files);
     let gh = format!("https://github.com/={}/gh/", servers.files);
-    let args = ["bundle", "cluster.yaml", "-o", "bundle.tar", "--rewrite", &dl, "--rewrite", &gh];
+    let args =
+        ["bundle", "cluster.yaml", "-o", "bundle.tar", "--rewrite", &dl, "--rewrite", &gh, "--pins", "pins.json"];
 
     let started = Instant::now();
     let run = b.run(&args);
@@ -129,19 +131,38 @@ fn a_bundle_holds_checked_binaries_and_importable_images_deterministically_and_r
     assert_eq!(summary["bytes"].as_u64().unwrap(), first.len() as u64);
     assert_eq!(summary["binaries"], 5, "kubeadm, kubelet, kubectl, crictl and the CNI plugins");
 
-    // A binary that does not match its published checksum: a clear error, nothing written.
+    // A binary that does not match its pin: a clear error, nothing written, though the
+    // origin publishes a .sha256 that matches it (a tampered origin vouches for itself).
     fs::remove_file(b.path("bundle.tar")).unwrap();
     let kubectl = servers.root.join(format!("dl/release/{}/bin/linux/amd64/kubectl", default_version()));
     let good = fs::read(&kubectl).unwrap();
     fs::write(&kubectl, b"tampered").unwrap();
+    fs::write(kubectl.with_file_name("kubectl.sha256"), format!("{}\n", sha256(b"tampered"))).unwrap();
     let run = b.run(&args);
     assert_eq!(run.output.status.code(), Some(2));
     let kubectl_path = format!("/dl/release/{}/bin/linux/amd64/kubectl", default_version());
-    assert!(run.stderr().contains(&format!("{kubectl_path}: sha256 is")), "{}", run.stderr());
+    let pin = sha256(&good);
+    assert!(
+        run.stderr().contains(&format!("{kubectl_path}: sha256 is {}, its pin is {pin}", sha256(b"tampered"))),
+        "{}",
+        run.stderr()
+    );
     assert!(!b.path("bundle.tar").exists());
     assert_no_half_written_files(b.dir.path());
+    // Without the user's pins, kubebake's own catch that the server's kubeadm is not
+    // upstream's release (the kit's builds and the stand-ins are not), trusting origins or not.
+    let trusting: Vec<&str> = args[..8].iter().copied().chain(["--trust-origin"]).collect();
+    for args in [&args[..8], &trusting[..]] {
+        let run = b.run(args);
+        assert_eq!(run.output.status.code(), Some(2));
+        let shipped = kubebake::pins::Pins::upstream();
+        let url = format!("https://dl.k8s.io/release/{}/bin/linux/amd64/kubeadm", default_version());
+        let pin = shipped.download(&url).expect("kubebake pins the default release");
+        assert!(run.stderr().contains(&format!("its pin is {pin}")), "{}", run.stderr());
+    }
     // Resumed: what was fetched and checked before is not fetched again.
     fs::write(&kubectl, &good).unwrap();
+    fs::write(kubectl.with_file_name("kubectl.sha256"), format!("{pin}\n")).unwrap();
     let log_before = fs::read_to_string(b.path("files.log")).unwrap().len();
     b.run(&args).assert_ok();
     let log = fs::read_to_string(b.path("files.log")).unwrap();
@@ -170,6 +191,9 @@ fn calico_travels_in_the_bundle_a_bad_layer_is_refused_and_the_next_run_resumes(
     ));
     let calico = calico_images(&b);
     assert!(calico.len() >= 5, "{calico:?}");
+    // Pinned: everything but Calico's images and manifest, which neither the user nor
+    // kubebake pins here.
+    servers.write_pins(&b.path("pins.json"));
     publish_calico(&servers, b.dir.path(), &calico);
 
     // The last image pulled gets a damaged layer in the registry's own storage.
@@ -191,8 +215,15 @@ fn calico_travels_in_the_bundle_a_bad_layer_is_refused_and_the_next_run_resumes(
     fs::write(&data, &bad).unwrap();
 
     let rewrites = rewrites(&servers);
-    let mut args = vec!["bundle", "cluster.yaml", "-o", "bundle.tar"];
+    let mut args = vec!["bundle", "cluster.yaml", "-o", "bundle.tar", "--pins", "pins.json"];
     args.extend(rewrites.iter().map(String::as_str));
+    // What has no pin is refused, naming it...
+    let run = b.run(&args);
+    assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+    assert!(run.stderr().contains("kubebake has no pin for it"), "{}", run.stderr());
+    assert!(calico.iter().any(|i| run.stderr().contains(i.as_str())), "{}", run.stderr());
+    // ...unless the origin's word is taken for it.
+    args.push("--trust-origin");
     let run = b.run(&args);
     assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
     assert!(run.stderr().contains(victim.as_str()) && run.stderr().contains("digest"), "{}", run.stderr());
@@ -225,6 +256,12 @@ fn calico_travels_in_the_bundle_a_bad_layer_is_refused_and_the_next_run_resumes(
     let manifest: serde_json::Value = serde_json::from_slice(&fs::read(root.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["calico"][0]["file"], "calico/manifest-1.yaml", "{manifest}");
     assert_eq!(manifest["calico"][0]["source"], CALICO_URL);
+    // On the origin's word, and said so; kubeadm's images were pinned.
+    assert_eq!(manifest["calico"][0]["pinned"], false);
+    for image in manifest["images"].as_array().unwrap() {
+        let pinned = !calico.iter().any(|c| image["image"] == c.as_str());
+        assert_eq!(image["pinned"], pinned, "{image}");
+    }
     assert_eq!(manifest["calico"].as_array().unwrap().len(), 1);
     let stand_in = fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/calico-operator-stand-in.yaml")).unwrap();
     assert!(fs::read(root.join("calico/manifest-1.yaml")).unwrap() == stand_in);
@@ -234,4 +271,44 @@ fn calico_travels_in_the_bundle_a_bad_layer_is_refused_and_the_next_run_resumes(
     for image in &calico {
         assert!(bundled.contains(&image.as_str()), "{image} not bundled: {bundled:?}");
     }
+}
+
+/// An image whose tag the registry now serves with other content than its pin says is
+/// refused naming both digests, whatever the registry's own digest header says.
+#[test]
+fn a_tampered_image_is_refused_against_its_pin() {
+    let (Some(_), Some(_)) = (tool("docker-registry", "docker-registry"), tool("skopeo", "skopeo")) else {
+        return;
+    };
+    let b = Bake::new("");
+    let servers = Servers::start(b.dir.path());
+    publish_everything(&servers, b.dir.path());
+    servers.write_pins(&b.path("pins.json"));
+    b.set_spec(&spec(&servers.registry));
+    let pins: serde_json::Value = serde_json::from_slice(&fs::read(b.path("pins.json")).unwrap()).unwrap();
+    let scheduler = format!("registry.k8s.io/kube-scheduler:{}", default_version());
+    let pinned = pins["images"][&scheduler].as_str().unwrap().to_string();
+    // Someone with write access to the registry pushes other content under the same tag.
+    let other = b.path("other.tar");
+    small_image(&other, &scheduler, "not the scheduler");
+    let (_, repository_and_tag) = scheduler.split_once('/').unwrap();
+    run_ok(
+        Command::new("skopeo")
+            .args(["copy", "--quiet", "--dest-tls-verify=false"])
+            .arg(format!("docker-archive:{}", other.display()))
+            .arg(format!("docker://{}/{repository_and_tag}", servers.registry)),
+    );
+    let dl = format!("https://dl.k8s.io/={}/dl/", servers.files);
+    let gh = format!("https://github.com/={}/gh/", servers.files);
+    let args =
+        ["bundle", "cluster.yaml", "-o", "bundle.tar", "--rewrite", &dl, "--rewrite", &gh, "--pins", "pins.json"];
+    let run = b.run(&args);
+    assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+    let e = run.stderr();
+    assert!(
+        e.contains(&format!("{scheduler}: its tag names sha256:")) && e.contains(&format!("its pin is {pinned}")),
+        "{e}"
+    );
+    assert!(!b.path("bundle.tar").exists());
+    assert_no_half_written_files(b.dir.path());
 }

@@ -135,12 +135,17 @@ spec:
 ",
         servers.registry
     ));
-    let mut args = vec!["bundle", "cluster.yaml", "-o", "bundle.tar"];
+    servers.write_pins(&b.path("pins.json"));
+    let mut args = vec!["bundle", "cluster.yaml", "-o", "bundle.tar", "--pins", "pins.json"];
     let rewrites = rewrites(&servers);
     args.extend(rewrites.iter().map(String::as_str));
     b.run(&args).assert_ok();
     drop(servers);
     b.run(&["image", "cluster.yaml", "-o", "image", "--bundle", "bundle.tar"]).assert_ok();
+    // provision.sh installs from that very bundle and refuses any other.
+    let script = fs::read_to_string(b.path("image/provision.sh")).unwrap();
+    let sha = sha256(&fs::read(b.path("bundle.tar")).unwrap());
+    assert!(script.contains(&format!("[ \"${{sum%% *}}\" = '{sha}' ]")), "{script}");
     let dir = b.path("image");
     validate(&dir);
     shellcheck(&dir.join("provision.sh"));

@@ -459,11 +459,11 @@ fn platform_limits_apply_to_a_pools_user_data() {
         labels.push_str(&format!("        example.com/l{i}: v{}\n", &value[..60]));
     }
     let b = Bake::new(&spec(&format!("  workerPools:\n    - name: big\n      labels:\n{labels}")));
-    let run = b.bake(&["--platform", "aws"]);
+    let run = b.bake(&["--platform", "aws", "--allow-clear-secrets"]);
     assert!(!run.ok());
     assert!(run.stderr().contains("user-data over aws's limit of 16384 bytes: pool-big ("), "{}", run.stderr());
     assert!(!b.out().exists());
-    b.bake(&["--platform", "gce"]).assert_ok();
+    b.bake(&["--platform", "gce", "--allow-clear-secrets"]).assert_ok();
 }
 
 /// Bakes `spec`, expects it refused with each of `expected` in stderr, and nothing written.

@@ -519,7 +519,12 @@ spec:
 }
 
 fn cluster(os: &str, packages: &str) -> Cluster {
-    kubebake::spec::parse(&spec(os, packages), Path::new("hostile.yaml")).unwrap().cluster
+    let mut c = kubebake::spec::parse(&spec(os, packages), Path::new("hostile.yaml")).unwrap().cluster;
+    // What `bake --bundle` sets for a bundle's nodes.
+    if c.os.packages == kubebake::profile::Packages::Bundle {
+        c.os.bundle_sha256 = Some("0".repeat(64));
+    }
+    c
 }
 
 /// The spec's cluster with hostile values wherever a value reaches a file, beyond what
@@ -531,6 +536,9 @@ fn hostile(mut c: Cluster) -> Cluster {
         c.os.profile.containerd_package = Some("containerd';touch pwned;'\"$(touch pwned)\"".into());
     }
     c.login.user = "u';touch pwned;'\"$(touch pwned)\"".into();
+    if c.os.bundle_sha256.is_some() {
+        c.os.bundle_sha256 = Some("0';touch pwned;'\"$(touch pwned)\"".into());
+    }
     if let Some(s) = &mut c.sealing {
         s.identity = "/etc/$(touch${IFS}pwned)/'a\"ge'.key".into();
     }
@@ -933,6 +941,7 @@ fn provision_script_and_packer_template_carry_hostile_values_as_data() {
             "cluster": evil, "os": evil, "kubernetes_version": evil, "package_version": evil,
             "pinned_packages": [evil, evil], "apt_repository": evil, "apt_release_key": evil, "apt_source": evil,
             "bundle_version_line": evil, "containerd_package": evil, "bundle": if bundle { Some(evil) } else { None },
+            "bundle_sha256": if bundle { Some(evil) } else { None },
             "images": [evil, "registry.k8s.io/pause:3.10"], "modules": "overlay\nMODULES\n", "sysctl": evil,
             "image_name": evil, "age_identity": evil, "age_identity_path": evil, "ssh_username": evil,
             "qemu_source_image": evil, "qemu_description": evil, "aws_description": evil,

@@ -469,7 +469,8 @@ fn shellcheck_passes_every_first_boot_script() {
                 )
                 .replace("  nodes:\n", "  cni: {mode: manifest, registry: registry.internal}\n  nodes:\n");
             let b = Bake::new(&spec);
-            b.bake(&[]).assert_ok();
+            fs::write(b.path("bundle.tar"), "a bundle").unwrap();
+            b.bake(if packages.contains("bundle") { &["--bundle", "bundle.tar"] } else { &[] }).assert_ok();
             for node in IGNITION_NODES {
                 for script in ["/opt/kubebake/firstboot.sh", "/opt/kubebake/unpack.sh"] {
                     let script = b.node_file(node, script);
@@ -556,8 +557,24 @@ fn the_first_boot_script_follows_the_profile_and_role() {
 fn a_bundle_node_installs_from_the_bundle_and_the_user_data_does_not_grow() {
     let spec = cloud_init_spec("debian-12");
     let b = Bake::new(&spec.replace("  os: debian-12\n", "  os: debian-12\n  packages: bundle\n"));
-    b.bake(&[]).assert_ok();
+    // Which bundle the nodes may run is the bake's to say, and nothing is written without it.
+    let run = b.bake(&[]);
+    assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+    assert!(run.stderr().contains("spec.packages is bundle: give the bundle the nodes' image carries (--bundle FILE)"));
+    assert!(!b.out().exists() && !b.state().exists());
+    fs::write(b.path("bundle.tar"), "the bundle the image carries").unwrap();
+    let run = b.bake(&["--bundle", "bundle.tar"]);
+    run.assert_ok();
+    let sha = common::servers::sha256(b"the bundle the image carries");
+    assert!(run.stdout().contains(&format!("recorded the bundle's sha256 {}", &sha[..16])), "{}", run.stdout());
     let s = fs::read_to_string(b.node_file("yes", "/opt/kubebake/firstboot.sh")).unwrap();
+    // First boot checks that very bundle before it reads a byte of it, then its SHA256SUMS.
+    let pinned = s.find(&format!("[ \"${{sum%% *}}\" = '{sha}' ]")).expect("the bundle's sha256 is checked");
+    assert!(pinned < s.find("tar -xf").unwrap(), "the bundle is unpacked before it is checked");
+    // The state keeps it: a later bake needs no --bundle, and changes nothing.
+    let again = b.bake(&[]);
+    again.assert_ok();
+    assert!(again.stdout().contains("reused as it was"), "{}", again.stdout());
     assert!(s.contains("tar -xf '/opt/kubebake/bundle.tar' -C '/var/lib/kubebake/bundle'"));
     assert!(s.contains("sha256sum --check --quiet SHA256SUMS"));
     assert!(s.contains("'/var/lib/kubebake/bundle/kubebake-bundle/install.sh'"));
@@ -576,13 +593,15 @@ fn a_bundle_node_installs_from_the_bundle_and_the_user_data_does_not_grow() {
     let apt: Vec<u64> = ["cp-1", "yes"].iter().map(|n| size(n)).collect();
     for (i, node) in ["cp-1", "yes"].iter().enumerate() {
         println!("{node}: user-data.gz bundle {} B, prebaked {} B, apt {} B", bundle[i], prebaked[i], apt[i]);
+        // The bundle's sha256 (64 hex digits, which gzip cannot shrink much) aside.
         assert!(
-            bundle[i] <= apt[i],
-            "{node}: bundle {} B is larger than today's default (apt) {} B",
+            bundle[i] <= apt[i] + 64,
+            "{node}: bundle {} B is larger than today's default (apt) {} B and a sha256",
             bundle[i],
             apt[i]
         );
-        assert!(bundle[i] <= prebaked[i] + 100, "{node}: bundle {} B vs prebaked {} B", bundle[i], prebaked[i]);
+        // Beside prebaked: the bundle's install lines and its sha256 check.
+        assert!(bundle[i] <= prebaked[i] + 200, "{node}: bundle {} B vs prebaked {} B", bundle[i], prebaked[i]);
     }
 }
 
@@ -608,9 +627,10 @@ fn templates_can_be_overridden() {
 
 #[test]
 fn sizes_are_reported_and_platform_limits_enforced() {
+    // The sizes of user-data in clear (secrets at rest are another test's).
     let quickstart = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.yaml")).unwrap();
     let b = Bake::new(&quickstart);
-    let run = b.bake(&["--platform", "aws"]);
+    let run = b.bake(&["--platform", "aws", "--allow-clear-secrets"]);
     run.assert_ok();
     let line = run.stdout().lines().find(|l| l.trim_start().starts_with("cp-1")).unwrap().to_string();
     let cols: Vec<&str> = line.split_whitespace().collect();
@@ -622,7 +642,7 @@ fn sizes_are_reported_and_platform_limits_enforced() {
     // with the node, the size and advice; and nothing is written.
     let big = quickstart.replace("encryptionAlgorithm: ECDSA-P256", "encryptionAlgorithm: RSA-4096");
     let b = Bake::new(&big);
-    let run = b.bake(&["--platform", "aws"]);
+    let run = b.bake(&["--platform", "aws", "--allow-clear-secrets"]);
     assert!(!run.ok());
     assert!(run.stderr().contains("user-data over aws's limit of 16384 bytes: cp-1 ("), "{}", run.stderr());
     assert!(run.stderr().contains("RSA-4096 keys are random bytes"), "{}", run.stderr());
@@ -635,14 +655,43 @@ fn sizes_are_reported_and_platform_limits_enforced() {
         let spec = ha.replacen("\nspec:\n", &format!("\nspec:\n  os: {os}\n"), 1);
         let rsa = spec.replace("  pki:\n", "  pki:\n    encryptionAlgorithm: RSA-2048\n");
         let b = Bake::new(&rsa);
-        let run = b.bake(&["--platform", "aws"]);
+        let run = b.bake(&["--platform", "aws", "--allow-clear-secrets"]);
         assert!(!run.ok() && run.stderr().contains("RSA-2048 keys are random bytes"), "{os}: {}", run.stderr());
         assert!(run.stderr().contains("cp-3 (") && !run.stderr().contains("worker-1 ("), "{os}: {}", run.stderr());
         // With the default ECDSA-P256, every node fits, in both formats (Ignition: the pack).
-        Bake::new(&spec).bake(&["--platform", "aws"]).assert_ok();
+        Bake::new(&spec).bake(&["--platform", "aws", "--allow-clear-secrets"]).assert_ok();
     }
     // GCE takes it.
-    b.bake(&["--platform", "gce"]).assert_ok();
+    b.bake(&["--platform", "gce", "--allow-clear-secrets"]).assert_ok();
+}
+
+#[test]
+fn a_cloud_with_a_metadata_service_gets_no_control_plane_keys_in_clear_unless_asked() {
+    let quickstart = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.yaml")).unwrap();
+    for platform in ["aws", "azure", "gce", "openstack", "hetzner"] {
+        let b = Bake::new(&quickstart);
+        let run = b.bake(&["--platform", platform]);
+        assert_eq!(run.output.status.code(), Some(2), "{platform}: {}", run.stderr());
+        let e = run.stderr();
+        assert!(
+            e.contains(&format!(
+                "--platform {platform}: the user-data of cp-1 would hold the cluster's CA keys in clear"
+            )),
+            "{e}"
+        );
+        assert!(e.contains("spec.secrets.encryptTo") && e.contains("--allow-clear-secrets"), "{e}");
+        assert!(!b.out().exists() && !b.state().exists(), "{platform}: written before refusing");
+        b.bake(&["--platform", platform, "--allow-clear-secrets"]).assert_ok();
+    }
+    // Where nothing serves the user-data over the network, or nothing secret is in clear.
+    Bake::new(&quickstart).bake(&["--platform", "vsphere"]).assert_ok();
+    Bake::new(&quickstart).bake(&["--platform", "none"]).assert_ok();
+    let sealed = quickstart.replacen(
+        "\nspec:\n",
+        "\nspec:\n  secrets: {encryptTo: age1pce3h48yq6wxkgfcdhyefu4my9lycys3jyun7rexs0e9h05j0alqzx27te}\n",
+        1,
+    );
+    Bake::new(&sealed).bake(&["--platform", "aws"]).assert_ok();
 }
 
 #[test]

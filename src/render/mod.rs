@@ -138,21 +138,51 @@ pub struct Platform {
     pub limit: usize,
     /// Whether the limit applies to the base64 encoding the API carries.
     pub counts_base64: bool,
+    /// Where anything on the instance can read its user-data back over the network: a
+    /// control plane's keys in clear there are readable by every pod that reaches it.
+    pub metadata_service: Option<&'static str>,
 }
 
 pub const PLATFORMS: &[Platform] = &[
     // EC2: 16 KB of raw user data, before base64.
-    Platform { name: "aws", limit: 16_384, counts_base64: false },
-    // Azure custom data: 64 KB, base64-encoded.
-    Platform { name: "azure", limit: 65_536, counts_base64: true },
+    Platform {
+        name: "aws",
+        limit: 16_384,
+        counts_base64: false,
+        metadata_service: Some("EC2's instance metadata service (http://169.254.169.254/latest/user-data)"),
+    },
+    // Azure custom data: 64 KB, base64-encoded. Only custom data's copy on the disk
+    // (/var/lib/waagent/ovf-env.xml) holds it; user data (a separate field) is in IMDS.
+    Platform {
+        name: "azure",
+        limit: 65_536,
+        counts_base64: true,
+        metadata_service: Some("Azure's instance metadata service and the agent's copy in /var/lib/waagent"),
+    },
     // GCE: 256 KB per metadata value.
-    Platform { name: "gce", limit: 262_144, counts_base64: false },
+    Platform {
+        name: "gce",
+        limit: 262_144,
+        counts_base64: false,
+        metadata_service: Some("the GCE metadata server (http://metadata.google.internal)"),
+    },
     // Nova: user_data up to 65535 bytes, base64-encoded.
-    Platform { name: "openstack", limit: 65_535, counts_base64: true },
-    // guestinfo.userdata, base64-encoded; VMX entries beyond 64 KiB are unreliable.
-    Platform { name: "vsphere", limit: 65_536, counts_base64: true },
+    Platform {
+        name: "openstack",
+        limit: 65_535,
+        counts_base64: true,
+        metadata_service: Some("OpenStack's metadata service (http://169.254.169.254/openstack/latest/user_data)"),
+    },
+    // guestinfo.userdata, base64-encoded; VMX entries beyond 64 KiB are unreliable. Read
+    // through VMware Tools on the node, not over the network.
+    Platform { name: "vsphere", limit: 65_536, counts_base64: true, metadata_service: None },
     // Hetzner Cloud: 32 KiB.
-    Platform { name: "hetzner", limit: 32_768, counts_base64: false },
+    Platform {
+        name: "hetzner",
+        limit: 32_768,
+        counts_base64: false,
+        metadata_service: Some("Hetzner's metadata service (http://169.254.169.254/hetzner/v1/userdata)"),
+    },
 ];
 
 impl Platform {

@@ -789,7 +789,7 @@ fn check_os(c: &mut Checker, spec: &super::Spec, base_dir: &Path) -> Option<Node
             return None;
         }
     };
-    Some(NodeOs { profile, format, ignition_version, packages })
+    Some(NodeOs { profile, format, ignition_version, packages, bundle_sha256: None })
 }
 
 /// The login's fields are checked whether or not the profile could be had, so that a spec

@@ -27,6 +27,9 @@ pub fn kit() -> Option<PathBuf> {
 /// A registry and a file server on 127.0.0.1, stopped on drop.
 pub struct Servers {
     children: Vec<Child>,
+    /// What was published, pinned: each download by the URL kubebake forms for it (before
+    /// `rewrites`), each image by its name, as `kubebake bundle --pins` takes them.
+    pins: std::cell::RefCell<serde_json::Value>,
     pub registry: String,
     pub files: String,
     pub root: PathBuf,
@@ -83,6 +86,7 @@ impl Servers {
             .spawn()
             .unwrap();
         let s = Servers {
+            pins: std::cell::RefCell::new(serde_json::json!({"downloads": {}, "images": {}})),
             children: vec![registry, files],
             registry: format!("127.0.0.1:{registry_port}"),
             files: format!("http://127.0.0.1:{files_port}"),
@@ -93,21 +97,34 @@ impl Servers {
         s
     }
 
-    /// Serves `bytes` at `rel` with its `.sha256` beside it.
+    /// Serves `bytes` at `rel` with its `.sha256` beside it, and pins it.
     pub fn publish(&self, rel: &str, bytes: &[u8]) {
         let path = self.root.join(rel);
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(&path, bytes).unwrap();
         fs::write(format!("{}.sha256", path.display()), format!("{}\n", sha256(bytes))).unwrap();
+        self.pins.borrow_mut()["downloads"][upstream_url(rel)] = sha256(bytes).into();
     }
 
-    pub fn push(&self, archive: &Path, repository_and_tag: &str) {
+    /// Pushes `archive` as `image` (its registry's part replaced by this registry's), and
+    /// pins it to the digest of the manifest the registry now serves for it.
+    pub fn push(&self, archive: &Path, image: &str) {
+        let (_, repository_and_tag) = image.split_once('/').expect("a registry-qualified image");
+        let here = format!("docker://{}/{repository_and_tag}", self.registry);
         run_ok(
             Command::new("skopeo")
                 .args(["copy", "--quiet", "--dest-tls-verify=false"])
                 .arg(format!("docker-archive:{}", archive.display()))
-                .arg(format!("docker://{}/{repository_and_tag}", self.registry)),
+                .arg(&here),
         );
+        let raw = Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(&here).output().unwrap();
+        assert!(raw.status.success(), "skopeo inspect {here}: {}", String::from_utf8_lossy(&raw.stderr));
+        self.pins.borrow_mut()["images"][image] = format!("sha256:{}", sha256(&raw.stdout)).into();
+    }
+
+    /// Writes what was published, pinned, to `path` (for `kubebake bundle --pins`).
+    pub fn write_pins(&self, path: &Path) {
+        fs::write(path, serde_json::to_vec_pretty(&*self.pins.borrow()).unwrap()).unwrap();
     }
 }
 
@@ -150,6 +167,17 @@ pub fn small_image(path: &Path, tag: &str, content: &str) {
 }
 
 /// kubeadm's images of the default version, as repository paths under registry.k8s.io.
+/// The URL kubebake forms for what is published at `rel` (see [`rewrites`]).
+fn upstream_url(rel: &str) -> String {
+    if let Some(rest) = rel.strip_prefix("dl/") {
+        format!("https://dl.k8s.io/{rest}")
+    } else if let Some(rest) = rel.strip_prefix("gh/") {
+        format!("https://github.com/{rest}")
+    } else {
+        format!("https://downloads.example.internal/{rel}")
+    }
+}
+
 pub fn kubeadm_images() -> Vec<String> {
     let v = kubebake::versions::DEFAULT_VERSION;
     let m = v.kubeadm();
@@ -233,7 +261,7 @@ pub fn publish_everything(s: &Servers, scratch: &Path) {
                 path
             }
         };
-        s.push(&archive, &image);
+        s.push(&archive, &format!("registry.k8s.io/{image}"));
     }
 }
 
@@ -271,12 +299,14 @@ pub fn calico_images(b: &super::Bake) -> Vec<String> {
 /// only imports them).
 pub fn publish_calico(s: &Servers, scratch: &Path, images: &[String]) {
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/calico-operator-stand-in.yaml");
-    s.publish("calico/operator", &fs::read(manifest).unwrap());
+    let bytes = fs::read(manifest).unwrap();
+    s.publish("calico/operator", &bytes);
+    // The spec names it by a URL with a query, which the file server ignores.
+    s.pins.borrow_mut()["downloads"][CALICO_URL] = sha256(&bytes).into();
     for image in images {
-        let (_, repository_and_tag) = image.split_once('/').expect("a registry-qualified image");
         let path = scratch.join(format!("{}.tar", image.replace(['/', ':'], "_")));
         small_image(&path, image, image);
-        s.push(&path, repository_and_tag);
+        s.push(&path, image);
     }
 }
 

@@ -48,7 +48,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Paths a node owns; everything else is the host's, read-only in spirit.
 NODE_DIRS=(/etc/kubernetes /etc/kubebake /opt/kubebake /var/lib/kubelet /var/lib/kubebake /var/lib/etcd
            /var/lib/containerd /etc/containerd /etc/cni /opt/cni /var/lib/cni /var/log/pods
-           /var/log/containers /etc/sysctl.d /etc/modules-load.d /etc/systemd/system /var/lib/kblab)
+           /var/log/containers /etc/sysctl.d /etc/modules-load.d /etc/systemd/system /var/lib/kblab
+           /var/lib/cloud)
 NODE_FILES=(/etc/hostname /etc/hosts /etc/resolv.conf /etc/fstab)
 # Every cgroup v1 hierarchy: the kubelet wants its cgroup root in each.
 mapfile -t CGROUP_HIERARCHIES < <(cd /sys/fs/cgroup && for h in *; do
