@@ -197,7 +197,10 @@ mod tests {
                 };
                 let (name, filter) = expression.split_once('|').map_or((expression, ""), |(n, f)| (n.trim(), f.trim()));
                 let is_name = !name.is_empty()
-                    && name.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+                    && name.split('.').all(|p| {
+                        p.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+                            && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                    });
                 let quoted = is_name && filter == wanted;
                 if !quoted && !INTEGERS.contains(&expression) {
                     let number = source[..offset].matches('\n').count() + 1;
