@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kubebake::bake::{Options, bake};
+use kubebake::cmd::bake::{Options, bake};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_kubebake");
 
@@ -115,7 +115,7 @@ fn time_binary(dir: &Path, cps: usize, workers: usize, algorithm: &str, runs: us
 /// The kubeadm of the default minor's e2e kit, when present (`KUBEBAKE_E2E_DIR_1_<minor>`,
 /// else /opt/k8s-e2e-1.<minor>, as the end-to-end tier finds it).
 fn kubeadm() -> Option<PathBuf> {
-    let minor = kubebake::versions::DEFAULT_VERSION.minor;
+    let minor = kubebake::model::versions::DEFAULT_VERSION.minor;
     let kit = std::env::var_os(format!("KUBEBAKE_E2E_DIR_1_{minor}"))
         .map(PathBuf::from)
         .unwrap_or_else(|| format!("/opt/k8s-e2e-1.{minor}").into());
@@ -167,7 +167,7 @@ fn time_kubeadm(kubeadm: &Path, dir: &Path, rounds: usize, block: usize) -> (Sta
                      nodeRegistration: {{name: cp-1}}\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n\
                      kubernetesVersion: {}\ncontrolPlaneEndpoint: api.example.internal:6443\n\
                      certificatesDir: {}\nencryptionAlgorithm: ECDSA-P256\n",
-                    kubebake::versions::DEFAULT_VERSION,
+                    kubebake::model::versions::DEFAULT_VERSION,
                     d.join("pki").display()
                 ),
             )
@@ -380,7 +380,7 @@ fn main() {
                 let (s, ours) = time_kubeadm(&kubeadm, dir.path(), 5, 10);
                 println!(
                     "|   kubeadm v1.{} `init phase certs all` + `kubeconfig all`, ECDSA-P256 | {} | {} | {} | {} | {:.1} MiB |",
-                    kubebake::versions::DEFAULT_VERSION.minor,
+                    kubebake::model::versions::DEFAULT_VERSION.minor,
                     s.runs,
                     ms(s.min),
                     ms(s.median),

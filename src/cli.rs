@@ -256,8 +256,8 @@ pub struct InitSpec {
     service_subnet: String,
     #[arg(
         long,
-        default_value_t = kubebake::versions::DEFAULT_VERSION.to_string(),
-        help = format!("Kubernetes version: any release of {}.", kubebake::versions::supported_list())
+        default_value_t = kubebake::model::versions::DEFAULT_VERSION.to_string(),
+        help = format!("Kubernetes version: any release of {}.", kubebake::model::versions::supported_list())
     )]
     kubernetes_version: String,
     /// The CNI: calico, or none to install your own.
@@ -266,8 +266,8 @@ pub struct InitSpec {
 }
 
 impl InitSpec {
-    pub fn into_options(self) -> kubebake::init::Options {
-        kubebake::init::Options {
+    pub fn into_options(self) -> kubebake::cmd::init::Options {
+        kubebake::cmd::init::Options {
             name: self.name,
             control_planes: self.control_planes,
             workers: self.workers,

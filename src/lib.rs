@@ -3,38 +3,16 @@
 //! The pipeline: [`spec`] (the user's file) → [`model::Cluster`] → [`state`] (PKI and
 //! token, created once and reused) → [`plan`] (the files each node gets) → [`output`].
 
-pub mod bake;
-pub mod bundle;
-pub mod check;
-pub mod cleanup;
-pub mod cni;
+pub mod cmd;
+pub mod deliver;
 pub mod error;
-pub mod firstboot;
-pub mod images;
-pub mod init;
-pub mod inspect;
-pub mod invocation;
-pub mod kubeadm_config;
-pub mod kubeconfig;
-pub mod manifests;
+pub mod files;
+pub mod fmt;
 pub mod model;
-pub mod output;
-pub mod pack;
-pub mod packer;
-pub mod pins;
+pub mod node;
 pub mod pki;
-pub mod plan;
-pub mod profile;
-pub mod quote;
-pub mod render;
-pub mod seal;
 pub mod spec;
 pub mod state;
-pub mod templates;
-pub mod token;
-pub mod tokens;
-pub mod versions;
-pub mod yaml;
 
 pub use error::{Error, Result};
 

@@ -5,7 +5,7 @@ mod cli;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use kubebake::bake::{self, Options, Report};
+use kubebake::cmd::bake::{self, Options, Report};
 use kubebake::error::Problem;
 
 fn main() -> ExitCode {
@@ -26,22 +26,22 @@ fn main() -> ExitCode {
     // Parsed first: help and usage errors end the process inside clap.
     let cli = cli::Cli::parse_args();
     // SIGINT, SIGTERM and SIGHUP remove what is staged (keys among it) before the process
-    // dies of them (kubebake::cleanup): blocked here, before the first thread starts, so
+    // dies of them (kubebake::files::cleanup): blocked here, before the first thread starts, so
     // that every thread inherits the mask and only the signal thread takes them.
-    let signals = kubebake::cleanup::block_signals();
+    let signals = kubebake::files::cleanup::block_signals();
     let warm_up = kubebake::warm_up_in_background();
     signals.watch_in_background();
     // A panic aborts a release build with nothing unwound: remove what is staged first.
     let report_panic = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         report_panic(info);
-        kubebake::cleanup::abandon_after_panic();
+        kubebake::files::cleanup::abandon_after_panic();
     }));
     QUIET.store(cli.global.quiet, std::sync::atomic::Ordering::Relaxed);
     let result = run(cli.command);
     warm_up.wait();
     // Dies here of a signal that arrived, once what it found staged is removed.
-    kubebake::cleanup::finish();
+    kubebake::files::cleanup::finish();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -81,7 +81,7 @@ fn run(command: cli::Command) -> Result<()> {
             bundle,
             json,
         }) => {
-            let platform = platform.as_deref().and_then(kubebake::render::Platform::by_name);
+            let platform = platform.as_deref().and_then(kubebake::deliver::Platform::by_name);
             let progress = !quiet() && !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
             let now = time::OffsetDateTime::now_utc();
             let options = Options { spec, out, state, templates, platform, allow_clear_secrets, bundle, now, progress };
@@ -95,7 +95,7 @@ fn run(command: cli::Command) -> Result<()> {
         cli::Command::Images { spec, json } => {
             let loaded = kubebake::spec::load(&spec)?;
             print_warnings(&spec, &loaded.warnings);
-            let images = kubebake::images::images(&loaded.cluster)?;
+            let images = kubebake::model::images::images(&loaded.cluster)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "images": images }))?);
             } else {
@@ -115,8 +115,9 @@ fn run(command: cli::Command) -> Result<()> {
                 .collect::<Result<Vec<_>>>()?;
             let started = std::time::Instant::now();
             let progress = !quiet() && !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let options = kubebake::bundle::Options { spec, out, arch, rewrites, progress, pins, trust_origin };
-            let report = kubebake::bundle::bundle(&options)?;
+            let options =
+                kubebake::deliver::bundle::Options { spec, out, arch, rewrites, progress, pins, trust_origin };
+            let report = kubebake::deliver::bundle::bundle(&options)?;
             let m = &report.manifest;
             for line in &m.replaced_pins {
                 note!("note: {line}");
@@ -140,8 +141,13 @@ fn run(command: cli::Command) -> Result<()> {
             );
         }
         cli::Command::Image { spec, out, bundle, age_identity, templates, json } => {
-            let written =
-                kubebake::packer::write(&kubebake::packer::Options { spec, out, bundle, age_identity, templates })?;
+            let written = kubebake::deliver::packer::write(&kubebake::deliver::packer::Options {
+                spec,
+                out,
+                bundle,
+                age_identity,
+                templates,
+            })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "written": written }))?);
                 return Ok(());
@@ -160,7 +166,7 @@ fn run(command: cli::Command) -> Result<()> {
             let cmd = <cli::Cli as clap::CommandFactory>::command();
             for (name, page) in man_pages(&cmd, "kubebake")? {
                 let path = out.join(format!("{name}.1"));
-                kubebake::output::write_file_atomic(&path, &page, 0o644)?;
+                kubebake::files::write_file_atomic(&path, &page, 0o644)?;
                 report!("wrote {}", path.display());
             }
         }
@@ -168,12 +174,12 @@ fn run(command: cli::Command) -> Result<()> {
             if let Some(path) = out.as_ref().filter(|p| p.exists() && !force) {
                 anyhow::bail!("-o {}: exists; pass --force to overwrite it", path.display());
             }
-            let templates = kubebake::templates::Templates::load(templates.as_deref())?;
+            let templates = kubebake::node::templates::Templates::load(templates.as_deref())?;
             let opts = spec.into_options();
-            let text = kubebake::init::render(&opts, &templates)?;
+            let text = kubebake::cmd::init::render(&opts, &templates)?;
             match out {
                 Some(path) => {
-                    kubebake::output::write_file_atomic(&path, text.as_bytes(), 0o644)?;
+                    kubebake::files::write_file_atomic(&path, text.as_bytes(), 0o644)?;
                     note!("wrote {}; next: kubebake bake {} -o out", path.display(), path.display());
                 }
                 None => print!("{text}"),
@@ -218,15 +224,15 @@ fn run(command: cli::Command) -> Result<()> {
         cli::Command::Check { spec, out, state, templates, warn, json } => {
             let warn_for = parse_days(&warn).map_err(|m| anyhow::anyhow!("--warn {warn}: {m}"))?;
             let now = time::OffsetDateTime::now_utc();
-            let opts = kubebake::check::Options { spec, out, state, templates, warn: warn_for, now };
-            let report = kubebake::check::check(&opts)?;
+            let opts = kubebake::cmd::check::Options { spec, out, state, templates, warn: warn_for, now };
+            let report = kubebake::cmd::check::check(&opts)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 for f in &report.findings {
                     let label = match f.severity {
-                        kubebake::check::Severity::Problem => "problem",
-                        kubebake::check::Severity::Warning => "warning",
+                        kubebake::cmd::check::Severity::Problem => "problem",
+                        kubebake::cmd::check::Severity::Warning => "warning",
                     };
                     println!("{label}: {}", f.message);
                 }
@@ -242,7 +248,7 @@ fn run(command: cli::Command) -> Result<()> {
             anyhow::ensure!(report.problems() == 0, "{} problem(s) in {}", report.problems(), opts.out.display());
         }
         cli::Command::Inspect { state, json } => {
-            let i = kubebake::inspect::inspect(&state, time::OffsetDateTime::now_utc())?;
+            let i = kubebake::cmd::inspect::inspect(&state, time::OffsetDateTime::now_utc())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&i)?);
                 return Ok(());
@@ -324,7 +330,7 @@ fn run(command: cli::Command) -> Result<()> {
 }
 
 fn token(cmd: cli::TokenCommand) -> Result<()> {
-    use kubebake::tokens;
+    use kubebake::state::tokens;
     let now = time::OffsetDateTime::now_utc();
     let (new, join) = match cmd {
         cli::TokenCommand::List { state, json } => {
@@ -349,7 +355,9 @@ fn token(cmd: cli::TokenCommand) -> Result<()> {
         (Some(_), Some(p)) => tokens::Use::Pool(p),
     };
     let ttl = match &new.ttl {
-        Some(text) => kubebake::spec::parse_go_duration(text).map_err(|m| anyhow::anyhow!("--ttl {text}: {m}"))?,
+        Some(text) => {
+            kubebake::fmt::duration::parse_go_duration(text).map_err(|m| anyhow::anyhow!("--ttl {text}: {m}"))?
+        }
         // A pool's user-data outlives a day: its new token gets a pool's default lifetime.
         None if pool.is_some() => kubebake::spec::DEFAULT_POOL_TOKEN_TTL,
         None => std::time::Duration::from_secs(24 * 3600),
@@ -367,7 +375,7 @@ fn token(cmd: cli::TokenCommand) -> Result<()> {
     let (t, expires) = tokens::create(&new.state, ttl, now, use_)?;
     let secret = tokens::secret_manifest(&t, expires.as_deref(), pool.as_deref());
     match &new.out {
-        Some(path) => kubebake::output::write_file_atomic(path, secret.as_bytes(), 0o600)?,
+        Some(path) => kubebake::files::write_file_atomic(path, secret.as_bytes(), 0o600)?,
         None => print!("{secret}"),
     }
     note!(
@@ -388,7 +396,7 @@ fn token(cmd: cli::TokenCommand) -> Result<()> {
 fn parse_days(s: &str) -> std::result::Result<std::time::Duration, String> {
     match s.strip_suffix('d').map(str::parse::<u64>) {
         Some(Ok(days)) => Ok(std::time::Duration::from_secs(days * 86_400)),
-        _ => kubebake::spec::parse_go_duration(s),
+        _ => kubebake::fmt::duration::parse_go_duration(s),
     }
 }
 
@@ -406,7 +414,7 @@ fn node_file(name: &str) -> (String, String) {
     ("operator".to_string(), "OUT/admin.conf".to_string())
 }
 
-fn print_token_row(t: &kubebake::tokens::TokenInfo) {
+fn print_token_row(t: &kubebake::state::tokens::TokenInfo) {
     let expires = match (&t.expires, t.initial) {
         (Some(e), _) => format!("{e}{}", if t.expired { " (expired)" } else { "" }),
         (None, true) => "tokenTTL after init".into(),

@@ -155,7 +155,7 @@ fn a_bundle_holds_checked_binaries_and_importable_images_deterministically_and_r
     for args in [&args[..8], &trusting[..]] {
         let run = b.run(args);
         assert_eq!(run.output.status.code(), Some(2));
-        let shipped = kubebake::pins::Pins::upstream();
+        let shipped = kubebake::deliver::pins::Pins::upstream();
         let url = format!("https://dl.k8s.io/release/{}/bin/linux/amd64/kubeadm", default_version());
         let pin = shipped.download(&url).expect("kubebake pins the default release");
         assert!(run.stderr().contains(&format!("its pin is {pin}")), "{}", run.stderr());

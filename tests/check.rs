@@ -192,7 +192,7 @@ fn a_sealed_output_checks_clean_and_the_seal_seed_is_never_shown() {
     assert!(ok, "{report}");
     assert_eq!(report["findings"], serde_json::json!([]));
     let seed = fs::read(b.state().join("seal.seed")).unwrap();
-    let shown = [kubebake::pki::hex(&seed), {
+    let shown = [kubebake::fmt::hex(&seed), {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(&seed)
     }];

@@ -14,7 +14,8 @@ fn read_yaml(path: &Path) -> serde_yaml::Value {
 
 #[test]
 fn every_supported_minor_has_its_kubeadms_reference() {
-    let proven: Vec<String> = kubebake::versions::MINORS.iter().map(|m| m.proven_version().to_string()).collect();
+    let proven: Vec<String> =
+        kubebake::model::versions::MINORS.iter().map(|m| m.proven_version().to_string()).collect();
     let references: Vec<&str> = REFERENCES.iter().map(|(v, _)| *v).collect();
     assert_eq!(proven, references, "each supported minor is compared with its own kubeadm's output");
     for (version, dir) in REFERENCES {
@@ -330,7 +331,7 @@ fn an_air_gapped_spec_ships_the_manifest_and_names_no_url() {
         let image = manifest(&b, "cp-1", name).spec.unwrap().containers[0].image.clone().unwrap();
         assert!(image.starts_with("registry.internal/k8s/"), "{image}");
     }
-    let pause = format!("registry.internal/k8s/pause:{}", kubebake::versions::DEFAULT_VERSION.kubeadm().pause);
+    let pause = format!("registry.internal/k8s/pause:{}", kubebake::model::versions::DEFAULT_VERSION.kubeadm().pause);
     let containerd = fs::read_to_string(b.node_file("worker-1", "/etc/containerd/config.toml")).unwrap();
     assert!(containerd.contains(&format!("sandbox_image = \"{pause}\"")), "{containerd}");
     // A wrong sha256 for the local file is refused at bake time.
@@ -381,7 +382,7 @@ fn changing_extra_args_changes_only_the_affected_manifest() {
     // sorted, then the extra args in the order kubeadm's configuration lists them.
     let extras = ["--audit-log-maxage=30", "--authorization-mode=Node,RBAC,Webhook"];
     let (defaults, tail) = f[1..].split_at(f.len() - 1 - extras.len());
-    assert!(kubebake::versions::DEFAULT_VERSION.kubeadm().extra_args_last());
+    assert!(kubebake::model::versions::DEFAULT_VERSION.kubeadm().extra_args_last());
     assert_eq!(tail, extras);
     assert!(defaults.is_sorted(), "{defaults:?}");
     let config = documents(&fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/kubeadm-config.yaml")).unwrap());

@@ -30,7 +30,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The default minor's kit, for the scenarios that run only there.
 fn kit() -> Option<Kit> {
-    kit_of(kubebake::versions::DEFAULT_VERSION.minor)
+    kit_of(kubebake::model::versions::DEFAULT_VERSION.minor)
 }
 
 /// The kit of `minor`, complete, with root and a container runtime to run it; or `None`
@@ -166,8 +166,8 @@ impl Lab {
     }
 
     /// The release the lab runs: its kit's.
-    fn version(&self) -> kubebake::versions::Version {
-        kubebake::versions::Version::parse(&self.kit.version).expect("a kit of a supported minor")
+    fn version(&self) -> kubebake::model::versions::Version {
+        kubebake::model::versions::Version::parse(&self.kit.version).expect("a kit of a supported minor")
     }
 
     fn sh(&self, args: &[&str]) -> Output {
@@ -597,9 +597,9 @@ older_minor!(33, e2e_v1_33_a_one_control_plane_and_a_worker, e2e_v1_33_b_three_c
 #[test]
 fn every_supported_minor_has_scenarios_of_its_own() {
     // The default minor runs every scenario; each other minor has its two above.
-    let minors: Vec<u32> = kubebake::versions::MINORS.iter().map(|m| m.minor).collect();
+    let minors: Vec<u32> = kubebake::model::versions::MINORS.iter().map(|m| m.minor).collect();
     assert_eq!(minors, [33, 34, 35, 36]);
-    assert_eq!(kubebake::versions::DEFAULT_VERSION.minor, 36);
+    assert_eq!(kubebake::model::versions::DEFAULT_VERSION.minor, 36);
 }
 
 /// c. The same, the workers and the last control plane first, cp-2 half a minute later and

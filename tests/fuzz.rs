@@ -1406,12 +1406,12 @@ impl SpecTarget {
         fs::create_dir_all(dir.join("sub")).expect("creating the spec scratch dir");
         let manifest = b"apiVersion: v1\nkind: List\nitems: []\n";
         fs::write(dir.join("calico.yaml"), manifest).unwrap();
-        let flatcar = kubebake::profile::BUILT_IN.iter().find(|(n, _)| *n == "flatcar").expect("flatcar").1;
+        let flatcar = kubebake::model::profile::BUILT_IN.iter().find(|(n, _)| *n == "flatcar").expect("flatcar").1;
         fs::write(dir.join("profile.yaml"), flatcar.replace("name: flatcar", "name: mine")).unwrap();
         fs::write(dir.join("bad-profile.yaml"), "name: [\n").unwrap();
         fs::write(dir.join("lax-profile.yaml"), LAX_PROFILE).unwrap();
         fs::write(dir.join("hostile-profile.yaml"), HOSTILE_PROFILE).unwrap();
-        fs::write(dir.join("sub/x.yaml"), kubebake::profile::BUILT_IN[0].1).unwrap();
+        fs::write(dir.join("sub/x.yaml"), kubebake::model::profile::BUILT_IN[0].1).unwrap();
         let mut values: Vec<String> = VALUES.iter().map(|s| s.to_string()).collect();
         values.push(sha256_hex(manifest));
         let dict = values
@@ -1847,18 +1847,18 @@ fn normalize_field_path(text: &str, in_message: bool) -> String {
 fn accepted_kind(c: &Cluster, warnings: &[kubebake::error::Problem], known: &BTreeSet<&str>) -> String {
     use kubebake::model::{Cni, Host, ManifestSource};
     let _ = (c.networking.first_service_ip(), c.networking.cluster_dns_ip(), c.endpoint.host_port(), c.endpoint.url());
-    let cfg = kubebake::kubeadm_config::cluster_configuration(c);
+    let cfg = kubebake::node::kubeadm_config::cluster_configuration(c);
     let _ = serde_yaml::to_string(&cfg).expect("ClusterConfiguration serialises");
-    let kubelet = kubebake::kubeadm_config::kubelet_configuration(c);
+    let kubelet = kubebake::node::kubeadm_config::kubelet_configuration(c);
     let _ = serde_yaml::to_string(&kubelet).expect("KubeletConfiguration serialises");
     for node in &c.nodes {
-        let _ = kubebake::kubeadm_config::kubelet_flags_env(c, node);
+        let _ = kubebake::node::kubeadm_config::kubelet_flags_env(c, node);
     }
     for node in c.control_planes() {
         let _ = kubebake::pki::control_plane_leaves(c, node);
-        let _ = kubebake::kubeconfig::node_identities(c, node);
+        let _ = kubebake::pki::kubeconfig::node_identities(c, node);
     }
-    let _ = kubebake::kubeconfig::operator_identity(c);
+    let _ = kubebake::pki::kubeconfig::operator_identity(c);
     let cni = match &c.cni {
         Cni::None => "none".to_string(),
         Cni::Calico(k) => format!(

@@ -194,7 +194,7 @@ spec:
         assert!(images.contains(&format!("registry.k8s.io/{image}")), "{image} not in the image:\n{images}");
     }
     let crictl = exec(&["crictl"]);
-    let cri = kubebake::versions::DEFAULT_VERSION.kubeadm().cri_tools;
+    let cri = kubebake::model::versions::DEFAULT_VERSION.kubeadm().cri_tools;
     assert!(crictl.contains(&format!("crictl version {cri}")), "the bundle's crictl is not installed: {crictl}");
     run_ok(
         Command::new("bash")

@@ -69,7 +69,7 @@ fn a_private_repository_moves_every_image_as_kubeadm_moves_its_own() {
     ));
     let list = images(&b);
     // kubeadm drops CoreDNS's extra path segment outside registry.k8s.io.
-    let coredns = kubebake::versions::DEFAULT_VERSION.kubeadm().coredns;
+    let coredns = kubebake::model::versions::DEFAULT_VERSION.kubeadm().coredns;
     assert_eq!(list[4], format!("registry.internal/k8s/coredns:{coredns}"));
     assert_eq!(list[7], "ghcr.io/kube-vip/kube-vip:v0.9.2");
     assert_eq!(
@@ -113,7 +113,7 @@ fn a_local_manifest_names_its_own_images_and_no_cni_none() {
     let list = images(&b);
     // The stand-in's operator runs the pause image, already in kubeadm's part: listed once,
     // and no operator image is guessed from the version.
-    let pause = format!("registry.k8s.io/pause:{}", kubebake::versions::DEFAULT_VERSION.kubeadm().pause);
+    let pause = format!("registry.k8s.io/pause:{}", kubebake::model::versions::DEFAULT_VERSION.kubeadm().pause);
     assert_eq!(list.iter().filter(|i| **i == pause).count(), 1, "{list:?}");
     assert!(!list.iter().any(|i| i.contains("tigera/operator")), "{list:?}");
     assert_eq!(list.len(), 7 + 8);

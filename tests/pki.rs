@@ -205,12 +205,12 @@ fn subject_and_authority_key_ids_are_computed_as_go_does() {
     // which); kubeadm's own CA shows it, and ours must follow the same rule so AKIs chain
     // the same way.
     for (version, reference) in REFERENCES {
-        let hash = kubebake::versions::Version::parse(version).unwrap().kubeadm().ca_key_id;
+        let hash = kubebake::model::versions::Version::parse(version).unwrap().kubeadm().ca_key_id;
         key_ids_are_go_s(version, Path::new(reference), hash);
     }
 }
 
-fn key_ids_are_go_s(version: &str, reference: &Path, hash: kubebake::versions::KeyIdHash) {
+fn key_ids_are_go_s(version: &str, reference: &Path, hash: kubebake::model::versions::KeyIdHash) {
     use sha1::Digest;
     let check = |ca_pem: &[u8], leaf_pem: Option<&[u8]>| {
         let (der, _) = parse(ca_pem);
@@ -225,8 +225,8 @@ fn key_ids_are_go_s(version: &str, reference: &Path, hash: kubebake::versions::K
             .expect("CA has a subject key id");
         let bits = &ca.public_key().subject_public_key.data;
         let expected = match hash {
-            kubebake::versions::KeyIdHash::Sha1 => sha1::Sha1::digest(bits).to_vec(),
-            kubebake::versions::KeyIdHash::Sha256 => sha2::Sha256::digest(bits)[..20].to_vec(),
+            kubebake::model::versions::KeyIdHash::Sha1 => sha1::Sha1::digest(bits).to_vec(),
+            kubebake::model::versions::KeyIdHash::Sha256 => sha2::Sha256::digest(bits)[..20].to_vec(),
         };
         assert_eq!(ski, expected, "{version}");
         assert!(

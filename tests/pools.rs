@@ -455,7 +455,7 @@ fn platform_limits_apply_to_a_pools_user_data() {
     // over EC2's 16 KB, and the bake names it.
     let mut labels = String::new();
     for i in 0..400 {
-        let value = kubebake::pki::hex(&<sha2::Sha256 as sha2::Digest>::digest(format!("{i}").as_bytes()));
+        let value = kubebake::fmt::hex(&<sha2::Sha256 as sha2::Digest>::digest(format!("{i}").as_bytes()));
         labels.push_str(&format!("        example.com/l{i}: v{}\n", &value[..60]));
     }
     let b = Bake::new(&spec(&format!("  workerPools:\n    - name: big\n      labels:\n{labels}")));

@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::*;
+use kubebake::fmt::quote;
 use kubebake::model::{CalicoMode, Cluster, Cni, Host, ManifestSource};
-use kubebake::plan::{NodePlan, PlannedFile};
-use kubebake::quote;
-use kubebake::templates::Templates;
+use kubebake::node::plan::{NodePlan, PlannedFile};
+use kubebake::node::templates::Templates;
 
 /// xorshift64*: the same strings on every run, no dependency.
 struct Rng(u64);
@@ -220,7 +220,7 @@ fn sed_replacements_insert_exactly_the_value() {
     let strings: Vec<String> = corpus(300, 2).into_iter().filter(|s| !s.contains('\0')).collect();
     let mut script = String::new();
     for s in &strings {
-        let program = kubebake::firstboot::calico_image_sed(s).unwrap();
+        let program = kubebake::node::firstboot::calico_image_sed(s).unwrap();
         script.push_str(&format!(
             "printf 'image: docker.io/calico/node:v1\\nx: y\\n' | sed {} | tr '\\n' '\\1'; printf '\\0'\n",
             quote::sh(&program).unwrap()
@@ -234,7 +234,7 @@ fn sed_replacements_insert_exactly_the_value() {
         assert_eq!(String::from_utf8_lossy(g), want, "{s:?}");
     }
     assert!(!dir.path().join("pwned").exists(), "a value ran");
-    assert!(kubebake::firstboot::calico_image_sed("a\0").is_err());
+    assert!(kubebake::node::firstboot::calico_image_sed("a\0").is_err());
 }
 
 #[test]
@@ -280,7 +280,7 @@ fn yaml_reads_back_exactly_through_pyyaml_and_libyaml_with_no_line_break_left_ra
         let value = serde_json::json!({
             "k": s, "list": [s, "x"], "nested": {"a": s}, "multi": format!("{s}\n{s}\nend\n"), "keys": keys,
         });
-        let doc = kubebake::yaml::to_string(&value);
+        let doc = kubebake::fmt::yaml::to_string(&value);
         for c in doc.chars() {
             let raw_ok = c == '\n'
                 || c == '\t'
@@ -289,7 +289,7 @@ fn yaml_reads_back_exactly_through_pyyaml_and_libyaml_with_no_line_break_left_ra
         }
         docs.push(doc);
         values.push(value);
-        docs.push(format!("# {}\nscalar: {}\n", quote::comment(s), kubebake::yaml::scalar(s)));
+        docs.push(format!("# {}\nscalar: {}\n", quote::comment(s), kubebake::fmt::yaml::scalar(s)));
         values.push(serde_json::json!({ "scalar": s }));
     }
     let code = "import json, sys, yaml
@@ -446,7 +446,7 @@ fn executables_in_units_are_the_files_systemd_runs() {
         fs::create_dir_all(&bin).unwrap();
         fs::write(bin.join("kubelet"), "#!/bin/sh\n").unwrap();
         fs::set_permissions(bin.join("kubelet"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let ctx = kubebake::firstboot::kubelet_unit_context(&bin.display().to_string());
+        let ctx = kubebake::node::firstboot::kubelet_unit_context(&bin.display().to_string());
         let unit = format!("k{i}.service");
         fs::write(root.join(&unit), templates.render("kubelet.service.tera", &ctx).unwrap()).unwrap();
         units.push(unit);
@@ -454,7 +454,7 @@ fn executables_in_units_are_the_files_systemd_runs() {
     let text = verify(&analyze, &root, &units);
     assert!(!text.contains("not executable") && !text.contains("Unknown"), "{text}");
     // A unit naming a file that is not there fails: the check can fail.
-    let ctx = kubebake::firstboot::kubelet_unit_context(&root.join("missing dir").display().to_string());
+    let ctx = kubebake::node::firstboot::kubelet_unit_context(&root.join("missing dir").display().to_string());
     fs::write(root.join("missing.service"), templates.render("kubelet.service.tera", &ctx).unwrap()).unwrap();
     let out = Command::new(&analyze).args(["verify", "missing.service"]).current_dir(&root).output().unwrap();
     assert!(!out.status.success());
@@ -521,7 +521,7 @@ spec:
 fn cluster(os: &str, packages: &str) -> Cluster {
     let mut c = kubebake::spec::parse(&spec(os, packages), Path::new("hostile.yaml")).unwrap().cluster;
     // What `bake --bundle` sets for a bundle's nodes.
-    if c.os.packages == kubebake::profile::Packages::Bundle {
+    if c.os.packages == kubebake::model::profile::Packages::Bundle {
         c.os.bundle_sha256 = Some("0".repeat(64));
     }
     c
@@ -574,12 +574,12 @@ fn first_boot_files(c: &Cluster, templates: &Templates) -> Vec<(String, NodePlan
     let mut out = Vec::new();
     for node in &c.nodes {
         let mut plan = empty_plan(&node.name);
-        kubebake::firstboot::add(&mut plan, c, node, templates).unwrap();
+        kubebake::node::firstboot::add(&mut plan, c, node, templates).unwrap();
         out.push((node.name.clone(), plan));
     }
     for pool in &c.worker_pools {
         let mut plan = empty_plan(&pool.dir());
-        kubebake::firstboot::add_pool(&mut plan, c, pool, templates).unwrap();
+        kubebake::node::firstboot::add_pool(&mut plan, c, pool, templates).unwrap();
         out.push((pool.dir(), plan));
     }
     out
@@ -677,8 +677,8 @@ fn calicos_source_is_read_as_data_and_the_registry_lands_whole() {
     assert_eq!(calico.mode, CalicoMode::Manifest);
     // The script reads the file at a fixed path on the node; here, in the scratch directory.
     let source = d.join("source.txt");
-    fs::write(&source, kubebake::cni::source_data(calico).unwrap()).unwrap();
-    let mut ctx = kubebake::firstboot::script_context(&c, &c.nodes[0]).unwrap();
+    fs::write(&source, kubebake::node::cni::source_data(calico).unwrap()).unwrap();
+    let mut ctx = kubebake::node::firstboot::script_context(&c, &c.nodes[0]).unwrap();
     ctx.calico_source = source.display().to_string();
     let script = templates.render("firstboot.sh.tera", &ctx).unwrap();
     let stubs = [
@@ -701,7 +701,7 @@ fn calicos_source_is_read_as_data_and_the_registry_lands_whole() {
     // A line break would start a line of its own: refused when the file is made.
     let mut broken = calico.clone();
     broken.source = ManifestSource::Url { urls: vec!["https://x/\nmode operator".into()], sha256: None };
-    assert!(kubebake::cni::source_data(&broken).is_err());
+    assert!(kubebake::node::cni::source_data(&broken).is_err());
 }
 
 #[test]
@@ -712,16 +712,16 @@ fn values_in_messages_and_paths_stay_data() {
     let templates = Templates::load(None).unwrap();
     let c = hostile(cluster("debian-12", ""));
     let mut plan = empty_plan("cp-1");
-    kubebake::firstboot::add(&mut plan, &c, &c.nodes[0], &templates).unwrap();
+    kubebake::node::firstboot::add(&mut plan, &c, &c.nodes[0], &templates).unwrap();
     let script = file(&plan, "/opt/kubebake/firstboot.sh").unwrap();
     // The unpacker of a sealed node finds its sealed pack and no identity: the message names
     // the identity as it is.
     let identity = &c.sealing.as_ref().unwrap().identity;
     let root = d.join("root");
-    let pack = format!("{}{}", kubebake::pack::PACK_GZ, kubebake::seal::SEALED_SUFFIX);
+    let pack = format!("{}{}", kubebake::deliver::pack::PACK_GZ, kubebake::deliver::seal::SEALED_SUFFIX);
     fs::create_dir_all(root.join(pack.trim_start_matches('/')).parent().unwrap()).unwrap();
     fs::write(root.join(pack.trim_start_matches('/')), "sealed").unwrap();
-    let unpacker = file(&plan, kubebake::pack::UNPACKER).unwrap();
+    let unpacker = file(&plan, kubebake::deliver::pack::UNPACKER).unwrap();
     let out = Command::new(&bash).arg("-c").arg(unpacker).arg("unpack.sh").arg(&root).output().unwrap();
     let out = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     let status = fs::read_to_string(root.join("var/lib/kubebake/status")).unwrap();
@@ -751,7 +751,7 @@ fn toml_rendered_from_hostile_values_means_what_it_says() {
     let templates = Templates::load(None).unwrap();
     let c = hostile(cluster("ubuntu-24.04", ""));
     let mut plan = empty_plan("cp-1");
-    kubebake::firstboot::add(&mut plan, &c, &c.nodes[0], &templates).unwrap();
+    kubebake::node::firstboot::add(&mut plan, &c, &c.nodes[0], &templates).unwrap();
     let config = file(&plan, "/etc/containerd/config.toml").unwrap();
     let (registry, mirrors) = c.registry_mirrors.iter().next().unwrap();
     let hosts = file(&plan, &format!("/etc/containerd/certs.d/{registry}/hosts.toml")).unwrap();
@@ -771,7 +771,7 @@ print(json.dumps([tomllib.loads(d) for d in json.load(sys.stdin)]))";
     // A registry that cannot name containerd's directory is refused.
     let mut bad = c.clone();
     bad.registry_mirrors = [("..".to_string(), vec!["https://m".to_string()])].into();
-    let err = kubebake::firstboot::add(&mut empty_plan("cp-1"), &bad, &bad.nodes[0], &templates).unwrap_err();
+    let err = kubebake::node::firstboot::add(&mut empty_plan("cp-1"), &bad, &bad.nodes[0], &templates).unwrap_err();
     assert!(err.to_string().contains("spec.registryMirrors"), "{err}");
 }
 
@@ -781,10 +781,10 @@ fn static_network_files_refuse_an_interface_they_cannot_name() {
     for os in ["flatcar", "fedora-coreos"] {
         let mut c = cluster(os, "");
         c.node_network.as_mut().unwrap().interface = "e\n[Route]\nX=1".into();
-        let err = kubebake::firstboot::add(&mut empty_plan("cp-1"), &c, &c.nodes[0], &templates).unwrap_err();
+        let err = kubebake::node::firstboot::add(&mut empty_plan("cp-1"), &c, &c.nodes[0], &templates).unwrap_err();
         assert!(err.to_string().contains("spec.nodeNetwork.interface"), "{err}");
         for bad in ["", ".", "..", "a/b", "eth 0", "en*", "sixteen-chars-xx", "é"] {
-            assert!(kubebake::firstboot::interface_name(bad).is_err(), "{bad:?}");
+            assert!(kubebake::node::firstboot::interface_name(bad).is_err(), "{bad:?}");
         }
     }
 }
@@ -795,7 +795,7 @@ fn the_key_file_reads_as_networkmanager_will() {
     let templates = Templates::load(None).unwrap();
     let c = cluster("fedora-coreos", "");
     let mut plan = empty_plan("cp-1");
-    kubebake::firstboot::add(&mut plan, &c, &c.nodes[0], &templates).unwrap();
+    kubebake::node::firstboot::add(&mut plan, &c, &c.nodes[0], &templates).unwrap();
     let keyfile = file(&plan, "/etc/NetworkManager/system-connections/kubebake-eth0.nmconnection").unwrap();
     let code = "import json, sys
 from gi.repository import GLib
@@ -824,7 +824,7 @@ fn the_kubelets_flags_file_reads_back_through_systemd_and_refuses_what_would_spl
     let mut c = kubebake::spec::parse(&spec, Path::new("hostile.yaml")).unwrap().cluster;
     // The flags as they are, from a plain repository name put back in by hand.
     c.image_repository = "REPOSITORY".into();
-    let plain = kubebake::kubeadm_config::kubelet_flags_env(&c, &c.nodes[0]).unwrap();
+    let plain = kubebake::node::kubeadm_config::kubelet_flags_env(&c, &c.nodes[0]).unwrap();
     let repository = "reg\"x\\y$z`w/k8s";
     let flags = plain
         .strip_prefix("KUBELET_KUBEADM_ARGS=\"")
@@ -834,7 +834,7 @@ fn the_kubelets_flags_file_reads_back_through_systemd_and_refuses_what_would_spl
         .replace("REPOSITORY", repository);
     assert!(flags.contains("--pod-infra-container-image=reg\"x\\y$z`w/k8s/pause:"), "{flags}");
     c.image_repository = repository.into();
-    let env = kubebake::kubeadm_config::kubelet_flags_env(&c, &c.nodes[0]).unwrap();
+    let env = kubebake::node::kubeadm_config::kubelet_flags_env(&c, &c.nodes[0]).unwrap();
     let value = env.strip_prefix("KUBELET_KUBEADM_ARGS=").unwrap().trim_end();
     let dir = tempfile::tempdir().unwrap();
     let release = dir.path().join("os-release");
@@ -846,7 +846,7 @@ fn the_kubelets_flags_file_reads_back_through_systemd_and_refuses_what_would_spl
     assert!(held, "{out}");
     for bad in ["reg x/k8s", "reg\tx", "régistry"] {
         c.image_repository = bad.into();
-        assert!(kubebake::kubeadm_config::kubelet_flags_env(&c, &c.nodes[0]).is_err(), "{bad:?}");
+        assert!(kubebake::node::kubeadm_config::kubelet_flags_env(&c, &c.nodes[0]).is_err(), "{bad:?}");
     }
 }
 
@@ -861,7 +861,7 @@ fn no_file_content_or_value_adds_structure_to_the_cloud_config() {
     // third-party files (cni.manifest.file) of every kind of text.
     c.extra_args.api_server.insert("audit-log-path".into(), "a\nb\u{2028}bootcmd: [touch pwned]\n".into());
     let node = c.nodes[0].clone();
-    let manifest = kubebake::manifests::kubeadm_yaml(&c, &kubebake::manifests::apiserver(&c, &node, &[]));
+    let manifest = kubebake::node::manifests::kubeadm_yaml(&c, &kubebake::node::manifests::apiserver(&c, &node, &[]));
     let mut files = vec![PlannedFile {
         path: "/etc/kubebake/manifests/kube-apiserver.yaml".into(),
         mode: 0o600,
@@ -877,7 +877,7 @@ fn no_file_content_or_value_adds_structure_to_the_cloud_config() {
         });
     }
     let plan = NodePlan { files, ..empty_plan("cp-1") };
-    let user_data = kubebake::render::cloud_init::render(&c, &plan);
+    let user_data = kubebake::deliver::cloud_init::render(&c, &plan);
     let doc = &user_data.files.iter().find(|f| f.name == "user-data").unwrap().bytes;
     let code = "import json, sys, yaml
 text = sys.stdin.read()

@@ -70,7 +70,7 @@ const IGNITION_NODES: [&str; 4] = ["cp-1", "cp-2", "cp-3", "worker-1"];
 fn rootfs(b: &Bake, node: &str) -> BTreeMap<String, (u32, String)> {
     snapshot(&b.out().join(node).join("rootfs"))
         .into_iter()
-        .map(|(path, (bytes, mode))| (format!("/{path}"), (mode, kubebake::pki::hex(&sha2::Sha256::digest(&bytes)))))
+        .map(|(path, (bytes, mode))| (format!("/{path}"), (mode, kubebake::fmt::hex(&sha2::Sha256::digest(&bytes)))))
         .collect()
 }
 
@@ -318,7 +318,7 @@ fn run_ignition(b: &Bake, config: &Path, root: &Path, run: &Path) -> String {
 fn tree(root: &Path) -> BTreeMap<String, (u32, String)> {
     snapshot(root)
         .into_iter()
-        .map(|(path, (bytes, mode))| (format!("/{path}"), (mode, kubebake::pki::hex(&sha2::Sha256::digest(&bytes)))))
+        .map(|(path, (bytes, mode))| (format!("/{path}"), (mode, kubebake::fmt::hex(&sha2::Sha256::digest(&bytes)))))
         .collect()
 }
 
@@ -495,7 +495,7 @@ fn the_first_boot_script_follows_the_profile_and_role() {
     let script = |node: &str| fs::read_to_string(b.node_file(node, "/opt/kubebake/firstboot.sh")).unwrap();
     let init = script("cp-1");
     assert!(init.contains("kubeadm init --config \"$CONFIG\""));
-    let version = kubebake::versions::DEFAULT_VERSION;
+    let version = kubebake::model::versions::DEFAULT_VERSION;
     let v = version.to_string();
     let v = v.trim_start_matches('v');
     assert!(init.contains(&format!("'kubelet={v}-*' 'kubeadm={v}-*' 'kubectl={v}-*'")));
@@ -518,7 +518,7 @@ fn the_first_boot_script_follows_the_profile_and_role() {
     assert!(!worker.contains("step cni"));
     // containerd: systemd cgroups and the kubelet's pause image; mirrors where given.
     let containerd = fs::read_to_string(b.node_file("yes", "/etc/containerd/config.toml")).unwrap();
-    let pause = kubebake::versions::DEFAULT_VERSION.kubeadm().pause;
+    let pause = kubebake::model::versions::DEFAULT_VERSION.kubeadm().pause;
     assert!(
         containerd.contains("SystemdCgroup = true")
             && containerd.contains(&format!("sandbox_image = \"registry.k8s.io/pause:{pause}\"")),

@@ -234,7 +234,7 @@ fn unsupported_versions_and_algorithms() {
 
 #[test]
 fn every_supported_minor_validates_and_the_newest_is_the_default() {
-    for m in kubebake::versions::MINORS {
+    for m in kubebake::model::versions::MINORS {
         for patch in [0, m.proven_patch, 99] {
             let v = format!("v1.{}.{patch}", m.minor);
             let b = Bake::new(&with("kubernetesVersion: v1.36.3", &format!("kubernetesVersion: {v}")));

@@ -14,8 +14,8 @@ use super::der;
 use super::key::PrivateKey;
 use super::{CaId, Profile, Usage, pem_encode};
 use crate::error::{Error, Result};
+use crate::model::versions::KeyIdHash;
 use crate::model::{CERTIFICATE_BACKDATE, KeyAlgorithm};
-use crate::versions::KeyIdHash;
 
 const OID_BASIC_CONSTRAINTS: &[u64] = &[2, 5, 29, 19];
 

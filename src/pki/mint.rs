@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::{Ca, CaId, IssuedCert, PrivateKey, Profile};
 use crate::error::{Error, Result};
 use crate::model::KeyAlgorithm;
-use crate::versions::KeyIdHash;
+use crate::model::versions::KeyIdHash;
 
 /// What to make: CAs (with their algorithm and lifetime), maybe a service-account key,
 /// and leaves, each signed by a CA that exists or is among the new ones.

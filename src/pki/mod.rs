@@ -4,6 +4,7 @@
 mod der;
 mod issue;
 mod key;
+pub mod kubeconfig;
 mod mint;
 
 pub use issue::{Ca, IssuedCert, ParsedCert, signed_by};
@@ -19,7 +20,7 @@ use crate::model::{Cluster, Host, KeyAlgorithm, Node, San};
 /// Makes one throwaway key and certificate: see [`crate::warm_up_in_background`].
 pub fn warm_up() {
     if let Ok(key) = PrivateKey::generate(KeyAlgorithm::EcdsaP256) {
-        let hash = crate::versions::DEFAULT_VERSION.kubeadm().ca_key_id;
+        let hash = crate::model::versions::DEFAULT_VERSION.kubeadm().ca_key_id;
         let _ = Ca::self_signed(CaId::Kubernetes, key, hash, 3600, time::OffsetDateTime::now_utc());
     }
 }
@@ -206,15 +207,5 @@ fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
 pub fn ca_cert_hash(ca_cert_der: &[u8]) -> Result<String, String> {
     use sha2::Digest;
     let parsed = ParsedCert::from_der(ca_cert_der)?;
-    Ok(format!("sha256:{}", hex(&sha2::Sha256::digest(&parsed.spki_der))))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)].into());
-        s.push(DIGITS[usize::from(b & 15)].into());
-    }
-    s
+    Ok(format!("sha256:{}", crate::fmt::hex(&sha2::Sha256::digest(&parsed.spki_der))))
 }

@@ -6,12 +6,10 @@
 //! stopping at the first one serde trips over.
 
 pub(crate) mod checker;
-mod duration;
 pub(crate) mod grammar;
 mod locate;
 mod validate;
 
-pub use duration::{format_go_duration, parse_go_duration};
 pub use locate::Locator;
 pub use validate::DEFAULT_POOL_TOKEN_TTL;
 

@@ -10,10 +10,11 @@ use ipnet::IpNet;
 
 use super::checker::Checker;
 use super::grammar::{self, UrlUse, dns1123_label, dns1123_subdomain};
-use super::{API_VERSION, ClusterFile, CniSpec, KIND, Locator, VipSpec, parse_go_duration};
+use super::{API_VERSION, ClusterFile, CniSpec, KIND, Locator, VipSpec};
 use crate::error::Problem;
+use crate::fmt::duration::parse_go_duration;
+use crate::model::versions::DEFAULT_VERSION;
 use crate::model::*;
-use crate::versions::DEFAULT_VERSION;
 
 const DEFAULT_POD_SUBNET: &str = "192.168.0.0/16";
 const DEFAULT_SERVICE_SUBNET: &str = "10.96.0.0/12";
@@ -331,7 +332,7 @@ pub fn validate(
         // profile's flexvolume directory unless the spec says otherwise.
         extra_args.controller_manager.entry("flex-volume-plugin-dir".into()).or_insert(dir);
     }
-    if let Some(o) = os.as_ref().filter(|o| o.format == crate::profile::Format::Ignition)
+    if let Some(o) = os.as_ref().filter(|o| o.format == crate::model::profile::Format::Ignition)
         && spec.node_network.is_some()
         && o.profile.network_config.is_none()
     {
@@ -357,8 +358,8 @@ pub fn validate(
     }
     let node_network = spec.node_network.as_ref().and_then(|n| check_node_network(&mut c, n, &nodes));
     let sealing = spec.secrets.as_ref().and_then(|s| {
-        let recipient = c.check("spec.secrets.encryptTo", crate::seal::Recipient::parse(s.encrypt_to.trim()));
-        let identity = s.identity.clone().unwrap_or_else(|| crate::seal::DEFAULT_IDENTITY.into());
+        let recipient = c.check("spec.secrets.encryptTo", crate::deliver::seal::Recipient::parse(s.encrypt_to.trim()));
+        let identity = s.identity.clone().unwrap_or_else(|| crate::deliver::seal::DEFAULT_IDENTITY.into());
         if !c.rule("spec.secrets.identity", grammar::node_path(&identity)) {
             return None;
         }
@@ -688,7 +689,7 @@ fn check_cni(c: &mut Checker, spec: Option<&CniSpec>, base_dir: &Path) -> Option
                 }
                 Ok(bytes) => {
                     use sha2::Digest;
-                    let actual = crate::pki::hex(&sha2::Sha256::digest(&bytes));
+                    let actual = crate::fmt::hex(&sha2::Sha256::digest(&bytes));
                     match &sha256 {
                         Some(h) if *h != actual => {
                             c.error(
@@ -736,8 +737,8 @@ fn check_cni(c: &mut Checker, spec: Option<&CniSpec>, base_dir: &Path) -> Option
 }
 
 fn check_os(c: &mut Checker, spec: &super::Spec, base_dir: &Path) -> Option<NodeOs> {
-    use crate::profile::{Format, LoadError, Packages, Profile};
-    let name = spec.os.as_deref().unwrap_or(crate::profile::DEFAULT);
+    use crate::model::profile::{Format, LoadError, Packages, Profile};
+    let name = spec.os.as_deref().unwrap_or(crate::model::profile::DEFAULT);
     let profile = match Profile::load(name, base_dir) {
         Ok(p) => p,
         Err(LoadError::Name(m)) => {
@@ -797,7 +798,7 @@ fn check_os(c: &mut Checker, spec: &super::Spec, base_dir: &Path) -> Option<Node
 fn check_login(
     c: &mut Checker,
     spec: Option<&super::LoginSpec>,
-    profile: Option<&crate::profile::Profile>,
+    profile: Option<&crate::model::profile::Profile>,
 ) -> Option<Login> {
     // The profile's own user was checked with the profile.
     let given = spec.and_then(|l| l.user.clone());

@@ -44,7 +44,7 @@ pub fn kit(minor: u32) -> Option<Kit> {
 
 /// The kit of the default minor (what a spec without `kubernetesVersion` runs).
 pub fn default_kit() -> Option<Kit> {
-    kit(kubebake::versions::DEFAULT_VERSION.minor)
+    kit(kubebake::model::versions::DEFAULT_VERSION.minor)
 }
 
 /// The default minor's kit directory for scripts that take one (`KUBEBAKE_E2E_DIR`): a

@@ -25,7 +25,7 @@ pub const REFERENCES: &[(&str, &str)] = &[
 
 /// The version a spec without `kubernetesVersion` gets: `v1.36.3`.
 pub fn default_version() -> String {
-    kubebake::versions::DEFAULT_VERSION.to_string()
+    kubebake::model::versions::DEFAULT_VERSION.to_string()
 }
 
 /// A spec with the inputs of the default minor's kubeadm reference.

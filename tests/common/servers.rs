@@ -179,7 +179,7 @@ fn upstream_url(rel: &str) -> String {
 }
 
 pub fn kubeadm_images() -> Vec<String> {
-    let v = kubebake::versions::DEFAULT_VERSION;
+    let v = kubebake::model::versions::DEFAULT_VERSION;
     let m = v.kubeadm();
     vec![
         format!("kube-apiserver:{v}"),
@@ -194,7 +194,7 @@ pub fn kubeadm_images() -> Vec<String> {
 
 /// The binaries and images of the kit when present, else small stand-ins, published.
 pub fn publish_everything(s: &Servers, scratch: &Path) {
-    let v = kubebake::versions::DEFAULT_VERSION;
+    let v = kubebake::model::versions::DEFAULT_VERSION;
     let (cni, cri) = (v.kubeadm().cni_plugins, v.kubeadm().cri_tools);
     let bin = format!("dl/release/{v}/bin/linux/amd64");
     let kit = kit();

@@ -1,0 +1,133 @@
+//! Every container image a baked cluster runs, pinned: kubeadm's set for the version and
+//! `imageRepository` (as `kubeadm config images list` prints it), kube-vip when the spec
+//! asks for a VIP, and Calico's for its mode and version. The list an air-gapped install
+//! must mirror or bundle.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::versions::image;
+use crate::model::{CalicoMode, Cluster, Cni, ManifestSource};
+
+/// kubeadm's default repository; its CoreDNS image lives one path deeper there.
+const DEFAULT_REPOSITORY: &str = "registry.k8s.io";
+/// Where the Tigera operator puts Calico's images unless the Installation names a registry.
+const CALICO_REGISTRY: &str = "docker.io";
+/// The operator image each Calico release's `tigera-operator.yaml` deploys.
+const TIGERA_OPERATOR: &[(&str, &str)] = &[("v3.30.3", "quay.io/tigera/operator:v1.38.6")];
+/// The images the operator runs for kubebake's Installation and APIServer (no Goldmane or
+/// Whisker resources, no certificate management, Linux only).
+const OPERATOR_COMPONENTS: &[&str] =
+    &["node", "cni", "kube-controllers", "typha", "pod2daemon-flexvol", "csi", "node-driver-registrar", "apiserver"];
+/// What `calico.yaml` runs.
+const MANIFEST_COMPONENTS: &[&str] = &["cni", "node", "kube-controllers"];
+
+/// One image, and what runs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterImage {
+    pub image: String,
+    /// kubeadm, kube-vip or calico.
+    pub source: &'static str,
+}
+
+/// The cluster's images, kubeadm's first in kubeadm's order, then the others; no duplicates.
+pub fn images(cluster: &Cluster) -> Result<Vec<ClusterImage>> {
+    let mut out: Vec<ClusterImage> = Vec::new();
+    let mut add = |image: String, source: &'static str| {
+        if !out.iter().any(|i| i.image == image) {
+            out.push(ClusterImage { image, source });
+        }
+    };
+    for image in kubeadm_images(cluster) {
+        add(image, "kubeadm");
+    }
+    if let Some(vip) = &cluster.vip {
+        add(vip.image.clone(), "kube-vip");
+    }
+    for image in calico_images(cluster)? {
+        add(image, "calico");
+    }
+    Ok(out)
+}
+
+/// `kubeadm config images list` for the cluster's version and repository.
+pub fn kubeadm_images(cluster: &Cluster) -> Vec<String> {
+    let repo = &cluster.image_repository;
+    let v = cluster.kubernetes_version.to_string();
+    let p = cluster.kubernetes_version.kubeadm();
+    let dns_repo = if repo == DEFAULT_REPOSITORY { format!("{repo}/coredns") } else { repo.clone() };
+    vec![
+        image(repo, "kube-apiserver", &v),
+        image(repo, "kube-controller-manager", &v),
+        image(repo, "kube-scheduler", &v),
+        image(repo, "kube-proxy", &v),
+        image(&dns_repo, "coredns", p.coredns),
+        image(repo, "pause", p.pause),
+        image(repo, "etcd", p.etcd()),
+    ]
+}
+
+fn calico_images(cluster: &Cluster) -> Result<Vec<String>> {
+    let Cni::Calico(calico) = &cluster.cni else { return Ok(Vec::new()) };
+    let registry = calico.registry.as_deref().unwrap_or(CALICO_REGISTRY).trim_end_matches('/');
+    let component = |name: &str| format!("{registry}/calico/{name}:{}", calico.version);
+    match calico.mode {
+        CalicoMode::Operator => {
+            // The operator's own image is whatever the manifest deploys.
+            let operator = match &calico.source {
+                ManifestSource::File { bytes } => manifest_images(bytes, "spec.cni.manifest.file")?,
+                _ => match TIGERA_OPERATOR.iter().find(|(v, _)| *v == calico.version) {
+                    Some((_, image)) => vec![image.to_string()],
+                    None => {
+                        let known: Vec<&str> = TIGERA_OPERATOR.iter().map(|(v, _)| *v).collect();
+                        return Err(Error::Usage(format!(
+                            "spec.cni.version: kubebake does not know which operator image Calico {} deploys (it knows {}); \
+                             give the release's tigera-operator.yaml as spec.cni.manifest.file and its image is read from there",
+                            calico.version,
+                            known.join(", ")
+                        )));
+                    }
+                },
+            };
+            Ok(operator.into_iter().chain(OPERATOR_COMPONENTS.iter().map(|c| component(c))).collect())
+        }
+        CalicoMode::Manifest => match &calico.source {
+            // First boot rewrites docker.io/calico/ to the spec's registry, so the list does too.
+            ManifestSource::File { bytes } => Ok(manifest_images(bytes, "spec.cni.manifest.file")?
+                .into_iter()
+                .map(|i| match (&calico.registry, i.strip_prefix("docker.io/calico/")) {
+                    (Some(r), Some(rest)) => format!("{}/calico/{rest}", r.trim_end_matches('/')),
+                    _ => i,
+                })
+                .collect()),
+            _ => Ok(MANIFEST_COMPONENTS.iter().map(|c| component(c)).collect()),
+        },
+    }
+}
+
+/// Every `image:` value in a multi-document YAML manifest, in order, once each.
+fn manifest_images(bytes: &[u8], field: &str) -> Result<Vec<String>> {
+    let text = std::str::from_utf8(bytes).map_err(|_| Error::Usage(format!("{field}: is not UTF-8 text")))?;
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let value = serde_yaml::Value::deserialize(doc).map_err(|e| Error::Usage(format!("{field}: {e}")))?;
+        collect_images(&value, &mut out);
+    }
+    Ok(out)
+}
+
+fn collect_images(value: &serde_yaml::Value, out: &mut Vec<String>) {
+    match value {
+        serde_yaml::Value::Mapping(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v.as_str()) {
+                    (Some("image"), Some(image)) if !out.iter().any(|i| i == image) => out.push(image.to_string()),
+                    _ => collect_images(v, out),
+                }
+            }
+        }
+        serde_yaml::Value::Sequence(s) => s.iter().for_each(|v| collect_images(v, out)),
+        serde_yaml::Value::Tagged(t) => collect_images(&t.value, out),
+        _ => {}
+    }
+}

@@ -1,0 +1,635 @@
+//! kubeadm's configuration files (API `kubeadm.k8s.io/v1beta4`) and the kubelet's
+//! (`kubelet.config.k8s.io/v1beta1`), rendered from the same model as the manifests so the
+//! node, the kubeadm-config ConfigMap kubeadm uploads and the kubelet agree on every value.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::fmt::duration::format_go_duration;
+use crate::model::versions::image;
+use crate::model::{API_SERVER_BIND_PORT, Cluster, Node, Role, WorkerPool};
+use crate::node::manifests::{etcd_data_dir, etcd_extra_args};
+use crate::state::token::BootstrapToken;
+
+pub const API_VERSION: &str = "kubeadm.k8s.io/v1beta4";
+pub const CRI_SOCKET: &str = "unix:///var/run/containerd/containerd.sock";
+/// kubeadm's configuration on every node; kubebake's own node files live under /etc/kubebake.
+pub const KUBEADM_CONFIG: &str = "/etc/kubebake/kubeadm-config.yaml";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Arg {
+    pub name: String,
+    pub value: String,
+}
+
+fn args(map: &BTreeMap<String, String>) -> Vec<Arg> {
+    map.iter().map(|(name, value)| Arg { name: name.clone(), value: value.clone() }).collect()
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentConfig {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_args: Vec<Arg>,
+    #[serde(rename = "certSANs", skip_serializing_if = "Vec::is_empty")]
+    pub cert_sans: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalEtcd {
+    pub data_dir: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_args: Vec<Arg>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Etcd {
+    pub local: LocalEtcd,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkingConfig {
+    pub dns_domain: String,
+    pub pod_subnet: String,
+    pub service_subnet: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Empty {}
+
+/// `ClusterConfiguration`: what kubeadm stores in the `kubeadm-config` ConfigMap.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterConfiguration {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub api_server: ComponentConfig,
+    pub ca_certificate_validity_period: String,
+    pub certificate_validity_period: String,
+    pub certificates_dir: String,
+    pub cluster_name: String,
+    pub control_plane_endpoint: String,
+    pub controller_manager: ComponentConfig,
+    pub dns: Empty,
+    pub encryption_algorithm: String,
+    pub etcd: Etcd,
+    pub image_repository: String,
+    pub kubernetes_version: String,
+    pub networking: NetworkingConfig,
+    pub proxy: Empty,
+    pub scheduler: ComponentConfig,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BootstrapTokenConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub groups: Vec<String>,
+    pub token: String,
+    pub ttl: String,
+    pub usages: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiEndpoint {
+    pub advertise_address: String,
+    pub bind_port: u16,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeRegistration {
+    pub cri_socket: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignore_preflight_errors: Vec<String>,
+    pub image_pull_policy: &'static str,
+    /// A pool's labels (`node-labels`); kubeadm writes them into kubeadm-flags.env.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kubelet_extra_args: Vec<Arg>,
+    /// None for a pool's machines: kubeadm and the kubelet take the hostname.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A pool's taints, registered by the kubelet (`--register-with-taints`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub taints: Vec<TaintConfig>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TaintConfig {
+    pub effect: String,
+    pub key: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitConfiguration {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub bootstrap_tokens: Vec<BootstrapTokenConfig>,
+    #[serde(rename = "localAPIEndpoint")]
+    pub local_api_endpoint: ApiEndpoint,
+    pub node_registration: NodeRegistration,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skip_phases: Vec<String>,
+    pub timeouts: Timeouts,
+}
+
+/// v1beta4 timeouts, as Go durations.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timeouts {
+    /// How long init waits for the control plane: with several control planes, until
+    /// enough etcd members are up for quorum.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_plane_component_health_check: Option<String>,
+    /// How long a joining node retries discovery against the endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BootstrapTokenDiscovery {
+    pub api_server_endpoint: String,
+    pub ca_cert_hashes: Vec<String>,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Discovery {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap_token: Option<BootstrapTokenDiscovery>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileDiscovery>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_bootstrap_token: Option<String>,
+}
+
+/// Discovery from a kubeconfig on the node: an external-CA worker's own kubelet.conf,
+/// whose client certificate makes a TLS bootstrap unnecessary.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileDiscovery {
+    pub kube_config_path: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JoinControlPlane {
+    #[serde(rename = "localAPIEndpoint")]
+    pub local_api_endpoint: ApiEndpoint,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinConfiguration {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_plane: Option<JoinControlPlane>,
+    pub discovery: Discovery,
+    pub node_registration: NodeRegistration,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skip_phases: Vec<String>,
+    pub timeouts: Timeouts,
+}
+
+pub fn cluster_configuration(cluster: &Cluster) -> ClusterConfiguration {
+    let sans: Vec<String> = cluster
+        .pki
+        .api_server_cert_sans
+        .iter()
+        .map(|s| match s {
+            crate::model::San::Dns(d) => d.clone(),
+            crate::model::San::Ip(ip) => ip.to_string(),
+        })
+        .collect();
+    let period = |d: std::time::Duration| format_go_duration(d);
+    let etcd_args = etcd_extra_args(cluster);
+    ClusterConfiguration {
+        api_version: API_VERSION,
+        kind: "ClusterConfiguration",
+        api_server: ComponentConfig { extra_args: args(&cluster.extra_args.api_server), cert_sans: sans },
+        ca_certificate_validity_period: period(cluster.pki.ca_validity),
+        certificate_validity_period: period(cluster.pki.cert_validity),
+        certificates_dir: "/etc/kubernetes/pki".into(),
+        cluster_name: cluster.cluster_name.clone(),
+        control_plane_endpoint: cluster.endpoint.host_port(),
+        controller_manager: ComponentConfig {
+            extra_args: args(&cluster.extra_args.controller_manager),
+            ..Default::default()
+        },
+        dns: Empty {},
+        encryption_algorithm: cluster.pki.algorithm.name().into(),
+        etcd: Etcd { local: LocalEtcd { data_dir: etcd_data_dir(cluster), extra_args: args(&etcd_args) } },
+        image_repository: cluster.image_repository.clone(),
+        kubernetes_version: cluster.kubernetes_version.to_string(),
+        networking: NetworkingConfig {
+            dns_domain: cluster.networking.dns_domain.clone(),
+            pod_subnet: cluster.networking.pod_subnet.to_string(),
+            service_subnet: cluster.networking.service_subnet.to_string(),
+        },
+        proxy: Empty {},
+        scheduler: ComponentConfig { extra_args: args(&cluster.extra_args.scheduler), ..Default::default() },
+    }
+}
+
+fn node_registration(node: &Node, ignore_preflight_errors: Vec<String>) -> NodeRegistration {
+    NodeRegistration {
+        cri_socket: CRI_SOCKET,
+        ignore_preflight_errors,
+        image_pull_policy: "IfNotPresent",
+        kubelet_extra_args: Vec::new(),
+        name: Some(node.name.clone()),
+        taints: Vec::new(),
+    }
+}
+
+/// The group kubeadm's join tokens authenticate as: its RBAC lets it join and only that
+/// (cluster-info, CSRs auto-approved for node client certificates).
+const DEFAULT_NODE_TOKEN_GROUP: &str = "system:bootstrappers:kubeadm:default-node-token";
+
+fn join_token_config(
+    token: &BootstrapToken,
+    ttl: std::time::Duration,
+    description: Option<String>,
+) -> BootstrapTokenConfig {
+    BootstrapTokenConfig {
+        description,
+        groups: vec![DEFAULT_NODE_TOKEN_GROUP.into()],
+        token: token.expose(),
+        ttl: format_go_duration(ttl),
+        usages: vec!["signing".into(), "authentication".into()],
+    }
+}
+
+/// `InitConfiguration` for the first control plane, carrying the cluster's first bootstrap
+/// token and each worker pool's first token, all with kubeadm's default group and usages
+/// (they can join and do nothing else); kubeadm init creates every one of them.
+pub fn init_configuration(
+    cluster: &Cluster,
+    node: &Node,
+    token: &BootstrapToken,
+    pool_tokens: &[(&WorkerPool, &BootstrapToken)],
+    skip_phases: Vec<String>,
+    ignore_preflight_errors: Vec<String>,
+) -> InitConfiguration {
+    let mut bootstrap_tokens = vec![join_token_config(token, cluster.join.token_ttl, None)];
+    bootstrap_tokens.extend(pool_tokens.iter().map(|(pool, token)| {
+        join_token_config(token, pool.token_ttl, Some(format!("kubebake worker pool {}", pool.name)))
+    }));
+    InitConfiguration {
+        api_version: API_VERSION,
+        kind: "InitConfiguration",
+        bootstrap_tokens,
+        local_api_endpoint: ApiEndpoint {
+            advertise_address: node.address.to_string(),
+            bind_port: API_SERVER_BIND_PORT,
+        },
+        node_registration: node_registration(node, ignore_preflight_errors),
+        skip_phases,
+        timeouts: Timeouts {
+            control_plane_component_health_check: Some(format_go_duration(cluster.join.timeout)),
+            ..Default::default()
+        },
+    }
+}
+
+/// `JoinConfiguration` for every other node: token discovery pinned to the CA.
+pub fn join_configuration(
+    cluster: &Cluster,
+    node: &Node,
+    token: &BootstrapToken,
+    ca_cert_hash: &str,
+    skip_phases: Vec<String>,
+    ignore_preflight_errors: Vec<String>,
+) -> JoinConfiguration {
+    JoinConfiguration {
+        api_version: API_VERSION,
+        kind: "JoinConfiguration",
+        control_plane: (node.role == Role::ControlPlane).then(|| JoinControlPlane {
+            local_api_endpoint: ApiEndpoint {
+                advertise_address: node.address.to_string(),
+                bind_port: API_SERVER_BIND_PORT,
+            },
+        }),
+        discovery: if cluster.pki.external_ca && node.role == Role::Worker {
+            Discovery {
+                bootstrap_token: None,
+                file: Some(FileDiscovery { kube_config_path: "/etc/kubernetes/kubelet.conf".into() }),
+                tls_bootstrap_token: None,
+            }
+        } else {
+            Discovery {
+                bootstrap_token: Some(BootstrapTokenDiscovery {
+                    api_server_endpoint: cluster.endpoint.host_port(),
+                    ca_cert_hashes: vec![ca_cert_hash.to_string()],
+                    token: token.expose(),
+                }),
+                file: None,
+                tls_bootstrap_token: Some(token.expose()),
+            }
+        },
+        node_registration: node_registration(node, ignore_preflight_errors),
+        skip_phases,
+        timeouts: Timeouts {
+            control_plane_component_health_check: (node.role == Role::ControlPlane)
+                .then(|| format_go_duration(cluster.join.timeout)),
+            discovery: Some(format_go_duration(cluster.join.timeout)),
+        },
+    }
+}
+
+/// `JoinConfiguration` for a worker pool's machines: token discovery pinned to the CA, and
+/// no node name, so kubeadm and the kubelet take the machine's hostname. The pool's labels
+/// and taints go where kubeadm's own worker join reads them.
+pub fn pool_join_configuration(
+    cluster: &Cluster,
+    pool: &WorkerPool,
+    token: &BootstrapToken,
+    ca_cert_hash: &str,
+    skip_phases: Vec<String>,
+    ignore_preflight_errors: Vec<String>,
+) -> JoinConfiguration {
+    JoinConfiguration {
+        api_version: API_VERSION,
+        kind: "JoinConfiguration",
+        control_plane: None,
+        discovery: Discovery {
+            bootstrap_token: Some(BootstrapTokenDiscovery {
+                api_server_endpoint: cluster.endpoint.host_port(),
+                ca_cert_hashes: vec![ca_cert_hash.to_string()],
+                token: token.expose(),
+            }),
+            file: None,
+            tls_bootstrap_token: Some(token.expose()),
+        },
+        node_registration: NodeRegistration {
+            cri_socket: CRI_SOCKET,
+            ignore_preflight_errors,
+            image_pull_policy: "IfNotPresent",
+            kubelet_extra_args: pool_kubelet_args(pool),
+            name: None,
+            taints: pool
+                .taints
+                .iter()
+                .map(|t| TaintConfig { effect: t.effect.clone(), key: t.key.clone(), value: t.value.clone() })
+                .collect(),
+        },
+        skip_phases,
+        timeouts: Timeouts {
+            control_plane_component_health_check: None,
+            discovery: Some(format_go_duration(cluster.join.timeout)),
+        },
+    }
+}
+
+/// `node-labels` for a pool's kubelet, sorted by key as the kubelet's flag parser does not
+/// care and a re-bake must not reorder.
+fn pool_kubelet_args(pool: &WorkerPool) -> Vec<Arg> {
+    if pool.labels.is_empty() {
+        return Vec::new();
+    }
+    let labels: Vec<String> = pool.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    vec![Arg { name: "node-labels".into(), value: labels.join(",") }]
+}
+
+/// A pool machine's `/var/lib/kubelet/kubeadm-flags.env`, byte for byte as kubeadm's
+/// worker join writes it (`WriteKubeletDynamicEnvFile`): no `--hostname-override`, since the
+/// node name is the hostname; the taints as `--register-with-taints`; the labels as the
+/// extra arg `--node-labels`.
+pub fn pool_kubelet_flags_env(cluster: &Cluster, pool: &WorkerPool) -> Result<String> {
+    let mut base = kubelet_base_flags(cluster);
+    if !pool.taints.is_empty() {
+        let taints: Vec<String> = pool.taints.iter().map(|t| t.to_flag()).collect();
+        base.push(("register-with-taints", taints.join(",")));
+    }
+    kubelet_flags_file(cluster, &base, &pool_kubelet_args(pool))
+}
+
+/// The kubelet's `/var/lib/kubelet/kubeadm-flags.env`, as kubeadm writes it, with
+/// `--hostname-override` always (kubeadm leaves it out when the hostname is the node name).
+pub fn kubelet_flags_env(cluster: &Cluster, node: &Node) -> Result<String> {
+    let mut base = kubelet_base_flags(cluster);
+    base.push(("hostname-override", node.name.clone()));
+    kubelet_flags_file(cluster, &base, &[])
+}
+
+/// The flags kubeadm gives every kubelet of the cluster's minor: the CRI socket until
+/// `NodeLocalCRISocket` moved it into `instance-config.yaml`, the pause image until 1.35.
+fn kubelet_base_flags(cluster: &Cluster) -> Vec<(&'static str, String)> {
+    let minor = cluster.kubernetes_version.kubeadm();
+    let mut flags = Vec::new();
+    if !minor.node_local_cri_socket {
+        flags.push(("container-runtime-endpoint", CRI_SOCKET.to_string()));
+    }
+    if minor.pause_image_flag {
+        flags.push(("pod-infra-container-image", image(&cluster.image_repository, "pause", minor.pause)));
+    }
+    flags
+}
+
+/// `KUBELET_KUBEADM_ARGS="…"`: Go's `%q` of the flags, as kubeadm writes it, which is
+/// also what systemd's `EnvironmentFile=` reads back (`quote::env_double_quoted`) for
+/// printable ASCII. The kubelet's unit splits the variable on whitespace into arguments,
+/// so a flag holding whitespace would become two; and anything beyond printable ASCII
+/// kubeadm's `%q` would write as an escape systemd does not read. Such a flag is refused.
+fn kubelet_flags_file(cluster: &Cluster, base: &[(&str, String)], extra: &[Arg]) -> Result<String> {
+    let flags = cluster.kubernetes_version.kubeadm().arguments(
+        base.iter().map(|(name, value)| (*name, value.as_str())),
+        extra.iter().map(|a| (a.name.as_str(), a.value.as_str())),
+    );
+    if let Some(flag) = flags.iter().find(|f| !f.bytes().all(|b| b.is_ascii_graphic())) {
+        return Err(Error::Usage(format!(
+            "the kubelet flag {flag:?} cannot go into kubeadm-flags.env: the kubelet's flags are split on \
+             whitespace and hold printable ASCII only"
+        )));
+    }
+    let value = crate::fmt::quote::env_double_quoted(&flags.join(" ")).map_err(Error::Usage)?;
+    Ok(format!("KUBELET_KUBEADM_ARGS={value}\n"))
+}
+
+/// `/var/lib/kubelet/instance-config.yaml` (1.34+, `NodeLocalCRISocket`): the node's own
+/// CRI socket, which kubeadm merges into the kubelet's `config.yaml` and reads back on
+/// `kubeadm upgrade node`.
+pub fn kubelet_instance_config() -> String {
+    format!("containerRuntimeEndpoint: \"{CRI_SOCKET}\"\n")
+}
+
+/// Go's zero `metav1.Duration`, which kubeadm's serialisation writes for unset periods.
+const ZERO: &str = "0s";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Enabled {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookAuthentication {
+    #[serde(rename = "cacheTTL")]
+    pub cache_ttl: &'static str,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct X509Authentication {
+    #[serde(rename = "clientCAFile")]
+    pub client_ca_file: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KubeletAuthentication {
+    pub anonymous: Enabled,
+    pub webhook: WebhookAuthentication,
+    pub x509: X509Authentication,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookAuthorization {
+    #[serde(rename = "cacheAuthorizedTTL")]
+    pub cache_authorized_ttl: &'static str,
+    #[serde(rename = "cacheUnauthorizedTTL")]
+    pub cache_unauthorized_ttl: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KubeletAuthorization {
+    pub mode: &'static str,
+    pub webhook: WebhookAuthorization,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BufferSize {
+    /// A quantity, written as a string by Go.
+    pub info_buffer_size: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggingOptions {
+    pub json: BufferSize,
+    pub text: BufferSize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Logging {
+    pub flush_frequency: u32,
+    pub options: LoggingOptions,
+    pub verbosity: u32,
+}
+
+/// The `KubeletConfiguration` kubeadm writes to `/var/lib/kubelet/config.yaml` and uploads
+/// as the `kubelet-config` ConfigMap, including the zero durations and empty structs its
+/// Go serialisation leaves in, so the file equals kubeadm's.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeletConfiguration {
+    pub api_version: &'static str,
+    pub authentication: KubeletAuthentication,
+    pub authorization: KubeletAuthorization,
+    pub cgroup_driver: &'static str,
+    #[serde(rename = "clusterDNS")]
+    pub cluster_dns: Vec<String>,
+    pub cluster_domain: String,
+    pub container_runtime_endpoint: &'static str,
+    pub cpu_manager_reconcile_period: &'static str,
+    pub crash_loop_back_off: Empty,
+    pub eviction_pressure_transition_period: &'static str,
+    pub file_check_frequency: &'static str,
+    pub healthz_bind_address: &'static str,
+    pub healthz_port: u16,
+    pub http_check_frequency: &'static str,
+    #[serde(rename = "imageMaximumGCAge")]
+    pub image_maximum_gc_age: &'static str,
+    #[serde(rename = "imageMinimumGCAge")]
+    pub image_minimum_gc_age: &'static str,
+    pub kind: &'static str,
+    pub logging: Logging,
+    pub memory_swap: Empty,
+    pub node_status_report_frequency: &'static str,
+    pub node_status_update_frequency: &'static str,
+    pub rotate_certificates: bool,
+    pub runtime_request_timeout: &'static str,
+    pub shutdown_grace_period: &'static str,
+    pub shutdown_grace_period_critical_pods: &'static str,
+    pub static_pod_path: &'static str,
+    pub streaming_connection_idle_timeout: &'static str,
+    pub sync_frequency: &'static str,
+    pub volume_stats_agg_period: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_plugin_dir: Option<String>,
+}
+
+/// The kubelet's `config.yaml` on a node: what kubeadm uploads ([`kubelet_configuration`])
+/// with, from 1.34 on, the node's CRI socket merged in from `instance-config.yaml`.
+pub fn node_kubelet_configuration(cluster: &Cluster) -> KubeletConfiguration {
+    let mut config = kubelet_configuration(cluster);
+    if cluster.kubernetes_version.kubeadm().node_local_cri_socket {
+        config.container_runtime_endpoint = CRI_SOCKET;
+    }
+    config
+}
+
+/// The `KubeletConfiguration` kubeadm uploads as the `kubelet-config` ConfigMap.
+pub fn kubelet_configuration(cluster: &Cluster) -> KubeletConfiguration {
+    KubeletConfiguration {
+        api_version: "kubelet.config.k8s.io/v1beta1",
+        authentication: KubeletAuthentication {
+            anonymous: Enabled { enabled: false },
+            webhook: WebhookAuthentication { cache_ttl: ZERO, enabled: true },
+            x509: X509Authentication { client_ca_file: "/etc/kubernetes/pki/ca.crt" },
+        },
+        authorization: KubeletAuthorization {
+            mode: "Webhook",
+            webhook: WebhookAuthorization { cache_authorized_ttl: ZERO, cache_unauthorized_ttl: ZERO },
+        },
+        cgroup_driver: "systemd",
+        cluster_dns: vec![cluster.networking.cluster_dns_ip().to_string()],
+        cluster_domain: cluster.networking.dns_domain.clone(),
+        // kubeadm leaves it empty: the CRI socket is each node's own (kubeadm-flags.env,
+        // or instance-config.yaml from 1.34).
+        container_runtime_endpoint: "",
+        cpu_manager_reconcile_period: ZERO,
+        crash_loop_back_off: Empty {},
+        eviction_pressure_transition_period: ZERO,
+        file_check_frequency: ZERO,
+        healthz_bind_address: "127.0.0.1",
+        healthz_port: 10248,
+        http_check_frequency: ZERO,
+        image_maximum_gc_age: ZERO,
+        image_minimum_gc_age: ZERO,
+        kind: "KubeletConfiguration",
+        logging: Logging {
+            flush_frequency: 0,
+            options: LoggingOptions {
+                json: BufferSize { info_buffer_size: "0" },
+                text: BufferSize { info_buffer_size: "0" },
+            },
+            verbosity: 0,
+        },
+        memory_swap: Empty {},
+        node_status_report_frequency: ZERO,
+        node_status_update_frequency: ZERO,
+        rotate_certificates: true,
+        runtime_request_timeout: ZERO,
+        shutdown_grace_period: ZERO,
+        shutdown_grace_period_critical_pods: ZERO,
+        static_pod_path: "/etc/kubernetes/manifests",
+        streaming_connection_idle_timeout: ZERO,
+        sync_frequency: ZERO,
+        volume_stats_agg_period: ZERO,
+        volume_plugin_dir: cluster.extra_args.controller_manager.get("flex-volume-plugin-dir").cloned(),
+    }
+}

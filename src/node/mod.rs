@@ -1,0 +1,11 @@
+//! What lands on a node: its plan (files at absolute paths with mode and owner), the
+//! first-boot script and units, kubeadm's and the kubelet's configuration, the static pod
+//! manifests, kubeconfigs placed, and the CNI's configuration.
+
+pub mod cni;
+pub mod firstboot;
+pub mod invocation;
+pub mod kubeadm_config;
+pub mod manifests;
+pub mod plan;
+pub mod templates;
