@@ -1406,12 +1406,12 @@ impl SpecTarget {
         fs::create_dir_all(dir.join("sub")).expect("creating the spec scratch dir");
         let manifest = b"apiVersion: v1\nkind: List\nitems: []\n";
         fs::write(dir.join("calico.yaml"), manifest).unwrap();
-        let flatcar = kubebake::model::profile::BUILT_IN.iter().find(|(n, _)| *n == "flatcar").expect("flatcar").1;
+        let flatcar = kubebake::spec::profile::BUILT_IN.iter().find(|(n, _)| *n == "flatcar").expect("flatcar").1;
         fs::write(dir.join("profile.yaml"), flatcar.replace("name: flatcar", "name: mine")).unwrap();
         fs::write(dir.join("bad-profile.yaml"), "name: [\n").unwrap();
         fs::write(dir.join("lax-profile.yaml"), LAX_PROFILE).unwrap();
         fs::write(dir.join("hostile-profile.yaml"), HOSTILE_PROFILE).unwrap();
-        fs::write(dir.join("sub/x.yaml"), kubebake::model::profile::BUILT_IN[0].1).unwrap();
+        fs::write(dir.join("sub/x.yaml"), kubebake::spec::profile::BUILT_IN[0].1).unwrap();
         let mut values: Vec<String> = VALUES.iter().map(|s| s.to_string()).collect();
         values.push(sha256_hex(manifest));
         let dict = values

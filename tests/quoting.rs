@@ -446,7 +446,7 @@ fn executables_in_units_are_the_files_systemd_runs() {
         fs::create_dir_all(&bin).unwrap();
         fs::write(bin.join("kubelet"), "#!/bin/sh\n").unwrap();
         fs::set_permissions(bin.join("kubelet"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let ctx = kubebake::node::firstboot::kubelet_unit_context(&bin.display().to_string());
+        let ctx = kubebake::node::templates::kubelet_unit_context(&bin.display().to_string());
         let unit = format!("k{i}.service");
         fs::write(root.join(&unit), templates.render("kubelet.service.tera", &ctx).unwrap()).unwrap();
         units.push(unit);
@@ -454,7 +454,7 @@ fn executables_in_units_are_the_files_systemd_runs() {
     let text = verify(&analyze, &root, &units);
     assert!(!text.contains("not executable") && !text.contains("Unknown"), "{text}");
     // A unit naming a file that is not there fails: the check can fail.
-    let ctx = kubebake::node::firstboot::kubelet_unit_context(&root.join("missing dir").display().to_string());
+    let ctx = kubebake::node::templates::kubelet_unit_context(&root.join("missing dir").display().to_string());
     fs::write(root.join("missing.service"), templates.render("kubelet.service.tera", &ctx).unwrap()).unwrap();
     let out = Command::new(&analyze).args(["verify", "missing.service"]).current_dir(&root).output().unwrap();
     assert!(!out.status.success());
@@ -718,10 +718,10 @@ fn values_in_messages_and_paths_stay_data() {
     // the identity as it is.
     let identity = &c.sealing.as_ref().unwrap().identity;
     let root = d.join("root");
-    let pack = format!("{}{}", kubebake::deliver::pack::PACK_GZ, kubebake::deliver::seal::SEALED_SUFFIX);
+    let pack = format!("{}{}", kubebake::node::pack_format::PACK_GZ, kubebake::node::pack_format::SEALED_SUFFIX);
     fs::create_dir_all(root.join(pack.trim_start_matches('/')).parent().unwrap()).unwrap();
     fs::write(root.join(pack.trim_start_matches('/')), "sealed").unwrap();
-    let unpacker = file(&plan, kubebake::deliver::pack::UNPACKER).unwrap();
+    let unpacker = file(&plan, kubebake::node::pack_format::UNPACKER).unwrap();
     let out = Command::new(&bash).arg("-c").arg(unpacker).arg("unpack.sh").arg(&root).output().unwrap();
     let out = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     let status = fs::read_to_string(root.join("var/lib/kubebake/status")).unwrap();

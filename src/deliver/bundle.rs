@@ -118,13 +118,6 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     crate::files::write_file_atomic(path, bytes, 0o644)
 }
 
-/// The text `manifest.json` holds (pretty JSON, as `write_archive` writes it) for its
-/// Kubernetes version: first boot and the image's provisioner look for it, as a fixed
-/// string, to refuse a bundle made for another version.
-pub fn manifest_version_line(version: &str) -> String {
-    format!("\"kubernetesVersion\": {}", serde_json::Value::from(version))
-}
-
 /// `registry.k8s.io/kube-apiserver:v1.36.3` → `registry.k8s.io_kube-apiserver_v1.36.3.tar`.
 pub fn image_file(image: &str) -> String {
     let safe: String =
@@ -208,7 +201,7 @@ pub fn bundle(opts: &Options) -> Result<Report> {
     // The kubelet's unit: no package brings it to a bundle node, and in the bundle it costs
     // the user-data nothing.
     let templates = crate::node::templates::Templates::load(None)?;
-    let bin = crate::node::firstboot::kubelet_unit_context(&cluster.os.profile.bin_dir);
+    let bin = crate::node::templates::kubelet_unit_context(&cluster.os.profile.bin_dir);
     for (file, template) in [("kubelet.service", "kubelet.service.tera"), ("10-kubeadm.conf", "10-kubeadm.conf.tera")] {
         let target = parts.join("systemd").join(file);
         write_atomic(&target, templates.render(template, &bin)?.as_bytes())?;
@@ -584,7 +577,7 @@ mod tests {
             replaced_pins: Vec::new(),
         };
         let json = String::from_utf8(serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
-        assert!(json.contains(&super::manifest_version_line("v1.36.3")), "{json}");
-        assert!(!json.contains(&super::manifest_version_line("v1.36.30")));
+        assert!(json.contains(&crate::node::bundle_layout::manifest_version_line("v1.36.3")), "{json}");
+        assert!(!json.contains(&crate::node::bundle_layout::manifest_version_line("v1.36.30")));
     }
 }

@@ -21,30 +21,15 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest, Sha256};
 
+use crate::node::pack_format::{DATA_LINE, MAGIC, PACK_GZ, PACK_XZ, UNPACKER};
 use crate::node::plan::{NodePlan, PlannedFile};
 
-/// The pack, xz-compressed (an Ignition control plane's: xz is a tenth smaller than gzip there).
-pub const PACK_XZ: &str = "/etc/kubebake/node.pack.xz";
-/// The pack, gzip'd (small nodes': fits anywhere, and gzip is five times faster; and every
-/// cloud-init node's, as those images need not have xz).
-pub const PACK_GZ: &str = "/etc/kubebake/node.pack.gz";
-/// First boot's unpacker (rendered from `unpack.sh.tera`), run before the first-boot script.
-pub const UNPACKER: &str = "/opt/kubebake/unpack.sh";
-/// The recipe's first word: its format.
-pub const MAGIC: &str = "kubebake-pack-1";
-/// The line that ends the recipe; the data follows.
-pub const DATA_LINE: &str = "data";
 /// Packs this large or larger are xz-compressed: below, every node fits every platform.
 const XZ_FROM: usize = 16 * 1024;
 
 /// The marker of a PEM block inside a packed text file's line: `@pem:OFFSET:LENGTH:LABEL`,
 /// replaced on the node by the base64 of that block's PEM.
 const MARK: &str = "@pem:";
-
-/// Whether `path` is a node's compressed pack.
-pub fn is_pack(path: &str) -> bool {
-    path == PACK_XZ || path == PACK_GZ
-}
 
 /// What the user-data still places itself: what the machine reads at boot, before first
 /// boot's unit runs (its name, its network), and the unpacker.

@@ -85,7 +85,7 @@ pub fn write(opts: &Options) -> Result<Vec<PathBuf>> {
         }
         (Some(s), Some(file)) => {
             let text = std::fs::read_to_string(file).map_err(|e| Error::io("reading", file, e))?;
-            let own = crate::deliver::seal::identity_recipient(&text)
+            let own = crate::model::recipient::identity_recipient(&text)
                 .map_err(|m| Error::Usage(format!("--age-identity {}: {m}", file.display())))?;
             if own != s.recipient {
                 return Err(Error::Usage(format!(
@@ -111,7 +111,7 @@ pub fn write(opts: &Options) -> Result<Vec<PathBuf>> {
         apt_release_key: format!("{apt_repository}Release.key"),
         apt_source: crate::node::firstboot::apt_source(&apt_repository),
         apt_repository,
-        bundle_version_line: crate::deliver::bundle::manifest_version_line(&v.to_string()),
+        bundle_version_line: crate::node::bundle_layout::manifest_version_line(&v.to_string()),
         containerd_package: profile.containerd_package.clone(),
         bundle: opts.bundle.as_ref().map(|b| absolute(b).display().to_string()),
         bundle_sha256: opts.bundle.as_deref().map(crate::files::file_sha256).transpose()?,

@@ -14,123 +14,12 @@
 use aws_lc_rs::{aead, agreement, hkdf, hmac};
 use sha2::{Digest, Sha256};
 
+use crate::model::recipient::Recipient;
+use crate::node::pack_format::SEALED_SUFFIX;
 use crate::node::plan::NodePlan;
+use crate::state::seal_seed::SealSeed;
 
-/// What a sealed file's path ends in: the pack `/etc/kubebake/node.pack.xz` travels as
-/// `/etc/kubebake/node.pack.xz.age`.
-pub const SEALED_SUFFIX: &str = ".age";
-/// Where the node's image keeps its age identity, unless the spec says otherwise.
-pub const DEFAULT_IDENTITY: &str = "/etc/kubebake/age.key";
-
-const RECIPIENT_HRP: &str = "age";
 const CHUNK: usize = 64 * 1024;
-
-/// An age X25519 recipient (`age1…`): a Curve25519 public key that a seal can be opened
-/// from only by its identity (not a low-order point).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Recipient {
-    key: [u8; 32],
-    text: String,
-}
-
-impl std::fmt::Debug for Recipient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl std::fmt::Display for Recipient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl Recipient {
-    /// Parses an `age1…` recipient as age does, and refuses what age refuses to encrypt to.
-    pub fn parse(s: &str) -> Result<Recipient, String> {
-        if s.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
-            return Err(
-                "is an age identity (a secret key): the spec takes its recipient, age-keygen -y prints it".into()
-            );
-        }
-        if !s.to_ascii_lowercase().starts_with("age1") {
-            return Err(format!("{s:?} is not an age X25519 recipient (age1…, as age-keygen -y prints)"));
-        }
-        let (hrp, data) = bech32_decode(s)?;
-        if hrp != RECIPIENT_HRP {
-            return Err(format!("{s:?} is not an age X25519 recipient (age1…); age-keygen -y prints one"));
-        }
-        let key: [u8; 32] = data.try_into().map_err(|_| format!("{s:?}: an age X25519 recipient holds 32 bytes"))?;
-        if low_order(&key) {
-            return Err(format!(
-                "{s:?} is a low-order X25519 point: its shared secret with every key is zero, so anyone could \
-                 open what is sealed to it (age refuses it too); use the recipient age-keygen -y prints"
-            ));
-        }
-        Ok(Recipient { key, text: s.to_ascii_lowercase() })
-    }
-}
-
-/// Whether `point` is one of Curve25519's low-order points (in any encoding). Every X25519
-/// scalar is a multiple of the cofactor, which sends such a point to the all-zero shared
-/// secret, whatever the scalar; aws-lc reports that result as an error.
-fn low_order(point: &[u8; 32]) -> bool {
-    let Ok(probe) = agreement::PrivateKey::from_private_key(&agreement::X25519, &[0x5a; 32]) else {
-        return true;
-    };
-    let peer = agreement::UnparsedPublicKey::new(&agreement::X25519, point);
-    agreement::agree(&probe, peer, (), |shared| Ok(shared.iter().all(|b| *b == 0))).unwrap_or(true)
-}
-
-/// The recipient of an age identity file (`AGE-SECRET-KEY-1…`, comments allowed), so a
-/// mismatch with the spec shows before an image is built. Never echoes the key.
-pub fn identity_recipient(text: &str) -> Result<Recipient, String> {
-    let mut keys = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
-    let (Some(line), None) = (keys.next(), keys.next()) else {
-        return Err("must hold exactly one age identity (AGE-SECRET-KEY-1…), as age-keygen writes it".into());
-    };
-    let (hrp, data) = bech32_decode(line).map_err(|_| "is not an age identity (AGE-SECRET-KEY-1…)".to_string())?;
-    let secret: [u8; 32] = match (hrp.as_str(), data.try_into()) {
-        ("age-secret-key-", Ok(secret)) => secret,
-        _ => return Err("is not an age X25519 identity (AGE-SECRET-KEY-1…)".into()),
-    };
-    let key = agreement::PrivateKey::from_private_key(&agreement::X25519, &secret)
-        .map_err(|_| "holds an unusable X25519 key".to_string())?;
-    let public = key.compute_public_key().map_err(|_| "holds an unusable X25519 key".to_string())?;
-    let public: [u8; 32] = public.as_ref().try_into().map_err(|_| "holds an unusable X25519 key".to_string())?;
-    let text = bech32_encode(RECIPIENT_HRP, &public);
-    Ok(Recipient { key: public, text })
-}
-
-/// The state's secret that every seal is derived from (`seal.seed` in the state): 32
-/// random bytes. Its `Debug` shows nothing of it, and it has no `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SealSeed([u8; 32]);
-
-impl std::fmt::Debug for SealSeed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SealSeed(…)")
-    }
-}
-
-impl SealSeed {
-    /// 32 bytes from the OS's CSPRNG.
-    pub fn generate() -> Self {
-        let mut seed = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut seed).expect("the OS's CSPRNG");
-        SealSeed(seed)
-    }
-
-    /// The seed as stored; anything but exactly 32 bytes is refused.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
-        bytes.try_into().map(SealSeed).map_err(|_| format!("is {} bytes long, not 32", bytes.len()))
-    }
-
-    /// The bytes, for the state to store.
-    pub fn expose(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
 
 /// What makes a file secret: a private key, a kubeconfig's client key, or the join token.
 pub fn is_secret(contents: &[u8], tokens: &[String]) -> bool {
@@ -148,7 +37,7 @@ pub fn seal_plan(
     tokens: &[String],
 ) -> Result<NodePlan, String> {
     for f in &mut plan.files {
-        if crate::deliver::pack::is_pack(&f.path) {
+        if crate::node::pack_format::is_pack(&f.path) {
             f.contents = encrypt(recipient, seed, &plan.name, &f.contents)?;
             f.path.push_str(SEALED_SUFFIX);
         } else if is_secret(&f.contents, tokens) {
@@ -163,7 +52,7 @@ pub fn seal_plan(
 /// the recipient, `label` (which separates uses: the node's name) and the plaintext.
 pub fn encrypt(recipient: &Recipient, seed: &SealSeed, label: &str, plaintext: &[u8]) -> Result<Vec<u8>, String> {
     let material = {
-        let key = hmac::Key::new(hmac::HMAC_SHA256, &seed.0);
+        let key = hmac::Key::new(hmac::HMAC_SHA256, seed.expose());
         let mut ctx = hmac::Context::with_key(&key);
         ctx.update(b"kubebake/seal/v2\0");
         ctx.update(&recipient.key);
@@ -263,87 +152,14 @@ fn b64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD_NO_PAD.encode(data)
 }
 
-const BECH32_CHARSET: &[u8; 32] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
-
-fn bech32_polymod(values: impl Iterator<Item = u8>) -> u32 {
-    const GEN: [u32; 5] = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
-    let mut chk: u32 = 1;
-    for v in values {
-        let top = chk >> 25;
-        chk = ((chk & 0x1ff_ffff) << 5) ^ u32::from(v);
-        for (i, g) in GEN.iter().enumerate() {
-            if (top >> i) & 1 == 1 {
-                chk ^= g;
-            }
-        }
-    }
-    chk
-}
-
-fn bech32_encode(hrp: &str, data: &[u8]) -> String {
-    let mut values = Vec::new();
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for b in data {
-        acc = (acc << 8) | u32::from(*b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            values.push(((acc >> bits) & 31) as u8);
-        }
-    }
-    if bits > 0 {
-        values.push(((acc << (5 - bits)) & 31) as u8);
-    }
-    let expanded: Vec<u8> = hrp.bytes().map(|c| c >> 5).chain([0]).chain(hrp.bytes().map(|c| c & 31)).collect();
-    let polymod = bech32_polymod(expanded.into_iter().chain(values.iter().copied()).chain([0; 6])) ^ 1;
-    values.extend((0..6).map(|i| ((polymod >> (5 * (5 - i))) & 31) as u8));
-    let mut s = format!("{hrp}1");
-    s.extend(values.iter().map(|v| BECH32_CHARSET[*v as usize] as char));
-    s
-}
-
-/// Bech32 (BIP 173) as age uses it: the human-readable part and the data bytes.
-fn bech32_decode(s: &str) -> Result<(String, Vec<u8>), String> {
-    if s.chars().any(|c| c.is_ascii_lowercase()) && s.chars().any(|c| c.is_ascii_uppercase()) {
-        return Err(format!("{s:?} mixes upper and lower case"));
-    }
-    let lower = s.to_ascii_lowercase();
-    let Some(sep) = lower.rfind('1') else { return Err(format!("{s:?} is not Bech32 (no separator '1')")) };
-    let (hrp, rest) = (&lower[..sep], &lower[sep + 1..]);
-    if hrp.is_empty() || rest.len() < 6 || !lower.is_ascii() {
-        return Err(format!("{s:?} is not Bech32"));
-    }
-    let values = rest
-        .bytes()
-        .map(|c| BECH32_CHARSET.iter().position(|&x| x == c).map(|p| p as u8))
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(|| format!("{s:?} has a character outside Bech32's alphabet"))?;
-    let expanded = hrp.bytes().map(|c| c >> 5).chain([0]).chain(hrp.bytes().map(|c| c & 31));
-    if bech32_polymod(expanded.chain(values.iter().copied())) != 1 {
-        return Err(format!("{s:?} has a wrong checksum (a typo?)"));
-    }
-    let data = &values[..values.len() - 6];
-    let (mut acc, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for v in data {
-        acc = (acc << 5) | u32::from(*v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    if bits >= 5 || (acc & ((1 << bits) - 1)) != 0 {
-        return Err(format!("{s:?} has trailing bits"));
-    }
-    Ok((hrp.to_string(), out))
-}
-
 #[cfg(test)]
 // The age library marks its X25519 recipients deprecated in favour of its post-quantum
 // hybrid ones; X25519 is what `secrets.encryptTo` takes and what is tested against here.
 #[allow(deprecated)]
 mod tests {
     use super::*;
+    use crate::fmt::bech32;
+    use crate::model::recipient::{RECIPIENT_HRP, identity_recipient};
 
     // age-keygen's output for a throwaway key (the public half only).
     const RECIPIENT: &str = "age1pce3h48yq6wxkgfcdhyefu4my9lycys3jyun7rexs0e9h05j0alqzx27te";
@@ -409,7 +225,7 @@ mod tests {
     #[test]
     fn low_order_recipients_are_refused_and_the_age_library_cannot_encrypt_to_them_either() {
         for p in low_order_points() {
-            let text = bech32_encode(RECIPIENT_HRP, &p);
+            let text = bech32::encode(RECIPIENT_HRP, &p);
             let err = Recipient::parse(&text).unwrap_err();
             assert!(err.contains("low-order X25519 point"), "{text}: {err}");
             assert!(!age_library_encrypts_to(&text), "{text}: the age library encrypts to it");
@@ -418,15 +234,15 @@ mod tests {
         for _ in 0..64 {
             let mut p = [0u8; 32];
             aws_lc_rs::rand::fill(&mut p).unwrap();
-            let text = bech32_encode(RECIPIENT_HRP, &p);
+            let text = bech32::encode(RECIPIENT_HRP, &p);
             assert!(Recipient::parse(&text).is_ok() && age_library_encrypts_to(&text), "{text}");
             let identity = age::x25519::Identity::generate();
             let text = identity.to_public().to_string();
             assert!(Recipient::parse(&text).is_ok() && age_library_encrypts_to(&text), "{text}");
         }
         // The defensive check inside encrypt holds on its own, whatever parse let through.
-        let zero = Recipient { key: [0; 32], text: bech32_encode(RECIPIENT_HRP, &[0; 32]) };
-        assert!(encrypt(&zero, &SealSeed([1; 32]), "n", b"x").unwrap_err().contains("low-order"));
+        let zero = Recipient { key: [0; 32], text: bech32::encode(RECIPIENT_HRP, &[0; 32]) };
+        assert!(encrypt(&zero, &SealSeed::from_bytes(&[1; 32]).unwrap(), "n", b"x").unwrap_err().contains("low-order"));
     }
 
     #[test]
@@ -442,24 +258,14 @@ mod tests {
     }
 
     #[test]
-    fn seeds_are_32_random_bytes_and_never_shown() {
-        let (a, b) = (SealSeed::generate(), SealSeed::generate());
-        assert_ne!(a, b);
-        assert_eq!(SealSeed::from_bytes(a.expose()).unwrap(), a);
-        assert!(SealSeed::from_bytes(&[0; 31]).unwrap_err().contains("31 bytes"));
-        assert!(SealSeed::from_bytes(&[0; 33]).is_err());
-        assert_eq!(format!("{a:?}"), "SealSeed(…)");
-    }
-
-    #[test]
     fn sealing_is_deterministic_and_differs_with_the_plaintext_seed_and_label() {
         let r = Recipient::parse(RECIPIENT).unwrap();
-        let seed = SealSeed([3; 32]);
+        let seed = SealSeed::from_bytes(&[3; 32]).unwrap();
         let a = encrypt(&r, &seed, "n", b"hello").unwrap();
         assert_eq!(a, encrypt(&r, &seed, "n", b"hello").unwrap());
         for other in [
             encrypt(&r, &seed, "n", b"hellp").unwrap(),
-            encrypt(&r, &SealSeed([4; 32]), "n", b"hello").unwrap(),
+            encrypt(&r, &SealSeed::from_bytes(&[4; 32]).unwrap(), "n", b"hello").unwrap(),
             encrypt(&r, &seed, "m", b"hello").unwrap(),
         ] {
             // Another ephemeral share, file key and nonce: nothing in common but the format.
@@ -586,7 +392,7 @@ mod tests {
             let Some(share) = stanza.strip_prefix("-> X25519 ") else { continue };
             if name.contains("low_order") {
                 let share: [u8; 32] = b64(share).try_into().unwrap();
-                let text = bech32_encode(RECIPIENT_HRP, &share);
+                let text = bech32::encode(RECIPIENT_HRP, &share);
                 assert!(Recipient::parse(&text).unwrap_err().contains("low-order"), "{name}");
                 low_order_shares += 1;
             }
@@ -596,7 +402,7 @@ mod tests {
             let payload = age::decrypt(&age::x25519::Identity::from_str(identity).unwrap(), &body).unwrap();
             assert_eq!(crate::fmt::hex(&Sha256::digest(&payload)), meta["payload"], "{name}: payload");
             let share: [u8; 32] = b64(share).try_into().unwrap();
-            let (_, secret) = bech32_decode(identity).unwrap();
+            let (_, secret) = bech32::decode(identity).unwrap();
             let secret = agreement::PrivateKey::from_private_key(&agreement::X25519, &secret).unwrap();
             let peer = agreement::UnparsedPublicKey::new(&agreement::X25519, share);
             let shared = agreement::agree(&secret, peer, (), |k| Ok(k.to_vec())).unwrap();
@@ -638,7 +444,7 @@ mod tests {
             name: "n".into(),
             role: crate::model::Role::Worker,
             pool: None,
-            files: vec![file("/etc/hostname", b"n\n"), file(crate::deliver::pack::PACK_GZ, b"the pack")],
+            files: vec![file("/etc/hostname", b"n\n"), file(crate::node::pack_format::PACK_GZ, b"the pack")],
             units: Vec::new(),
         };
         let seed = SealSeed::generate();

@@ -1,6 +1,7 @@
 //! Leaf helpers every layer may use: the text formats kubebake writes values in (hex,
 //! Go durations, RFC 3339 times, YAML, quoting for each format a value can reach).
 
+pub mod bech32;
 pub mod duration;
 pub mod quote;
 pub mod yaml;

@@ -3,6 +3,7 @@
 
 pub mod images;
 pub mod profile;
+pub mod recipient;
 pub mod versions;
 
 use std::collections::BTreeMap;
@@ -51,7 +52,7 @@ pub struct Cluster {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sealing {
-    pub recipient: crate::deliver::seal::Recipient,
+    pub recipient: crate::model::recipient::Recipient,
     /// The identity's absolute path on the node.
     pub identity: String,
 }

@@ -222,8 +222,8 @@ fn context(
         bundle_installer: format!("{bundle_unpacked}/install.sh"),
         bundle_sha256: os.bundle_sha256.clone(),
         bundle_unpacked,
-        bundle_version_line: crate::deliver::bundle::manifest_version_line(&v.to_string()),
-        unpacker: packs_files(cluster).then_some(crate::deliver::pack::UNPACKER),
+        bundle_version_line: crate::node::bundle_layout::manifest_version_line(&v.to_string()),
+        unpacker: packs_files(cluster).then_some(crate::node::pack_format::UNPACKER),
     })
 }
 
@@ -311,12 +311,6 @@ pub fn sysctl_context(cluster: &Cluster) -> serde_json::Value {
     serde_json::json!({ "ipv6": cluster.networking.pod_subnet.addr().is_ipv6() })
 }
 
-/// What the kubelet's unit and kubeadm's drop-in see: the profile's binary directory and
-/// the kubelet in it (the `ExecStart=` executable).
-pub fn kubelet_unit_context(bin_dir: &str) -> serde_json::Value {
-    serde_json::json!({ "bin_dir": bin_dir, "kubelet": format!("{}/kubelet", bin_dir.trim_end_matches('/')) })
-}
-
 /// What every node and pool gets: the script and its unit, kernel modules, sysctls,
 /// containerd and its mirrors, and the kubelet's unit where no package provides it.
 fn add_common(p: &mut NodePlan, cluster: &Cluster, ctx: &ScriptContext, templates: &Templates) -> Result<()> {
@@ -327,10 +321,10 @@ fn add_common(p: &mut NodePlan, cluster: &Cluster, ctx: &ScriptContext, template
     p.add(FIRSTBOOT_SCRIPT.into(), 0o755, templates.render("firstboot.sh.tera", ctx)?);
     p.units.push(PlannedUnit { name: FIRSTBOOT_UNIT.into(), contents: unit, enabled: true });
     if let Some(unpacker) = ctx.unpacker {
-        use crate::deliver::pack;
+        use crate::node::pack_format as pack;
         // A sealed node's unpacker looks for the sealed pack only: one in clear would be one
         // that was not baked for it.
-        let suffix = if cluster.sealing.is_some() { crate::deliver::seal::SEALED_SUFFIX } else { "" };
+        let suffix = if cluster.sealing.is_some() { pack::SEALED_SUFFIX } else { "" };
         let names = serde_json::json!({
             "pack_xz": format!("{}{suffix}", pack::PACK_XZ),
             "pack_gz": format!("{}{suffix}", pack::PACK_GZ),
@@ -373,7 +367,7 @@ fn add_common(p: &mut NodePlan, cluster: &Cluster, ctx: &ScriptContext, template
     }
     // A bundle carries the kubelet's unit itself (kubebake bundle).
     if cluster.os.packages == Packages::Download {
-        let bin = kubelet_unit_context(&cluster.os.profile.bin_dir);
+        let bin = crate::node::templates::kubelet_unit_context(&cluster.os.profile.bin_dir);
         p.add(format!("{SYSTEMD_DIR}/kubelet.service"), 0o644, templates.render("kubelet.service.tera", &bin)?);
         p.add(
             format!("{SYSTEMD_DIR}/kubelet.service.d/10-kubeadm.conf"),

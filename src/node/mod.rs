@@ -2,10 +2,12 @@
 //! first-boot script and units, kubeadm's and the kubelet's configuration, the static pod
 //! manifests, kubeconfigs placed, and the CNI's configuration.
 
+pub mod bundle_layout;
 pub mod cni;
 pub mod firstboot;
 pub mod invocation;
 pub mod kubeadm_config;
 pub mod manifests;
+pub mod pack_format;
 pub mod plan;
 pub mod templates;

@@ -133,6 +133,12 @@ fn register_filters(tera: &mut tera::Tera) {
     tera.register_filter("comment", |s: &str, _: Kwargs, _: &State| quote::comment(s));
 }
 
+/// What the kubelet's unit and kubeadm's drop-in see: the profile's binary directory and
+/// the kubelet in it (the `ExecStart=` executable).
+pub fn kubelet_unit_context(bin_dir: &str) -> serde_json::Value {
+    serde_json::json!({ "bin_dir": bin_dir, "kubelet": format!("{}/kubelet", bin_dir.trim_end_matches('/')) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,7 +245,7 @@ mod tests {
         let unit = serde_json::json!({"role": "init", "node_name": "cp-1\n[Service]\nExecStart=/bin/evil", "script": "/opt/kubebake/firstboot.sh", "unpacker": null});
         let err = t.render("kubebake-firstboot.service.tera", &unit).unwrap_err().to_string();
         assert!(err.contains("cannot hold the character"), "{err}");
-        let mut ctx = crate::node::firstboot::kubelet_unit_context("/opt/bin");
+        let mut ctx = kubelet_unit_context("/opt/bin");
         assert_eq!(t.render("kubelet.service.tera", &ctx).unwrap().lines().nth(7), Some("ExecStart=/opt/bin/kubelet"));
         ctx["kubelet"] = "/opt/b in/kubelet".into();
         assert!(t.render("kubelet.service.tera", &ctx).unwrap().contains("ExecStart=\"/opt/b in/kubelet\"\n"));

@@ -8,6 +8,7 @@
 pub(crate) mod checker;
 pub(crate) mod grammar;
 mod locate;
+pub mod profile;
 mod validate;
 
 pub use locate::Locator;

@@ -358,8 +358,9 @@ pub fn validate(
     }
     let node_network = spec.node_network.as_ref().and_then(|n| check_node_network(&mut c, n, &nodes));
     let sealing = spec.secrets.as_ref().and_then(|s| {
-        let recipient = c.check("spec.secrets.encryptTo", crate::deliver::seal::Recipient::parse(s.encrypt_to.trim()));
-        let identity = s.identity.clone().unwrap_or_else(|| crate::deliver::seal::DEFAULT_IDENTITY.into());
+        let recipient =
+            c.check("spec.secrets.encryptTo", crate::model::recipient::Recipient::parse(s.encrypt_to.trim()));
+        let identity = s.identity.clone().unwrap_or_else(|| crate::model::recipient::DEFAULT_IDENTITY.into());
         if !c.rule("spec.secrets.identity", grammar::node_path(&identity)) {
             return None;
         }
@@ -737,9 +738,10 @@ fn check_cni(c: &mut Checker, spec: Option<&CniSpec>, base_dir: &Path) -> Option
 }
 
 fn check_os(c: &mut Checker, spec: &super::Spec, base_dir: &Path) -> Option<NodeOs> {
-    use crate::model::profile::{Format, LoadError, Packages, Profile};
+    use crate::model::profile::{Format, Packages};
+    use crate::spec::profile::{LoadError, load as load_profile};
     let name = spec.os.as_deref().unwrap_or(crate::model::profile::DEFAULT);
-    let profile = match Profile::load(name, base_dir) {
+    let profile = match load_profile(name, base_dir) {
         Ok(p) => p,
         Err(LoadError::Name(m)) => {
             c.error("spec.os", m);

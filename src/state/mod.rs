@@ -15,6 +15,7 @@
 //! Changes are built beside the directory and swapped in whole: a crash leaves the old
 //! state or the new one, never a mix.
 
+pub mod seal_seed;
 pub mod token;
 pub mod tokens;
 
@@ -74,7 +75,7 @@ pub struct State {
     pub pool_tokens: BTreeMap<String, crate::state::tokens::PoolTokens>,
     leaves: BTreeMap<String, Leaf>,
     /// Present whenever the spec seals, and kept once made.
-    seal_seed: Option<crate::deliver::seal::SealSeed>,
+    seal_seed: Option<crate::state::seal_seed::SealSeed>,
     /// What this bake created, reissued or dropped, for the report. Empty when the state
     /// was reused as it was.
     pub changes: Vec<String>,
@@ -98,7 +99,7 @@ impl State {
     }
 
     /// The seed that seals derive from; `sync` makes one for a spec that seals.
-    pub fn seal_seed(&self) -> Option<&crate::deliver::seal::SealSeed> {
+    pub fn seal_seed(&self) -> Option<&crate::state::seal_seed::SealSeed> {
         self.seal_seed.as_ref()
     }
 
@@ -292,12 +293,12 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<(State
     // later, so sealing again gives the same bytes.
     let seal_seed = match existing.get(SEAL_SEED_FILE) {
         Some(bytes) => Some(
-            crate::deliver::seal::SealSeed::from_bytes(bytes)
+            crate::state::seal_seed::SealSeed::from_bytes(bytes)
                 .map_err(|m| refuse(format!("{SEAL_SEED_FILE} {m}; the state is damaged")))?,
         ),
         None if cluster.sealing.is_some() => {
             changes.push("created seal seed (secrets.encryptTo's seals derive from it)".into());
-            Some(crate::deliver::seal::SealSeed::generate())
+            Some(crate::state::seal_seed::SealSeed::generate())
         }
         None => None,
     };
