@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use crate::error::{Error, Result};
-use crate::model::{Cluster, Cni, ManifestSource, Node, Role, WorkerPool};
+use crate::model::{Calico, Cluster, Cni, ManifestSource, Node, Role, Vip, WorkerPool};
 use crate::node::cni::{self, CALICO_DIR};
 use crate::node::invocation;
 use crate::node::kubeadm_config;
@@ -159,107 +159,21 @@ pub fn plan_pool(cluster: &Cluster, state: &State, pool: &WorkerPool, ca_hash: &
 /// cannot carry (whatever the spec's checks let through) is refused, naming it.
 pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -> Result<NodePlan> {
     let mut p = NodePlan { name: node.name.clone(), role: node.role, pool: None, files: Vec::new(), units: Vec::new() };
-    let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
     let first = node.name == cluster.first_control_plane().name;
-
-    // kubeadm's configuration for this node (it carries the token: private), and the
-    // kubelet's, as kubeadm would write them.
-    let skip = invocation::skip_phases(node.role, first);
-    let ignore = ignored_preflight_errors(cluster, node.role, first);
-    let kubeadm_config = if first {
-        let pools: Vec<(&WorkerPool, &crate::state::token::BootstrapToken)> =
-            cluster.worker_pools.iter().map(|pool| (pool, &state.pool_tokens[&pool.name].initial)).collect();
-        let init = kubeadm_config::init_configuration(cluster, node, &state.token, &pools, skip, ignore);
-        let cluster_config = kubeadm_config::cluster_configuration(cluster);
-        // The KubeletConfiguration goes along, so the kubelet-config ConfigMap kubeadm
-        // uploads is the one every node's kubelet configuration is made from.
-        format!(
-            "{}---\n{}---\n{}",
-            crate::fmt::yaml::to_string(&init),
-            crate::fmt::yaml::to_string(&cluster_config),
-            crate::fmt::yaml::to_string(&kubeadm_config::kubelet_configuration(cluster)),
-        )
-    } else {
-        crate::fmt::yaml::to_string(&kubeadm_config::join_configuration(
-            cluster,
-            node,
-            &state.join_token,
-            ca_hash,
-            skip,
-            ignore,
-        ))
-    };
-    p.add(kubeadm_config::KUBEADM_CONFIG.into(), 0o600, kubeadm_config);
+    p.add(kubeadm_config::KUBEADM_CONFIG.into(), 0o600, node_kubeadm_config(cluster, state, node, ca_hash, first));
     add_kubelet_files(&mut p, cluster, kubeadm_config::kubelet_flags_env(cluster, node)?);
-
-    let ca_dirs: Vec<&str> = cluster.os.profile.ca_dirs.iter().map(String::as_str).collect();
     match node.role {
-        // A worker trusts the cluster CA and holds no key: its kubelet gets a client
-        // certificate through the bootstrap token and a CSR.
-        Role::Worker => {
-            p.cert("ca", ca_pem);
-            if cluster.pki.external_ca {
-                // Nothing in the cluster signs CSRs: the kubelet's identity comes baked.
-                let identity = kubeconfig::worker_kubelet_identity(cluster, node);
-                let stored = state.leaf(&node_kubeconfig_stem(&node.name, identity.file_stem));
-                let kc = kubeconfig::for_node(cluster, node, &identity, ca_pem, &stored.cert_pem, &stored.key_pem);
-                p.add(format!("{KUBERNETES_DIR}/kubelet.conf"), 0o600, kc.to_yaml());
-            }
-        }
+        Role::Worker => add_worker_files(&mut p, cluster, state, node),
         Role::ControlPlane => {
             if let Some(vip) = &cluster.vip {
-                // The first control plane reaches the API through the VIP before kubeadm has
-                // bound admin.conf's group; it switches to admin.conf after init.
-                let during_init = if first { KubeVipKubeconfig::SuperAdmin } else { KubeVipKubeconfig::Admin };
-                p.add(
-                    format!("{STAGED_MANIFESTS_DIR}/kube-vip.yaml"),
-                    0o600,
-                    manifests::to_yaml(&manifests::kube_vip(vip, during_init), true),
-                );
-                if first {
-                    p.add(
-                        KUBE_VIP_AFTER_INIT.into(),
-                        0o600,
-                        manifests::to_yaml(&manifests::kube_vip(vip, KubeVipKubeconfig::Admin), true),
-                    );
-                }
+                add_kube_vip(&mut p, vip, first);
             }
             if let (true, Cni::Calico(calico)) = (first, &cluster.cni) {
-                p.add(format!("{CALICO_DIR}/{}", cni::resources_file(calico)), 0o644, cni::resources(cluster, calico));
-                let source = cni::source_data(calico).map_err(|m| Error::Usage(format!("spec.cni.manifest: {m}")))?;
-                p.add(cni::source_data_path(), 0o644, source);
-                if let ManifestSource::File { bytes } = &calico.source {
-                    p.add(format!("{CALICO_DIR}/{}", calico.mode.manifest_name()), 0o644, bytes.clone());
-                }
+                add_calico(&mut p, cluster, calico)?;
             }
-            for id in CaId::ALL {
-                p.cert(id.stem(), &state.ca(id).cert_pem);
-                // kubeadm's external-CA mode: a CA certificate without its key.
-                if !cluster.pki.external_ca {
-                    p.key(id.stem(), &state.ca_key_pem(id));
-                }
-            }
-            p.key("sa", state.sa_key_pem());
-            p.add(format!("{PKI_DIR}/sa.pub"), 0o600, state.sa_pub_pem());
-            for leaf in crate::pki::control_plane_leaves(cluster, node) {
-                let stored = state.leaf(&node_pki_stem(&node.name, leaf.stem));
-                p.cert(leaf.stem, &stored.cert_pem);
-                p.key(leaf.stem, &stored.key_pem);
-            }
-            // Joining members get their etcd manifest from `kubeadm join` (etcd-join).
-            let etcd = first.then(|| ("etcd", manifests::etcd(cluster, node)));
-            for (name, pod) in etcd.into_iter().chain([
-                ("kube-apiserver", manifests::apiserver(cluster, node, &ca_dirs)),
-                ("kube-controller-manager", manifests::controller_manager(cluster, node, &ca_dirs)),
-                ("kube-scheduler", manifests::scheduler(cluster, node)),
-            ]) {
-                p.add(format!("{STAGED_MANIFESTS_DIR}/{name}.yaml"), 0o600, manifests::kubeadm_yaml(cluster, &pod));
-            }
-            for identity in kubeconfig::node_identities(cluster, node) {
-                let stored = state.leaf(&node_kubeconfig_stem(&node.name, identity.file_stem));
-                let kc = kubeconfig::for_node(cluster, node, &identity, ca_pem, &stored.cert_pem, &stored.key_pem);
-                p.add(format!("{KUBERNETES_DIR}/{}.conf", identity.file_stem), 0o600, kc.to_yaml());
-            }
+            add_control_plane_pki(&mut p, cluster, state, node);
+            add_static_pods(&mut p, cluster, node, first);
+            add_node_kubeconfigs(&mut p, cluster, state, node);
         }
     }
     if cluster.pki.external_ca {
@@ -271,4 +185,115 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
     }
     p.files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(p)
+}
+
+/// kubeadm's configuration for this node (it carries the token: private), and on the
+/// first control plane the kubelet's, as kubeadm would write them.
+fn node_kubeadm_config(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str, first: bool) -> String {
+    let skip = invocation::skip_phases(node.role, first);
+    let ignore = ignored_preflight_errors(cluster, node.role, first);
+    if !first {
+        let join = kubeadm_config::join_configuration(cluster, node, &state.join_token, ca_hash, skip, ignore);
+        return crate::fmt::yaml::to_string(&join);
+    }
+    let pools: Vec<(&WorkerPool, &crate::state::token::BootstrapToken)> =
+        cluster.worker_pools.iter().map(|pool| (pool, &state.pool_tokens[&pool.name].initial)).collect();
+    let init = kubeadm_config::init_configuration(cluster, node, &state.token, &pools, skip, ignore);
+    let cluster_config = kubeadm_config::cluster_configuration(cluster);
+    // The KubeletConfiguration goes along, so the kubelet-config ConfigMap kubeadm
+    // uploads is the one every node's kubelet configuration is made from.
+    format!(
+        "{}---\n{}---\n{}",
+        crate::fmt::yaml::to_string(&init),
+        crate::fmt::yaml::to_string(&cluster_config),
+        crate::fmt::yaml::to_string(&kubeadm_config::kubelet_configuration(cluster)),
+    )
+}
+
+/// A worker trusts the cluster CA and holds no key: its kubelet gets a client certificate
+/// through the bootstrap token and a CSR.
+fn add_worker_files(p: &mut NodePlan, cluster: &Cluster, state: &State, node: &Node) {
+    let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
+    p.cert("ca", ca_pem);
+    if cluster.pki.external_ca {
+        // Nothing in the cluster signs CSRs: the kubelet's identity comes baked.
+        let identity = kubeconfig::worker_kubelet_identity(cluster, node);
+        let stored = state.leaf(&node_kubeconfig_stem(&node.name, identity.file_stem));
+        let kc = kubeconfig::for_node(cluster, node, &identity, ca_pem, &stored.cert_pem, &stored.key_pem);
+        p.add(format!("{KUBERNETES_DIR}/kubelet.conf"), 0o600, kc.to_yaml());
+    }
+}
+
+/// kube-vip's static pod. The first control plane reaches the API through the VIP before
+/// kubeadm has bound admin.conf's group; it switches to admin.conf after init.
+fn add_kube_vip(p: &mut NodePlan, vip: &Vip, first: bool) {
+    let during_init = if first { KubeVipKubeconfig::SuperAdmin } else { KubeVipKubeconfig::Admin };
+    p.add(
+        format!("{STAGED_MANIFESTS_DIR}/kube-vip.yaml"),
+        0o600,
+        manifests::to_yaml(&manifests::kube_vip(vip, during_init), true),
+    );
+    if first {
+        p.add(
+            KUBE_VIP_AFTER_INIT.into(),
+            0o600,
+            manifests::to_yaml(&manifests::kube_vip(vip, KubeVipKubeconfig::Admin), true),
+        );
+    }
+}
+
+/// What the first control plane applies for Calico: its resources, where its manifest
+/// comes from, and the manifest itself when the spec gave a file.
+fn add_calico(p: &mut NodePlan, cluster: &Cluster, calico: &Calico) -> Result<()> {
+    p.add(format!("{CALICO_DIR}/{}", cni::resources_file(calico)), 0o644, cni::resources(cluster, calico));
+    let source = cni::source_data(calico).map_err(|m| Error::Usage(format!("spec.cni.manifest: {m}")))?;
+    p.add(cni::source_data_path(), 0o644, source);
+    if let ManifestSource::File { bytes } = &calico.source {
+        p.add(format!("{CALICO_DIR}/{}", calico.mode.manifest_name()), 0o644, bytes.clone());
+    }
+    Ok(())
+}
+
+/// The CAs (with their keys unless the CA is external), the service-account key pair and
+/// the control plane's own certificates.
+fn add_control_plane_pki(p: &mut NodePlan, cluster: &Cluster, state: &State, node: &Node) {
+    for id in CaId::ALL {
+        p.cert(id.stem(), &state.ca(id).cert_pem);
+        // kubeadm's external-CA mode: a CA certificate without its key.
+        if !cluster.pki.external_ca {
+            p.key(id.stem(), &state.ca_key_pem(id));
+        }
+    }
+    p.key("sa", state.sa_key_pem());
+    p.add(format!("{PKI_DIR}/sa.pub"), 0o600, state.sa_pub_pem());
+    for leaf in crate::pki::control_plane_leaves(cluster, node) {
+        let stored = state.leaf(&node_pki_stem(&node.name, leaf.stem));
+        p.cert(leaf.stem, &stored.cert_pem);
+        p.key(leaf.stem, &stored.key_pem);
+    }
+}
+
+/// The control plane's static pods, staged for kubeadm. Joining members get their etcd
+/// manifest from `kubeadm join` (etcd-join).
+fn add_static_pods(p: &mut NodePlan, cluster: &Cluster, node: &Node, first: bool) {
+    let ca_dirs: Vec<&str> = cluster.os.profile.ca_dirs.iter().map(String::as_str).collect();
+    let etcd = first.then(|| ("etcd", manifests::etcd(cluster, node)));
+    for (name, pod) in etcd.into_iter().chain([
+        ("kube-apiserver", manifests::apiserver(cluster, node, &ca_dirs)),
+        ("kube-controller-manager", manifests::controller_manager(cluster, node, &ca_dirs)),
+        ("kube-scheduler", manifests::scheduler(cluster, node)),
+    ]) {
+        p.add(format!("{STAGED_MANIFESTS_DIR}/{name}.yaml"), 0o600, manifests::kubeadm_yaml(cluster, &pod));
+    }
+}
+
+/// The control plane's kubeconfigs (admin, super-admin, controller-manager, scheduler,
+/// kubelet), each with its baked client certificate.
+fn add_node_kubeconfigs(p: &mut NodePlan, cluster: &Cluster, state: &State, node: &Node) {
+    let ca_pem = &state.ca(CaId::Kubernetes).cert_pem;
+    for identity in kubeconfig::node_identities(cluster, node) {
+        let stored = state.leaf(&node_kubeconfig_stem(&node.name, identity.file_stem));
+        let kc = kubeconfig::for_node(cluster, node, &identity, ca_pem, &stored.cert_pem, &stored.key_pem);
+        p.add(format!("{KUBERNETES_DIR}/{}.conf", identity.file_stem), 0o600, kc.to_yaml());
+    }
 }
