@@ -1,4 +1,4 @@
-//! Quoting by construction (src/quote.rs, the templates' filters, the YAML writer), checked
+//! Quoting by construction (src/fmt/quote.rs, the templates' filters, the YAML writer), checked
 //! by the readers the nodes use: every escaping function on generated strings (all of
 //! Unicode, quotes, `$()`, backticks, newlines, U+2028, NUL where the format allows it)
 //! must read back exactly through bash, systemd (`systemd-analyze`), Python's tomllib,

@@ -7,7 +7,7 @@
 //! it counts): text as it is, PEM as its DER, and the PEM inside kubeconfigs as
 //! references to the same DER, with a recipe saying how to rebuild each file. A sealed
 //! node (`secrets.encryptTo`, either format) gets the same pack, compressed and then sealed
-//! (src/seal.rs): sealed bytes do not compress, so its files must be compressed before.
+//! (src/deliver/seal.rs): sealed bytes do not compress, so its files must be compressed before.
 //! The user-data itself places only what the machine needs before first boot (hostname,
 //! network, units), the pack and its unpacker (`unpack.sh.tera`), which first boot runs
 //! before anything else: it opens the seal if there is one, rebuilds every file byte for

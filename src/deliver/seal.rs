@@ -2,7 +2,7 @@
 //! recipient (age-encryption.org/v1), so the metadata service serves only ciphertext; the
 //! node's image holds the identity, and first boot's unpacker opens the seal.
 //!
-//! What is sealed is the node's pack (src/pack.rs), already compressed: sealed bytes do not
+//! What is sealed is the node's pack (src/deliver/pack.rs), already compressed: sealed bytes do not
 //! compress, so compressing first is what keeps a control plane within EC2's 16 KB, and
 //! every file of the node (not only its secrets) shares that one compression.
 //!
@@ -27,7 +27,7 @@ pub fn is_secret(contents: &[u8], tokens: &[String]) -> bool {
     has(b"PRIVATE KEY-----") || has(b"client-key-data:") || tokens.iter().any(|t| has(t.as_bytes()))
 }
 
-/// A packed plan (src/pack.rs) as the user-data carries it: its pack sealed to `recipient`
+/// A packed plan (src/deliver/pack.rs) as the user-data carries it: its pack sealed to `recipient`
 /// under the pack's name plus [`SEALED_SUFFIX`]. Refused, rather than delivered, when a
 /// file that stays out of the pack holds a secret (`tokens`: every token the state knows).
 pub fn seal_plan(
