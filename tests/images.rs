@@ -129,3 +129,30 @@ fn an_unknown_calico_release_is_refused_naming_the_field() {
     assert!(run.stderr().starts_with("error: spec.cni.version: kubebake does not know"), "{}", run.stderr());
     assert!(run.stdout().is_empty());
 }
+
+#[test]
+fn a_calico_registry_moves_the_operator_too_and_first_boot_pulls_from_it() {
+    let b = Bake::new(&spec("  cni: {plugin: calico, registry: mirror.internal:5000/mirror}\n"));
+    let list = images(&b);
+    let upstream: Vec<&String> =
+        list.iter().filter(|i| i.starts_with("quay.io/") || i.starts_with("docker.io/")).collect();
+    assert!(upstream.is_empty(), "{upstream:?}");
+    assert_eq!(list[7], "mirror.internal:5000/mirror/tigera/operator:v1.38.6");
+    assert!(list[8..].iter().all(|i| i.starts_with("mirror.internal:5000/mirror/calico/")), "{list:?}");
+
+    // The first-boot script's sed rewrites the operator's manifest the same way.
+    let Some(sed) = tool("sed", "sed") else { return };
+    b.bake(&[]).assert_ok();
+    let script = fs::read_to_string(b.node_file("cp-1", "/opt/kubebake/firstboot.sh")).unwrap();
+    let line = script.lines().find(|l| l.trim_start().starts_with("sed -i 's#image: docker.io")).expect(&script);
+    let program = line.trim_start().strip_prefix("sed -i '").unwrap().split('\'').next().unwrap();
+    let manifest = "      image: quay.io/tigera/operator:v1.38.6\n      image: docker.io/calico/node:v3.30.3\n";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tigera-operator.yaml");
+    fs::write(&file, manifest).unwrap();
+    assert!(Command::new(sed).args(["-i", program]).arg(&file).status().unwrap().success());
+    assert_eq!(
+        fs::read_to_string(&file).unwrap(),
+        "      image: mirror.internal:5000/mirror/tigera/operator:v1.38.6\n      image: mirror.internal:5000/mirror/calico/node:v3.30.3\n"
+    );
+}

@@ -222,7 +222,7 @@ fn sed_replacements_insert_exactly_the_value() {
     for s in &strings {
         let program = kubebake::node::firstboot::calico_image_sed(s).unwrap();
         script.push_str(&format!(
-            "printf 'image: docker.io/calico/node:v1\\nx: y\\n' | sed {} | tr '\\n' '\\1'; printf '\\0'\n",
+            "printf 'image: docker.io/calico/node:v1\\nx: y\\nimage: quay.io/tigera/operator:v2\\n' | sed {} | tr '\\n' '\\1'; printf '\\0'\n",
             quote::sh(&program).unwrap()
         ));
     }
@@ -230,7 +230,7 @@ fn sed_replacements_insert_exactly_the_value() {
     let out = piped(Command::new(&bash).arg("-s").env("LC_ALL", "C.UTF-8").current_dir(dir.path()), script.as_bytes());
     let got: Vec<&[u8]> = out.split(|&b| b == 0).collect();
     for (s, g) in strings.iter().zip(got) {
-        let want = format!("image: {s}/calico/node:v1\nx: y\n").replace('\n', "\u{1}");
+        let want = format!("image: {s}/calico/node:v1\nx: y\nimage: {s}/tigera/operator:v2\n").replace('\n', "\u{1}");
         assert_eq!(String::from_utf8_lossy(g), want, "{s:?}");
     }
     assert!(!dir.path().join("pwned").exists(), "a value ran");

@@ -89,20 +89,37 @@ fn calico_images(cluster: &Cluster) -> Result<Vec<String>> {
                     }
                 },
             };
-            Ok(operator.into_iter().chain(OPERATOR_COMPONENTS.iter().map(|c| component(c))).collect())
+            let operator = operator.into_iter().map(|i| from_registry(&i, calico.registry.as_deref()));
+            Ok(operator.chain(OPERATOR_COMPONENTS.iter().map(|c| component(c))).collect())
         }
         CalicoMode::Manifest => match &calico.source {
-            // First boot rewrites docker.io/calico/ to the spec's registry, so the list does too.
+            // First boot rewrites the upstream registries to the spec's, so the list does too.
             ManifestSource::File { bytes } => Ok(manifest_images(bytes, "spec.cni.manifest.file")?
                 .into_iter()
-                .map(|i| match (&calico.registry, i.strip_prefix("docker.io/calico/")) {
-                    (Some(r), Some(rest)) => format!("{}/calico/{rest}", r.trim_end_matches('/')),
-                    _ => i,
-                })
+                .map(|i| from_registry(&i, calico.registry.as_deref()))
                 .collect()),
             _ => Ok(MANIFEST_COMPONENTS.iter().map(|c| component(c)).collect()),
         },
     }
+}
+
+/// The upstream registries of Calico's manifests, and each one's path under
+/// `spec.cni.registry`: Calico's images (docker.io/calico/) and the Tigera operator's
+/// (quay.io/tigera/operator), as Tigera's air-gap instructions mirror them. First boot
+/// rewrites the manifest's `image:` lines the same way (`firstboot::calico_image_sed`).
+pub const CALICO_UPSTREAMS: &[(&str, &str)] =
+    &[("docker.io/calico/", "calico/"), ("quay.io/tigera/operator:", "tigera/operator:")];
+
+/// `image` as pulled from `registry` when the spec names one and the image is one of
+/// Calico's upstreams; any other image as it is.
+fn from_registry(image: &str, registry: Option<&str>) -> String {
+    let Some(registry) = registry else { return image.to_string() };
+    CALICO_UPSTREAMS
+        .iter()
+        .find_map(|(upstream, path)| {
+            image.strip_prefix(upstream).map(|rest| format!("{}/{path}{rest}", registry.trim_end_matches('/')))
+        })
+        .unwrap_or_else(|| image.to_string())
 }
 
 /// Every `image:` value in a multi-document YAML manifest, in order, once each.

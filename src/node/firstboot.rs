@@ -5,9 +5,10 @@
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::model::images::CALICO_UPSTREAMS;
 use crate::model::profile::{Firewall, Format, NetworkConfig, Packages};
 use crate::model::versions::image;
-use crate::model::{CalicoMode, Cluster, Cni, Node, Role, WorkerPool};
+use crate::model::{Cluster, Cni, Node, Role, WorkerPool};
 use crate::node::cni::CALICO_DIR;
 use crate::node::kubeadm_config::KUBEADM_CONFIG;
 use crate::node::plan::{
@@ -78,9 +79,8 @@ pub struct ScriptContext {
     pub calico_dir: &'static str,
     /// Calico's manifest source and how to apply it, as data (`cni::source_data`).
     pub calico_source: String,
-    /// In manifest mode, the registry Calico's images are rewritten to.
-    pub calico_manifest_registry: Option<String>,
-    /// ... and the sed program that rewrites them.
+    /// The sed program that rewrites Calico's images and the Tigera operator's to the
+    /// spec's registry.
     pub calico_image_sed: Option<String>,
     pub sysctl_file: &'static str,
     pub staged_manifests_dir: &'static str,
@@ -158,12 +158,17 @@ pub fn apt_source(apt_repository: &str) -> String {
     format!("deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] {apt_repository} /")
 }
 
-/// The sed program that points a Calico manifest's images at `registry`: `#` delimits it,
-/// as image references hold `/`, and the registry is escaped for sed's replacement text.
+/// The sed program that points a Calico manifest's images (and the Tigera operator's) at
+/// `registry`, as [`CALICO_UPSTREAMS`] says: `#` delimits it, as image references hold
+/// `/`, and the registry is escaped for sed's replacement text.
 pub fn calico_image_sed(registry: &str) -> Result<String> {
     let replacement = crate::fmt::quote::sed_replacement(registry, '#')
         .map_err(|m| Error::Usage(format!("spec.cni.registry: {m}")))?;
-    Ok(format!("s#image: docker.io/calico/#image: {replacement}/calico/#"))
+    let commands: Vec<String> = CALICO_UPSTREAMS
+        .iter()
+        .map(|(upstream, path)| format!("s#image: {upstream}#image: {replacement}/{path}#"))
+        .collect();
+    Ok(commands.join(";"))
 }
 
 fn context(
@@ -177,8 +182,8 @@ fn context(
     let os = &cluster.os;
     let package_version = format!("{}.{}.{}", v.major, v.minor, v.patch);
     let apt_repository = format!("https://pkgs.k8s.io/core:/stable:/v{}.{}/deb/", v.major, v.minor);
-    let calico_manifest_registry = match &cluster.cni {
-        Cni::Calico(c) if c.mode == CalicoMode::Manifest => c.registry.clone(),
+    let calico_registry = match &cluster.cni {
+        Cni::Calico(c) => c.registry.clone(),
         _ => None,
     };
     let bundle_unpacked = format!("{BUNDLE_DIR}/kubebake-bundle");
@@ -213,8 +218,7 @@ fn context(
         calico: matches!(cluster.cni, Cni::Calico(_)),
         calico_dir: CALICO_DIR,
         calico_source: crate::node::cni::source_data_path(),
-        calico_image_sed: calico_manifest_registry.as_deref().map(calico_image_sed).transpose()?,
-        calico_manifest_registry,
+        calico_image_sed: calico_registry.as_deref().map(calico_image_sed).transpose()?,
         sysctl_file: SYSCTL_FILE,
         staged_manifests_dir: STAGED_MANIFESTS_DIR,
         bundle_path: BUNDLE_PATH,
