@@ -20,13 +20,10 @@ const LAB_ROOT: &str = "/var/tmp/kubebake-lab";
 
 fn validate(dir: &Path) {
     let Some(packer) = tool("packer", "packer") else { return };
-    // Each source needs its image; validation then checks the whole template offline.
-    run_ok(
-        Command::new(packer)
-            .args(["validate", "-var", "qemu_source_image=debian-12-genericcloud-amd64.qcow2"])
-            .args(["-var", "aws_source_ami=ami-0123456789abcdef0", "kubebake-node.pkr.hcl"])
-            .current_dir(dir),
-    );
+    // As written, but for one thing: Packer fetches the vendor's checksum list while it
+    // validates, and tests have no network, so a digest stands in for the list.
+    let digest = format!("qemu_source_checksum=sha256:{}", "0".repeat(64));
+    run_ok(Command::new(packer).args(["validate", "-var", &digest, "kubebake-node.pkr.hcl"]).current_dir(dir));
 }
 
 fn shellcheck(script: &Path) {
@@ -68,6 +65,27 @@ fn an_os_without_apt_needs_a_bundle() {
     assert_eq!(run.output.status.code(), Some(2));
     assert!(run.stderr().contains("spec.os: flatcar installs no packages with apt"), "{}", run.stderr());
     assert!(!b.path("image").exists());
+}
+
+#[test]
+fn a_profile_without_base_images_has_packer_ask_for_them_by_name() {
+    let spec = include_str!("../examples/quickstart.yaml").replace("spec:\n", "spec:\n  os: flatcar\n");
+    let b = Bake::new(&spec);
+    fs::write(b.path("bundle.tar"), b"a stand-in: only its sha256 is read").unwrap();
+    b.run(&["image", "cluster.yaml", "-o", "image", "--bundle", "bundle.tar"]).assert_ok();
+    let Some(packer) = tool("packer", "packer") else { return };
+    let dir = b.path("image");
+    let out = Command::new(&packer).args(["validate", "kubebake-node.pkr.hcl"]).current_dir(&dir).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("The qemu_source_image variable is required"), "{text}");
+    assert!(text.contains("The aws_source_ami variable is required"), "{text}");
+    run_ok(
+        Command::new(&packer)
+            .args(["validate", "-var", "qemu_source_image=flatcar_production_qemu_image.img"])
+            .args(["-var", "aws_source_ami=ami-0123456789abcdef0", "kubebake-node.pkr.hcl"])
+            .current_dir(&dir),
+    );
 }
 
 fn boot(lab: &str, node: &str, out: &Path, env: &[(&str, &str)]) {

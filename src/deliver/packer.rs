@@ -51,7 +51,12 @@ struct Context {
     age_identity: Option<String>,
     age_identity_path: Option<String>,
     ssh_username: String,
-    qemu_source_image: &'static str,
+    /// The profile's base images (`baseImage`), the variables' defaults; without them the
+    /// variables must be given, and the template's validation says so.
+    qemu_source_image: String,
+    qemu_source_checksum: String,
+    ami_owner: Option<String>,
+    ami_name: Option<String>,
     qemu_description: String,
     aws_description: String,
 }
@@ -122,9 +127,26 @@ pub fn write(opts: &Options) -> Result<Vec<PathBuf>> {
         age_identity_path: cluster.sealing.as_ref().map(|s| s.identity.clone()),
         image_name: format!("kubebake-{}-{}", cluster.name, v),
         ssh_username: profile.login_user.clone(),
-        qemu_source_image: "",
-        qemu_description: format!("A {} cloud image (qcow2) to start from.", profile.name),
-        aws_description: format!("A {} AMI to start from.", profile.name),
+        qemu_source_image: profile.base_image.as_ref().map(|b| b.qcow2.clone()).unwrap_or_default(),
+        qemu_source_checksum: profile.base_image.as_ref().map_or_else(|| "none".into(), |b| b.checksum.clone()),
+        ami_owner: profile.base_image.as_ref().map(|b| b.ami_owner.clone()),
+        ami_name: profile.base_image.as_ref().map(|b| b.ami_name.clone()),
+        qemu_description: match &profile.base_image {
+            Some(_) => {
+                format!("A {} cloud image (qcow2) to start from; the default is the vendor's latest.", profile.name)
+            }
+            None => format!(
+                "A {} cloud image (qcow2) to start from. Required: the profile names none; set -var qemu_source_image=PATH_OR_URL.",
+                profile.name
+            ),
+        },
+        aws_description: match &profile.base_image {
+            Some(_) => format!("A {} AMI to start from; by default the vendor's newest.", profile.name),
+            None => format!(
+                "A {} AMI to start from. Required: the profile names none; set -var aws_source_ami=ami-….",
+                profile.name
+            ),
+        },
     };
     let dir = &opts.out;
     std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;

@@ -96,6 +96,25 @@ pub struct Profile {
     /// How static addressing is written where cloud-init's network-config does not apply.
     #[serde(default)]
     pub network_config: Option<NetworkConfig>,
+    /// What `kubebake image`'s Packer template starts from unless told otherwise.
+    #[serde(default)]
+    pub base_image: Option<BaseImage>,
+}
+
+/// The OS vendor's own images that a node image is built from: the defaults of the Packer
+/// template's variables, so that `packer validate` and `packer build` work as written.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BaseImage {
+    /// The cloud image (qcow2) for the QEMU builder.
+    pub qcow2: String,
+    /// What Packer checks it against: `file:URL` of the vendor's checksum list, or
+    /// `sha256:HEX` / `sha512:HEX` of one release.
+    pub checksum: String,
+    /// The AWS account that publishes the vendor's AMIs.
+    pub ami_owner: String,
+    /// The AMI name pattern (`*` and `?` wildcards); the newest match is used.
+    pub ami_name: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -70,6 +70,12 @@ pub fn parse(text: &str, file: &Path) -> Result<Profile, Vec<Problem>> {
     if let Some(d) = &p.flex_volume_dir {
         c.rule("flexVolumeDir", grammar::node_path(d));
     }
+    if let Some(b) = &p.base_image {
+        c.rule("baseImage.qcow2", grammar::url(&b.qcow2, grammar::UrlUse::Download { checked: true }));
+        c.rule("baseImage.checksum", packer_checksum(&b.checksum));
+        c.rule("baseImage.amiOwner", aws_account(&b.ami_owner));
+        c.rule("baseImage.amiName", ami_name_pattern(&b.ami_name));
+    }
     if c.problems.is_empty() { Ok(p) } else { Err(c.problems) }
 }
 
@@ -90,6 +96,49 @@ pub fn load(name_or_path: &str, base_dir: &Path) -> Result<Profile, LoadError> {
         "{name_or_path:?} is not a built-in profile ({}) or a profile file path (one with a '/', or ending in .yaml or .yml)",
         names.join(", ")
     )))
+}
+
+/// Packer's `iso_checksum`: the vendor's checksum list by https URL, or one digest.
+fn packer_checksum(s: &str) -> Result<(), String> {
+    if let Some(list) = s.strip_prefix("file:") {
+        return grammar::url(list, grammar::UrlUse::Download { checked: false });
+    }
+    let hex_of = |len: usize, hex: &str| {
+        hex.len() == len && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    match s.split_once(':') {
+        Some(("sha256", hex)) if hex_of(64, hex) => Ok(()),
+        Some(("sha512", hex)) if hex_of(128, hex) => Ok(()),
+        _ => Err(format!(
+            "{s:?} is not file:URL (the vendor's checksum list, https), sha256:HEX (64 lower-case hex digits) or \
+             sha512:HEX (128)"
+        )),
+    }
+}
+
+/// An AWS account ID: twelve digits.
+fn aws_account(s: &str) -> Result<(), String> {
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(format!("{s:?} is not an AWS account ID (12 digits)"))
+    }
+}
+
+/// An AMI name, as AWS allows them (3 to 128 of letters, digits and `( ) [ ] . / - ' @ _`
+/// and spaces; the quote is left out, as HCL would need it escaped), with the filter's `*`
+/// and `?` wildcards.
+fn ami_name_pattern(s: &str) -> Result<(), String> {
+    let ok =
+        (3..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"()[]./-@_ *?".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not an AMI name pattern: 3 to 128 of letters, digits, spaces and ( ) [ ] . / - @ _, with * and ? \
+             as wildcards"
+        ))
+    }
 }
 
 #[cfg(test)]
