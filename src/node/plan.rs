@@ -167,7 +167,7 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
     let skip = invocation::skip_phases(node.role, first);
     let ignore = ignored_preflight_errors(cluster, node.role, first);
     let kubeadm_config = if first {
-        let pools: Vec<(&WorkerPool, &crate::state::token::BootstrapToken)> =
+        let pools: Vec<(&WorkerPool, &crate::state::bootstrap_token::BootstrapToken)> =
             cluster.worker_pools.iter().map(|pool| (pool, &state.pool_tokens[&pool.name].initial)).collect();
         let init = kubeadm_config::init_configuration(cluster, node, &state.token, &pools, skip, ignore);
         let cluster_config = kubeadm_config::cluster_configuration(cluster);
