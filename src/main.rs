@@ -330,7 +330,7 @@ fn run(command: cli::Command) -> Result<()> {
 }
 
 fn token(cmd: cli::TokenCommand) -> Result<()> {
-    use kubebake::state::tokens;
+    use kubebake::state::join_tokens as tokens;
     let now = time::OffsetDateTime::now_utc();
     let (new, join) = match cmd {
         cli::TokenCommand::List { state, json } => {
@@ -414,7 +414,7 @@ fn node_file(name: &str) -> (String, String) {
     ("operator".to_string(), "OUT/admin.conf".to_string())
 }
 
-fn print_token_row(t: &kubebake::state::tokens::TokenInfo) {
+fn print_token_row(t: &kubebake::state::join_tokens::TokenInfo) {
     let expires = match (&t.expires, t.initial) {
         (Some(e), _) => format!("{e}{}", if t.expired { " (expired)" } else { "" }),
         (None, true) => "tokenTTL after init".into(),

@@ -16,7 +16,7 @@ use crate::node::templates::Templates;
 use crate::pki::kubeconfig;
 use crate::pki::{CaId, ca_cert_hash};
 use crate::spec;
-use crate::state::token::BootstrapToken;
+use crate::state::bootstrap_token::BootstrapToken;
 use crate::state::{self, OPERATOR_STEM};
 
 /// The operator's kubeconfig at the top of the output.
@@ -440,7 +440,7 @@ fn pool_token_warnings(cluster: &Cluster, state: &state::State, state_dir: &Path
                      now), and machines the pool launches after that cannot join. Before then, and at once if the \
                      cluster already ran before this pool was added (its init made no token for it): {rotate}",
                     pool.name,
-                    crate::state::tokens::rfc3339(now + pool.token_ttl)
+                    crate::fmt::time::rfc3339(now + pool.token_ttl)
                 )
             }
         } else {

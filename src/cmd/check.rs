@@ -143,7 +143,7 @@ pub fn check(opts: &Options) -> Result<Report> {
             problem(format!("{what}: not signed by any of the state's CAs"));
         }
         if parsed.not_after <= opts.now {
-            problem(format!("{what}: expired on {}", crate::state::tokens::rfc3339(parsed.not_after)));
+            problem(format!("{what}: expired on {}", crate::fmt::time::rfc3339(parsed.not_after)));
         }
         if let Some(key) = key_pem {
             match PrivateKey::from_pem(key) {
@@ -292,6 +292,6 @@ fn remove_old_scratch() {
 }
 
 fn state_token_expiry(files: &BTreeMap<String, Vec<u8>>, id: &str) -> Option<i64> {
-    let rec: serde_json::Value = serde_json::from_slice(files.get(crate::state::tokens::TOKENS_RECORD)?).ok()?;
+    let rec: serde_json::Value = serde_json::from_slice(files.get(crate::state::join_tokens::TOKENS_RECORD)?).ok()?;
     rec["tokens"][id]["expires_unix"].as_i64()
 }

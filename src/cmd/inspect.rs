@@ -10,7 +10,7 @@ use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificat
 use x509_parser::public_key::PublicKey;
 
 use crate::error::{Error, Result};
-use crate::state::tokens::{TokenInfo, rfc3339};
+use crate::{fmt::time::rfc3339, state::join_tokens::TokenInfo};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -119,6 +119,6 @@ pub fn inspect(dir: &Path, now: OffsetDateTime) -> Result<Inspection> {
         cluster: record["cluster"].as_str().unwrap_or_default().to_string(),
         ca_cert_hash,
         certificates,
-        tokens: crate::state::tokens::list(dir, now)?,
+        tokens: crate::state::join_tokens::list(dir, now)?,
     })
 }

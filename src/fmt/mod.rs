@@ -4,6 +4,7 @@
 pub mod bech32;
 pub mod duration;
 pub mod quote;
+pub mod time;
 pub mod yaml;
 
 /// Lower-case hex, as sha256sum and kubeadm's CA hash print digests.

@@ -11,7 +11,7 @@ use crate::fmt::duration::format_go_duration;
 use crate::model::versions::image;
 use crate::model::{API_SERVER_BIND_PORT, Cluster, Node, Role, WorkerPool};
 use crate::node::manifests::{etcd_data_dir, etcd_extra_args};
-use crate::state::token::BootstrapToken;
+use crate::state::bootstrap_token::BootstrapToken;
 
 pub const API_VERSION: &str = "kubeadm.k8s.io/v1beta4";
 pub const CRI_SOCKET: &str = "unix:///var/run/containerd/containerd.sock";

@@ -196,7 +196,7 @@ fn node_kubeadm_config(cluster: &Cluster, state: &State, node: &Node, ca_hash: &
         let join = kubeadm_config::join_configuration(cluster, node, &state.join_token, ca_hash, skip, ignore);
         return crate::fmt::yaml::to_string(&join);
     }
-    let pools: Vec<(&WorkerPool, &crate::state::token::BootstrapToken)> =
+    let pools: Vec<(&WorkerPool, &crate::state::bootstrap_token::BootstrapToken)> =
         cluster.worker_pools.iter().map(|pool| (pool, &state.pool_tokens[&pool.name].initial)).collect();
     let init = kubeadm_config::init_configuration(cluster, node, &state.token, &pools, skip, ignore);
     let cluster_config = kubeadm_config::cluster_configuration(cluster);

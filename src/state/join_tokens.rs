@@ -20,11 +20,15 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
-use crate::files::Staging;
-use crate::state::token::BootstrapToken;
+use crate::fmt::time::rfc3339;
+use crate::state::bootstrap_token::BootstrapToken;
+use crate::state::dir::{Files, NewFiles, first_token, lock, read_initialized, rewrite};
 
+/// Where later tokens live, one file per token id (`tokens/<id>`, 0600).
 pub const TOKENS_DIR: &str = "tokens";
+/// What is known about each later token and which pool uses which.
 pub const TOKENS_RECORD: &str = "tokens.json";
+/// The id of the token joining nodes carry, once `rotate` named one.
 pub const JOIN_TOKEN_FILE: &str = "join-token";
 /// The group kubeadm's tokens authenticate as, which its RBAC lets join and auto-approves.
 pub const DEFAULT_GROUP: &str = "system:bootstrappers:kubeadm:default-node-token";
@@ -70,21 +74,25 @@ pub struct PoolTokens {
     /// When `joins` expires, for a rotated token (RFC 3339); None when it is the initial
     /// one (its expiry runs from kubeadm init) or never expires.
     pub joins_expires: Option<String>,
+    /// `joins_expires` as a Unix time, for comparing with now.
     pub joins_expires_unix: Option<i64>,
 }
 
 /// What `token list` shows: never the secret.
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenInfo {
+    /// The token's public half, which kubectl and kubeadm show too.
     pub id: String,
     /// The first token, which `kubeadm init` put in the cluster.
     pub initial: bool,
     /// Baked into joining nodes' files from the next bake on.
     pub joins: bool,
+    /// RFC 3339; None for the first token, whose file records no time.
     pub created: Option<String>,
     /// RFC 3339; None for a token that never expires, or for the first one, whose expiry
     /// kubeadm sets at init (spec.join.tokenTTL after the first control plane came up).
     pub expires: Option<String>,
+    /// Whether `expires` is past: the cluster no longer accepts it.
     pub expired: bool,
     /// The worker pool the token is for; `initial` then means kubeadm init creates it and
     /// `joins` that the pool's user-data carries it.
@@ -92,32 +100,18 @@ pub struct TokenInfo {
     pub pool: Option<String>,
 }
 
-/// RFC 3339 in UTC, as Kubernetes writes timestamps.
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 fn damaged(dir: &Path, m: String) -> Error {
     Error::state(dir, format!("{m}; the state is damaged"))
 }
 
-fn record(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<Record> {
+fn record(dir: &Path, files: &Files) -> Result<Record> {
     match files.get(TOKENS_RECORD) {
         None => Ok(Record::default()),
         Some(b) => serde_json::from_slice(b).map_err(|e| damaged(dir, format!("{TOKENS_RECORD} is unreadable ({e})"))),
     }
 }
 
-fn stored(dir: &Path, files: &BTreeMap<String, Vec<u8>>, id: &str) -> Result<BootstrapToken> {
+fn stored(dir: &Path, files: &Files, id: &str) -> Result<BootstrapToken> {
     let rel = format!("{TOKENS_DIR}/{id}");
     let text = files.get(&rel).ok_or_else(|| damaged(dir, format!("{rel} is missing")))?;
     let text = String::from_utf8_lossy(text);
@@ -130,7 +124,7 @@ fn stored(dir: &Path, files: &BTreeMap<String, Vec<u8>>, id: &str) -> Result<Boo
 }
 
 /// The token joining nodes carry, when `rotate` named one; None: the first token.
-pub fn join_token(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<Option<BootstrapToken>> {
+pub fn join_token(dir: &Path, files: &Files) -> Result<Option<BootstrapToken>> {
     let Some(id) = files.get(JOIN_TOKEN_FILE) else { return Ok(None) };
     let id = String::from_utf8_lossy(id).trim().to_string();
     stored(dir, files, &id).map(Some)
@@ -138,8 +132,8 @@ pub fn join_token(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<Optio
 
 /// Every token in the state, the first one first.
 pub fn list(dir: &Path, now: OffsetDateTime) -> Result<Vec<TokenInfo>> {
-    let files = crate::state::read_initialized(dir)?;
-    let first = crate::state::first_token(dir, &files)?;
+    let files = read_initialized(dir)?;
+    let first = first_token(dir, &files)?;
     let joining = join_token(dir, &files)?.unwrap_or_else(|| first.clone());
     let rec = record(dir, &files)?;
     let mut out = vec![TokenInfo {
@@ -175,7 +169,7 @@ pub fn list(dir: &Path, now: OffsetDateTime) -> Result<Vec<TokenInfo>> {
 /// nothing changes when every pool has its tokens.
 pub(crate) fn sync_pools(
     dir: &Path,
-    files: &BTreeMap<String, Vec<u8>>,
+    files: &Files,
     pools: &[&str],
     avoid: &BootstrapToken,
     now: OffsetDateTime,
@@ -227,7 +221,7 @@ pub(crate) fn sync_pools(
 #[derive(Default)]
 pub(crate) struct PoolSync {
     pub tokens: BTreeMap<String, PoolTokens>,
-    pub files: BTreeMap<String, (Vec<u8>, u32)>,
+    pub files: NewFiles,
     pub changes: Vec<String>,
 }
 
@@ -262,9 +256,9 @@ pub enum Use<'a> {
 /// expiry; `ttl` zero: never expires. A pool the state has no token for is refused with
 /// nothing changed.
 pub fn create(dir: &Path, ttl: Duration, now: OffsetDateTime, use_: Use) -> Result<(BootstrapToken, Option<String>)> {
-    let _lock = crate::state::lock(dir)?;
-    let files = crate::state::read_initialized(dir)?;
-    let first = crate::state::first_token(dir, &files)?;
+    let _lock = lock(dir)?;
+    let files = read_initialized(dir)?;
+    let first = first_token(dir, &files)?;
     let mut rec = record(dir, &files)?;
     if let Use::Pool(pool) = use_
         && !rec.pools.contains_key(pool)
@@ -294,23 +288,13 @@ pub fn create(dir: &Path, ttl: Duration, now: OffsetDateTime, use_: Use) -> Resu
     if let Some(p) = &pool {
         rec.pools.get_mut(p).expect("checked above").joins = token.id().to_string();
     }
-    let mut new: BTreeMap<String, (Vec<u8>, u32)> = BTreeMap::new();
+    let mut new = NewFiles::new();
     new.insert(format!("{TOKENS_DIR}/{}", token.id()), (format!("{}\n", token.expose()).into_bytes(), 0o600));
     new.insert(TOKENS_RECORD.into(), (record_json(&rec), 0o644));
     if use_ == Use::Join {
         new.insert(JOIN_TOKEN_FILE.into(), (format!("{}\n", token.id()).into_bytes(), 0o644));
     }
-    // The whole state is swapped in at once, like a bake's: the old one or the new one.
-    let staging = Staging::new(dir, 0o700, true)?;
-    for (rel, bytes) in &files {
-        if !new.contains_key(rel) {
-            staging.write(rel, bytes, crate::state::existing_mode(&dir.join(rel)), true)?;
-        }
-    }
-    for (rel, (bytes, mode)) in &new {
-        staging.write(rel, bytes, *mode, true)?;
-    }
-    staging.commit()?;
+    rewrite(dir, &files, &new)?;
     Ok((token, expires.map(rfc3339)))
 }
 
@@ -363,12 +347,6 @@ pub fn secret_manifest(token: &BootstrapToken, expires: Option<&str>, pool: Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_are_rfc3339_utc() {
-        let t = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
-        assert_eq!(rfc3339(t), "2027-01-15T08:00:00Z");
-    }
 
     #[test]
     fn the_secret_is_kubeadms_bootstrap_token_secret() {

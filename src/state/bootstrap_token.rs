@@ -1,5 +1,6 @@
-//! The cluster's one bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`), which joining nodes
-//! present together with the pin of the cluster CA.
+//! One bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`), which joining nodes present together
+//! with the pin of the cluster CA: how it is made, read and shown. The state's tokens
+//! themselves are in `join_tokens.rs`.
 
 use std::fmt;
 
@@ -41,6 +42,7 @@ impl BootstrapToken {
         }
     }
 
+    /// The public half, which names the token in the cluster (`bootstrap-token-<id>`).
     pub fn id(&self) -> &str {
         &self.id
     }
