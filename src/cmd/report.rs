@@ -15,8 +15,8 @@ pub trait Report {
     /// The report as text, line by line, each line marked for what it is (see [`Text`]).
     fn text(&self, out: &mut Text);
 
-    /// The report as JSON, for a command given `--json`; None for a command without that
-    /// flag.
+    /// The report as JSON, for a command given `--json`; None when there is none to show
+    /// (a command without that flag, or a report that is only its failure).
     fn json(&self) -> Option<serde_json::Result<String>> {
         None
     }
