@@ -42,6 +42,7 @@ impl Cli {
     }
 }
 
+/// The subcommands, each with its flags; `main` hands each to its `kubebake::cmd` module.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write a commented cluster spec from a few flags, valid as written, to stdout or -o
@@ -266,6 +267,7 @@ pub struct InitSpec {
 }
 
 impl InitSpec {
+    /// The flags as `kubebake::cmd::init` takes them.
     pub fn into_options(self) -> kubebake::cmd::init::Options {
         kubebake::cmd::init::Options {
             name: self.name,
@@ -282,6 +284,7 @@ impl InitSpec {
     }
 }
 
+/// `kubebake token`'s subcommands.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Add a new bootstrap token to the state and write its bootstrap-token Secret, to put
@@ -321,6 +324,7 @@ pub enum TokenCommand {
     },
 }
 
+/// The flags of `token create` and `token rotate`.
 #[derive(Debug, clap::Args)]
 pub struct TokenNew {
     /// The state directory (a bake made it; default beside the spec: <spec>.state).

@@ -2,25 +2,82 @@
 //! checked by the same validation as any spec before it is shown or written).
 
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::cmd::report::{Report, Text};
 use crate::error::{Error, Result};
 use crate::node::templates::Templates;
 
+/// What goes into the spec, flag by flag.
 pub struct Options {
+    /// metadata.name.
     pub name: String,
+    /// How many control planes (cp-1, …).
     pub control_planes: usize,
+    /// How many workers (worker-1, …).
     pub workers: usize,
     /// The first control plane's address; the others follow it, workers start 10 later.
     pub first_address: IpAddr,
+    /// The API endpoint; the first control plane when None.
     pub endpoint: Option<String>,
+    /// The OS profile's name.
     pub os: String,
+    /// Pod addresses.
     pub pod_subnet: String,
+    /// Service addresses.
     pub service_subnet: String,
+    /// The Kubernetes version, as given.
     pub kubernetes_version: String,
+    /// calico or none.
     pub cni: String,
+}
+
+/// Where the spec goes.
+pub struct Target {
+    /// `-o FILE`; stdout when None.
+    pub out: Option<PathBuf>,
+    /// `--force`: overwrite FILE.
+    pub force: bool,
+    /// `--templates DIR`.
+    pub templates: Option<PathBuf>,
+}
+
+/// The spec, shown or written.
+pub enum Init {
+    /// The spec's text, for stdout.
+    Shown(String),
+    /// The file the spec was written to.
+    Written(PathBuf),
+}
+
+/// Renders the spec and writes it to `-o FILE` (refused if it exists, unless forced), or
+/// hands it back for stdout.
+pub fn run(opts: &Options, target: Target) -> Result<Init> {
+    if let Some(path) = target.out.as_ref().filter(|p| p.exists() && !target.force) {
+        return Err(Error::Usage(format!("-o {}: exists; pass --force to overwrite it", path.display())));
+    }
+    let templates = Templates::load(target.templates.as_deref())?;
+    let text = render(opts, &templates)?;
+    match target.out {
+        Some(path) => {
+            crate::files::write_file_atomic(&path, text.as_bytes(), 0o644)?;
+            Ok(Init::Written(path))
+        }
+        None => Ok(Init::Shown(text)),
+    }
+}
+
+impl Report for Init {
+    fn text(&self, out: &mut Text) {
+        match self {
+            Init::Shown(text) => out.raw(text.as_str()),
+            Init::Written(path) => {
+                out.note(format_args!("wrote {}; next: kubebake bake {} -o out", path.display(), path.display()))
+            }
+        }
+    }
 }
 
 #[derive(Serialize)]

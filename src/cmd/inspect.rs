@@ -9,32 +9,45 @@ use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
+use crate::cmd::report::{self, Report, Text};
 use crate::error::{Error, Result};
 use crate::{fmt::time::rfc3339, state::join_tokens::TokenInfo};
 
+/// One certificate of the state, described.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CertInfo {
     /// The state path without `.crt`: `ca`, `etcd/ca`, `nodes/cp-1/pki/apiserver`, …
     pub name: String,
+    /// The subject's distinguished name, as OpenSSL writes it.
     pub subject: String,
+    /// `DNS:…` and `IP:…` subject alternative names.
     pub sans: Vec<String>,
+    /// The issuer's distinguished name.
     pub issuer: String,
+    /// Whether it is a CA (basic constraints).
     pub is_ca: bool,
+    /// RFC 3339.
     pub not_before: String,
+    /// RFC 3339.
     pub not_after: String,
     /// Whole days until notAfter (negative once expired).
     pub days_left: i64,
+    /// The key algorithm in the spec's names (ECDSA-P256, RSA-2048, …).
     pub algorithm: String,
 }
 
+/// What a state holds (`kubebake inspect`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Inspection {
+    /// The cluster's name, as the state recorded it.
     pub cluster: String,
     /// kubeadm's `--discovery-token-ca-cert-hash` for this cluster CA.
     pub ca_cert_hash: String,
+    /// Every certificate, by name.
     pub certificates: Vec<CertInfo>,
+    /// The tokens, never a secret.
     pub tokens: Vec<TokenInfo>,
 }
 
@@ -101,6 +114,7 @@ fn algorithm(cert: &X509Certificate) -> String {
     }
 }
 
+/// Reads the state at `dir`, changing nothing; `now` decides days left and what expired.
 pub fn inspect(dir: &Path, now: OffsetDateTime) -> Result<Inspection> {
     let files = crate::state::read_initialized(dir)?;
     let record: serde_json::Value = serde_json::from_slice(&files[crate::state::RECORD_FILE])
@@ -121,4 +135,37 @@ pub fn inspect(dir: &Path, now: OffsetDateTime) -> Result<Inspection> {
         certificates,
         tokens: crate::state::join_tokens::list(dir, now)?,
     })
+}
+
+impl Report for Inspection {
+    fn text(&self, out: &mut Text) {
+        out.data(format_args!("cluster  {}", self.cluster));
+        out.data(format_args!("CA pin   {}", self.ca_cert_hash));
+        let w = self.certificates.iter().map(|c| c.name.len()).max().unwrap_or(4).max(11);
+        out.data(format_args!(
+            "\n{:<w$}  {:<10}  {:>5}  {:<10}  {:<24}  subject [SANs]",
+            "certificate", "not after", "days", "algorithm", "issuer"
+        ));
+        for c in &self.certificates {
+            let issuer = c.issuer.strip_prefix("CN=").unwrap_or(&c.issuer);
+            let sans = if c.sans.is_empty() { String::new() } else { format!("  [{}]", c.sans.join(", ")) };
+            out.data(format_args!(
+                "{:<w$}  {:<10}  {:>5}  {:<10}  {:<24}  {}{sans}",
+                c.name,
+                &c.not_after[..10],
+                c.days_left,
+                c.algorithm,
+                issuer,
+                c.subject
+            ));
+        }
+        out.data(format_args!("\n{:<8}  {:<22}  {:<22}  use", "token", "created", "expires"));
+        for t in &self.tokens {
+            out.data(crate::cmd::token::row(t));
+        }
+    }
+
+    fn json(&self) -> Option<serde_json::Result<String>> {
+        report::json(self)
+    }
 }
