@@ -8,9 +8,13 @@ use std::path::PathBuf;
 /// the file it is when known, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The field, as `spec.nodes[1].address`; empty for a problem with the whole file.
     pub path: String,
+    /// 1-based line of the field's value, when known.
     pub line: Option<usize>,
+    /// 1-based column of the field's value, when known.
     pub column: Option<usize>,
+    /// What is wrong and, where it helps, what is allowed.
     pub message: String,
     /// The file the line and column are in when it is not the spec itself: an OS profile
     /// file the spec names is input too, and its problems point into it.
@@ -38,7 +42,9 @@ impl fmt::Display for Problem {
 /// Problems collected over a whole spec, reported together.
 #[derive(Debug, Clone)]
 pub struct Problems {
+    /// The spec file, as the user named it.
     pub file: PathBuf,
+    /// All of them, so that one run shows every fix the spec needs.
     pub problems: Vec<Problem>,
 }
 
@@ -59,31 +65,63 @@ impl fmt::Display for Problems {
     }
 }
 
+/// Why a command failed, printed as one line (a spec's problems one per line after it).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The spec (or an OS profile it names) is not valid; every problem is listed.
     #[error("{0}")]
     Spec(Problems),
 
+    /// A file or directory could not be read, written or created.
     // The cause is part of the message (one line for people), not a separate source, so
     // that printing the error chain does not repeat it.
     #[error("{action} {path}: {error}")]
-    Io { action: &'static str, path: PathBuf, error: std::io::Error },
+    Io {
+        /// What was being done, as a verb: `reading`, `creating`, `writing`.
+        action: &'static str,
+        /// The file or directory it was done to.
+        path: PathBuf,
+        /// The operating system's error.
+        error: std::io::Error,
+    },
 
     /// The state directory cannot be used as it is; nothing was changed.
     #[error("state {path}: {message}")]
-    State { path: PathBuf, message: String },
+    State {
+        /// The state file or directory at fault.
+        path: PathBuf,
+        /// What is wrong with it and what to do.
+        message: String,
+    },
 
     /// A certificate or key could not be created or read.
     #[error("{what}: {message}")]
-    Crypto { what: String, message: String },
+    Crypto {
+        /// The certificate, key or step, e.g. `etcd/ca` or `generating a key`.
+        what: String,
+        /// Why it failed.
+        message: String,
+    },
 
+    /// The output directory cannot be written where it was asked to be.
     #[error("output {path}: {message}")]
-    Output { path: PathBuf, message: String },
+    Output {
+        /// The output path given.
+        path: PathBuf,
+        /// Why it cannot be used.
+        message: String,
+    },
 
     /// A download or registry pull failed, or what it fetched did not match its checksum.
     #[error("{what}: {message}")]
-    Fetch { what: String, message: String },
+    Fetch {
+        /// The URL, image or file being fetched.
+        what: String,
+        /// Why it failed.
+        message: String,
+    },
 
+    /// What was asked cannot be done as asked (a flag, a value, a template); the message says why.
     #[error("{0}")]
     Usage(String),
 
@@ -107,4 +145,5 @@ impl Error {
     }
 }
 
+/// The library's result: [`Error`] unless said otherwise.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

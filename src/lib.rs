@@ -1,7 +1,8 @@
 //! kubebake: bakes a kubeadm cluster into per-node files, offline and reproducibly.
 //!
 //! The pipeline: [`spec`] (the user's file) → [`model::Cluster`] → [`state`] (PKI and
-//! token, created once and reused) → [`plan`] (the files each node gets) → [`output`].
+//! token, created once and reused) → [`node::plan`] (the files each node gets) →
+//! [`deliver`] (user-data in each format) → [`files`] (the output tree, written atomically).
 
 pub mod cmd;
 pub mod deliver;
@@ -72,6 +73,7 @@ fn start_pool() {
 pub struct WarmUp(std::sync::mpsc::Receiver<()>);
 
 impl WarmUp {
+    /// Blocks until the warm-up is done: call it before `main` returns.
     pub fn wait(self) {
         let _ = self.0.recv();
     }

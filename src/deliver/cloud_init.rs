@@ -1,6 +1,9 @@
 //! cloud-init: `#cloud-config` user-data (files through `write_files`), NoCloud
 //! `meta-data`, and `network-config` (v2) when the spec gives static addressing.
 
+// The structs mirror cloud-init's cloud-config modules, NoCloud meta-data and network config v2.
+#![allow(missing_docs)]
+
 use std::borrow::Cow;
 
 use serde::Serialize;
@@ -106,6 +109,8 @@ fn write_file<'a>(path: &str, mode: u32, owner: &'static str, contents: &'a [u8]
     WriteFile { path: path.to_string(), permissions, owner, encoding: Some(encoding), content: Cow::Owned(content) }
 }
 
+/// The node's `#cloud-config`: its hostname, the login user and keys, every planned file
+/// under `write_files`, and a `runcmd` that starts first boot without waiting for it.
 pub fn cloud_config<'a>(cluster: &Cluster, plan: &'a NodePlan) -> CloudConfig<'a> {
     let login = &cluster.login;
     let (users, default_keys) = if login.create {
@@ -134,6 +139,8 @@ pub fn cloud_config<'a>(cluster: &Cluster, plan: &'a NodePlan) -> CloudConfig<'a
     }
 }
 
+/// The node's NoCloud seed: `user-data` (and its gzip, for platforms with a size limit),
+/// `meta-data` for a named node, and `network-config` when the spec sets static addressing.
 pub fn render(cluster: &Cluster, plan: &NodePlan) -> UserData {
     let config = cloud_config(cluster, plan);
     // Room for the whole document at once: growing it by doubling would copy and fault in

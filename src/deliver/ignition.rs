@@ -3,6 +3,9 @@
 //! not), so the config is written as it is, each text file gzip'd on its own where that is
 //! shorter: wrapping the config in a compressed one would base64 the pack twice.
 
+// The structs mirror the Ignition 3.x config spec field for field.
+#![allow(missing_docs)]
+
 use serde::Serialize;
 
 use super::{Rendered, UserData, base64};
@@ -143,6 +146,8 @@ fn standalone_resource(contents: &[u8]) -> Resource {
     if plain.source.len() <= gzipped.source.len() { plain } else { gzipped }
 }
 
+/// The node's `config.ign`, one line of JSON, delivered uncompressed: its files carry
+/// their own compression.
 pub fn render(cluster: &Cluster, plan: &NodePlan) -> UserData {
     let mut json = serde_json::to_vec(&config(cluster, plan)).expect("the config serialises");
     json.push(b'\n');

@@ -18,13 +18,17 @@ use crate::node::plan::NodePlan;
 
 /// One output file of a node's user-data, relative to `OUT/<node>/`.
 pub struct Rendered {
+    /// The file name: `user-data`, `meta-data`, `network-config`, `config.ign`, ….
     pub name: &'static str,
+    /// The file's contents, exactly as written.
     pub bytes: Vec<u8>,
 }
 
 /// A node's user-data and its size as raw and as delivered.
 pub struct UserData {
+    /// The format the node's first boot reads.
     pub format: Format,
+    /// The files to hand the platform, in the order they are written.
     pub files: Vec<Rendered>,
     /// The user-data document itself.
     pub raw: usize,
@@ -32,6 +36,7 @@ pub struct UserData {
     pub delivered: usize,
 }
 
+/// The node's user-data in the spec's format, with every planned file in it.
 pub fn render(cluster: &Cluster, plan: &NodePlan) -> UserData {
     match cluster.os.format {
         Format::CloudInit => cloud_init::render(cluster, plan),
@@ -132,6 +137,7 @@ pub fn xz(data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Standard base64 with padding, as cloud-init's `b64` and data URLs decode it.
 pub fn base64(data: &[u8]) -> String {
     B64.encode(data)
 }
@@ -139,7 +145,9 @@ pub fn base64(data: &[u8]) -> String {
 /// Where user-data goes, and how much of it the platform takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Platform {
+    /// What `--platform` takes: `aws`, `azure`, `gce`, `openstack`, `vsphere`, `hetzner`.
     pub name: &'static str,
+    /// The most user-data the platform takes, in bytes.
     pub limit: usize,
     /// Whether the limit applies to the base64 encoding the API carries.
     pub counts_base64: bool,
@@ -148,6 +156,7 @@ pub struct Platform {
     pub metadata_service: Option<&'static str>,
 }
 
+/// The platforms `bake --platform` checks user-data sizes and exposure against.
 pub const PLATFORMS: &[Platform] = &[
     // EC2: 16 KB of raw user data, before base64.
     Platform {
@@ -191,6 +200,7 @@ pub const PLATFORMS: &[Platform] = &[
 ];
 
 impl Platform {
+    /// The platform `--platform` names, if kubebake knows it.
     pub fn by_name(name: &str) -> Option<Platform> {
         PLATFORMS.iter().copied().find(|p| p.name == name)
     }

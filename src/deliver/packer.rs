@@ -11,16 +11,22 @@ use crate::error::{Error, Result};
 use crate::model::images;
 use crate::node::templates::Templates;
 
+/// The Packer template's file name in the output directory.
 pub const TEMPLATE_FILE: &str = "kubebake-node.pkr.hcl";
+/// The provisioning script's file name, beside the template, which the template runs.
 pub const SCRIPT_FILE: &str = "provision.sh";
 
+/// What `kubebake image` was asked for.
 pub struct Options {
+    /// The cluster spec the image is for (its version, OS profile and packages).
     pub spec: PathBuf,
+    /// The directory the template and script are written to.
     pub out: PathBuf,
     /// Install from this bundle instead of the network.
     pub bundle: Option<PathBuf>,
     /// The identity that opens `secrets.encryptTo`'s seal; the image keeps it.
     pub age_identity: Option<PathBuf>,
+    /// A directory of templates overriding the built-in ones by file name.
     pub templates: Option<PathBuf>,
 }
 

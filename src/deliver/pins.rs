@@ -36,7 +36,7 @@ impl Pins {
         Pins::parse(UPSTREAM, "pins/upstream.json").expect("the shipped pins are checked by the tests")
     }
 
-    /// The shipped pins and, when given, the user's (see [`Pins::merge`]), with a line for
+    /// The shipped pins and, when given, the user's (see `Pins::merge`), with a line for
     /// each pin of the user's that replaced one of kubebake's.
     pub fn with_file(file: Option<&Path>) -> Result<(Pins, Vec<String>)> {
         let mut pins = Pins::upstream();
@@ -83,10 +83,12 @@ impl Pins {
         Ok(pins)
     }
 
+    /// The sha256 pinned for the download at `url`, hex, if any.
     pub fn download(&self, url: &str) -> Option<&str> {
         self.downloads.get(url).map(String::as_str)
     }
 
+    /// The digest (`sha256:…`) pinned for the image reference, if any.
     pub fn image(&self, image: &str) -> Option<&str> {
         self.images.get(image).map(String::as_str)
     }

@@ -65,6 +65,7 @@ pub struct Guard {
 }
 
 impl Guard {
+    /// The registered path, removed on drop unless released.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -44,7 +44,7 @@ fn remove_stale(parent: &Path, prefix: &str, held: &cleanup::Held) -> Result<()>
     Ok(())
 }
 
-/// Removes what killed runs left beside `target` (see [`remove_stale`]), for a run that
+/// Removes what killed runs left beside `target` (see `remove_stale`), for a run that
 /// does not rewrite `target` and so never makes a [`Staging`] for it.
 pub fn remove_stale_staging(target: &Path) -> Result<()> {
     let held = cleanup::hold()?;
@@ -78,7 +78,9 @@ pub struct Staging {
 /// What a write did: wrote the bytes, or linked the previous tree's identical file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
+    /// The bytes were written to a new file.
     New,
+    /// A hard link to the previous tree's identical file was made instead.
     Linked,
 }
 
@@ -124,6 +126,7 @@ impl Staging {
         self
     }
 
+    /// The staging directory, where files go until [`Staging::commit`] puts it in place.
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -254,6 +257,7 @@ impl PendingFile {
         Ok(PendingFile { file, guard })
     }
 
+    /// The open temporary file, to write the contents to.
     pub fn file(&self) -> &fs::File {
         &self.file
     }
@@ -303,6 +307,7 @@ pub fn sha256sums<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> S
     sha256sums_of(files.into_iter().map(|(path, bytes)| (path.to_string(), digest(bytes))))
 }
 
+/// The sha256 of `bytes`, raw (hex it for `SHA256SUMS`).
 pub fn digest(bytes: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(bytes).into()
 }

@@ -25,6 +25,7 @@ const MANIFEST_COMPONENTS: &[&str] = &["cni", "node", "kube-controllers"];
 /// One image, and what runs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClusterImage {
+    /// The full reference, `registry/repository:tag`, as a node pulls it.
     pub image: String,
     /// kubeadm, kube-vip or calico.
     pub source: &'static str,

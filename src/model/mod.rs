@@ -20,29 +20,42 @@ pub const CERTIFICATE_BACKDATE: Duration = Duration::from_secs(5 * 60);
 /// The API server's port on each control plane (kubeadm's `localAPIEndpoint.bindPort`).
 pub const API_SERVER_BIND_PORT: u16 = 6443;
 
+/// A spec resolved: what `bake` makes every node's files from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cluster {
     /// `metadata.name`: names the cluster for the operator (state directory, kubeconfig).
     pub name: String,
     /// kubeadm's `clusterName`, used inside the kubeconfigs kubeadm writes.
     pub cluster_name: String,
+    /// `spec.kubernetesVersion`: the release every node installs and kubeadm deploys.
     pub kubernetes_version: Version,
+    /// `spec.controlPlaneEndpoint`, defaulting to the VIP or the first control plane.
     pub endpoint: Endpoint,
+    /// `spec.networking`: the pod and Service ranges and the cluster's DNS domain.
     pub networking: Networking,
+    /// `spec.pki`: key algorithm, certificate lifetimes and extra API server SANs.
     pub pki: PkiSettings,
+    /// `spec.join`: the bootstrap token's lifetime and how long joining may take.
     pub join: JoinSettings,
+    /// `spec.nodes`, in the spec's order: each one baked by name and address.
     pub nodes: Vec<Node>,
     /// Identical workers baked once per pool, named by their own hostname.
     pub worker_pools: Vec<WorkerPool>,
     /// Registry of the control-plane images (kubeadm's `imageRepository`).
     pub image_repository: String,
+    /// Extra flags for the API server, controller manager, scheduler and etcd.
     pub extra_args: ExtraArgs,
+    /// `spec.vip`: a kube-vip static pod on each control plane announces the endpoint.
     pub vip: Option<Vip>,
+    /// `spec.cni`: what the first control plane installs for pod networking.
     pub cni: Cni,
+    /// `spec.os`, `format` and `packages`: what the nodes boot and how they get Kubernetes.
     pub os: NodeOs,
+    /// `spec.login`: the SSH user on every node.
     pub login: Login,
     /// containerd registry mirrors: registry host to mirror URLs.
     pub registry_mirrors: BTreeMap<String, Vec<String>>,
+    /// `spec.nodeNetwork`: static addressing for named nodes; None means DHCP.
     pub node_network: Option<NodeNetwork>,
     /// The user's own preflight checks to ignore, sorted, on top of kubebake's.
     pub ignore_preflight_errors: Vec<String>,
@@ -50,8 +63,11 @@ pub struct Cluster {
     pub sealing: Option<Sealing>,
 }
 
+/// `spec.secrets`: seal each node's secrets (keys, tokens) to an age recipient whose
+/// identity the node's image already holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sealing {
+    /// `encryptTo`: the age recipient (`age1…`) the secrets are sealed to.
     pub recipient: crate::model::recipient::Recipient,
     /// The identity's absolute path on the node.
     pub identity: String,
@@ -60,66 +76,94 @@ pub struct Sealing {
 /// The nodes' operating system and how they are provisioned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeOs {
+    /// The OS profile (`spec.os`, built in or a file): package manager, paths, users.
     pub profile: crate::model::profile::Profile,
+    /// `spec.format`: the user-data the nodes' first boot reads.
     pub format: crate::model::profile::Format,
+    /// The Ignition spec version `config.ign` declares (the profile's, e.g. `3.3.0`).
     pub ignition_version: String,
+    /// `spec.packages`: how the nodes get containerd, kubeadm and the kubelet.
     pub packages: crate::model::profile::Packages,
     /// `packages: bundle`: the sha256 of the bundle the nodes' image carries, which first
     /// boot checks before it reads a byte of it (`bake --bundle`, kept in the state).
     pub bundle_sha256: Option<String>,
 }
 
+/// `spec.login`: who can SSH into the nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Login {
+    /// The login name: the spec's, or the image's default user (`ubuntu`, `core`, …).
     pub user: String,
     /// Whether the user must be created (it is not the image's own).
     pub create: bool,
+    /// Public keys, one `type base64-key [comment]` line each, allowed to log in as the user.
     pub ssh_authorized_keys: Vec<String>,
 }
 
+/// `spec.nodeNetwork`: each named node's address set statically on one interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeNetwork {
+    /// The interface that gets the node's address (e.g. `eth0`).
     pub interface: String,
+    /// The subnet's prefix length, in bits, added to each node's address.
     pub prefix_length: u8,
+    /// The default route's next hop.
     pub gateway: IpAddr,
+    /// DNS servers the node is given; empty gives it none.
     pub nameservers: Vec<IpAddr>,
 }
 
 /// Per-component extra flags, by flag name without `--`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExtraArgs {
+    /// `spec.apiServer.extraArgs`.
     pub api_server: BTreeMap<String, String>,
+    /// `spec.controllerManager.extraArgs`.
     pub controller_manager: BTreeMap<String, String>,
+    /// `spec.scheduler.extraArgs`.
     pub scheduler: BTreeMap<String, String>,
+    /// `spec.etcd.extraArgs`; `data-dir` among them moves etcd's data directory.
     pub etcd: BTreeMap<String, String>,
 }
 
 /// A virtual IP for the API endpoint, announced over ARP by kube-vip.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vip {
+    /// The virtual IP clients reach the API server on.
     pub address: IpAddr,
+    /// The control planes' interface kube-vip announces the address on.
     pub interface: String,
+    /// kube-vip's container image reference.
     pub image: String,
 }
 
+/// `spec.cni`: the pod network the first control plane installs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cni {
     /// The operator installs a CNI of their own after the cluster is up.
     None,
+    /// Calico, applied by the first control plane once the API server is up.
     Calico(Calico),
 }
 
+/// `spec.cni` with `plugin: calico`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Calico {
+    /// Calico's release, e.g. `v3.30.3`: picks the manifest and the images.
     pub version: String,
+    /// How Calico is installed: through the Tigera operator or the manifest.
     pub mode: CalicoMode,
+    /// How pod traffic between nodes is carried.
     pub encapsulation: Encapsulation,
     /// None: Calico detects it.
     pub mtu: Option<u32>,
+    /// A registry to pull Calico's images from instead of the upstream one.
     pub registry: Option<String>,
+    /// Where the first control plane gets Calico's manifest.
     pub source: ManifestSource,
 }
 
+/// `spec.cni.mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CalicoMode {
     /// The Tigera operator, configured by an `Installation` resource.
@@ -129,6 +173,7 @@ pub enum CalicoMode {
 }
 
 impl CalicoMode {
+    /// The upstream manifest's file name, also its name under `/etc/kubebake/calico`.
     pub fn manifest_name(self) -> &'static str {
         match self {
             CalicoMode::Operator => "tigera-operator.yaml",
@@ -137,16 +182,23 @@ impl CalicoMode {
     }
 }
 
+/// `spec.cni.encapsulation`: how pod traffic crosses between nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encapsulation {
+    /// VXLAN only between nodes on different subnets; routed directly within one.
     VxlanCrossSubnet,
+    /// VXLAN between every pair of nodes.
     Vxlan,
+    /// IP-in-IP between every pair of nodes.
     Ipip,
+    /// IP-in-IP only between nodes on different subnets.
     IpipCrossSubnet,
+    /// No encapsulation: the network must route pod addresses itself.
     None,
 }
 
 impl Encapsulation {
+    /// Every value, in the order the spec's error message lists them.
     pub const ALL: [Encapsulation; 5] = [
         Encapsulation::VxlanCrossSubnet,
         Encapsulation::Vxlan,
@@ -172,12 +224,21 @@ impl Encapsulation {
 pub enum ManifestSource {
     /// Fetched at first boot, in order, into one manifest; checked against `sha256` when
     /// given (only for a single URL of the user's choosing).
-    Url { urls: Vec<String>, sha256: Option<String> },
+    Url {
+        /// The manifest's parts, downloaded in order and joined.
+        urls: Vec<String>,
+        /// The expected sha256 of the whole manifest, as 64 lower-case hex digits.
+        sha256: Option<String>,
+    },
     /// Read at bake time and shipped with the node's files (air-gapped).
-    File { bytes: Vec<u8> },
+    File {
+        /// The manifest itself, as read from the spec's `manifest.file`.
+        bytes: Vec<u8>,
+    },
 }
 
 impl Cluster {
+    /// The control-plane nodes, in the spec's order.
     pub fn control_planes(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(|n| n.role == Role::ControlPlane)
     }
@@ -187,18 +248,23 @@ impl Cluster {
         self.control_planes().next().expect("validation guarantees a control plane")
     }
 
+    /// The named node of `spec.nodes`, if there is one.
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)
     }
 
+    /// The named worker pool of `spec.workerPools`, if there is one.
     pub fn worker_pool(&self, name: &str) -> Option<&WorkerPool> {
         self.worker_pools.iter().find(|p| p.name == name)
     }
 }
 
+/// The host part of the API endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Host {
+    /// An IP address, which goes into the API server certificate as an IP SAN.
     Ip(IpAddr),
+    /// A DNS name, which goes into the API server certificate as a DNS SAN.
     Dns(String),
 }
 
@@ -215,7 +281,9 @@ impl fmt::Display for Host {
 /// virtual IP, with its port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    /// The address or DNS name clients connect to.
     pub host: Host,
+    /// The TCP port, 6443 unless the spec says otherwise.
     pub port: u16,
 }
 
@@ -228,6 +296,7 @@ impl Endpoint {
         }
     }
 
+    /// `https://host:port`, the `server` of the kubeconfigs that use the endpoint.
     pub fn url(&self) -> String {
         format!("https://{}", self.host_port())
     }
@@ -238,10 +307,14 @@ pub fn local_api_url(address: IpAddr) -> String {
     Endpoint { host: Host::Ip(address), port: API_SERVER_BIND_PORT }.url()
 }
 
+/// `spec.networking`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Networking {
+    /// Pods' addresses: the controller manager's `--cluster-cidr` and Calico's IP pool.
     pub pod_subnet: IpNet,
+    /// Services' ClusterIPs (`--service-cluster-ip-range`).
     pub service_subnet: IpNet,
+    /// The cluster's DNS suffix, `cluster.local` unless the spec says otherwise.
     pub dns_domain: String,
 }
 
@@ -267,19 +340,25 @@ fn nth_address(net: &IpNet, n: u128) -> IpAddr {
 /// kubeadm's `encryptionAlgorithm` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum KeyAlgorithm {
+    /// RSA with a 2048-bit modulus: kubeadm's default.
     #[serde(rename = "RSA-2048")]
     Rsa2048,
+    /// RSA with a 3072-bit modulus.
     #[serde(rename = "RSA-3072")]
     Rsa3072,
+    /// RSA with a 4096-bit modulus.
     #[serde(rename = "RSA-4096")]
     Rsa4096,
+    /// ECDSA on the NIST P-256 curve: kubebake's default, far faster to generate.
     #[serde(rename = "ECDSA-P256")]
     EcdsaP256,
+    /// ECDSA on the NIST P-384 curve.
     #[serde(rename = "ECDSA-P384")]
     EcdsaP384,
 }
 
 impl KeyAlgorithm {
+    /// Every value, in the order the spec's error message lists them.
     pub const ALL: [KeyAlgorithm; 5] = [
         KeyAlgorithm::Rsa2048,
         KeyAlgorithm::Rsa3072,
@@ -288,6 +367,7 @@ impl KeyAlgorithm {
         KeyAlgorithm::EcdsaP384,
     ];
 
+    /// The spelling kubeadm and the spec use, e.g. `ECDSA-P256`.
     pub fn name(self) -> &'static str {
         match self {
             KeyAlgorithm::Rsa2048 => "RSA-2048",
@@ -298,10 +378,12 @@ impl KeyAlgorithm {
         }
     }
 
+    /// The algorithm spelled as kubeadm spells it; None for anything else.
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.name() == name)
     }
 
+    /// Whether keys are RSA: slow to generate, and random bytes no compression shrinks.
     pub fn is_rsa(self) -> bool {
         matches!(self, KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096)
     }
@@ -313,22 +395,31 @@ impl fmt::Display for KeyAlgorithm {
     }
 }
 
+/// An extra subject alternative name for the API server's certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum San {
+    /// A DNS name, possibly a wildcard (`*.example.com`).
     Dns(String),
+    /// An IP address.
     Ip(IpAddr),
 }
 
+/// `spec.pki`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PkiSettings {
+    /// The algorithm of every key kubebake generates (CAs, leaves, service-account key).
     pub algorithm: KeyAlgorithm,
+    /// How long leaf certificates are valid (kubeadm's `certificateValidityPeriod`).
     pub cert_validity: Duration,
+    /// How long CA certificates are valid (kubeadm's `caCertificateValidityPeriod`).
     pub ca_validity: Duration,
+    /// `apiServerCertSANs`: names beyond kubeadm's own on the API server's certificate.
     pub api_server_cert_sans: Vec<San>,
     /// No CA key on any node (kubeadm's external-CA mode).
     pub external_ca: bool,
 }
 
+/// `spec.join`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinSettings {
     /// Zero means the token never expires.
@@ -338,13 +429,17 @@ pub struct JoinSettings {
     pub timeout: Duration,
 }
 
+/// What a node of `spec.nodes` runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// API server, controller manager, scheduler and a stacked etcd member.
     ControlPlane,
+    /// The kubelet only, for workloads.
     Worker,
 }
 
 impl Role {
+    /// The spelling the spec uses: `control-plane` or `worker`.
     pub fn name(self) -> &'static str {
         match self {
             Role::ControlPlane => "control-plane",
@@ -353,10 +448,15 @@ impl Role {
     }
 }
 
+/// One machine of `spec.nodes`, baked with its own name, address and certificates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
+    /// The Kubernetes node name and hostname, a DNS-1123 label.
     pub name: String,
+    /// Control plane or worker.
     pub role: Role,
+    /// The address the node advertises (API server, etcd, kubelet) and, with static
+    /// addressing, the one it is given.
     pub address: IpAddr,
 }
 
@@ -365,6 +465,7 @@ pub struct Node {
 /// is baked for them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerPool {
+    /// A DNS-1123 label; the output goes to `OUT/pool-<name>/`.
     pub name: String,
     /// Registered by the kubelet (`--node-labels`); only keys a kubelet may set on itself.
     pub labels: BTreeMap<String, String>,
@@ -381,8 +482,10 @@ impl WorkerPool {
     }
 }
 
+/// A taint a pool's kubelets register their node with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Taint {
+    /// A label-style key, e.g. `example.com/gpu`.
     pub key: String,
     /// Empty: a taint with no value.
     pub value: String,

@@ -6,15 +6,19 @@ use serde::Deserialize;
 /// The profile a spec without `os` gets.
 pub const DEFAULT: &str = "ubuntu-24.04";
 
+/// `spec.format`: the kind of user-data the node's first boot reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum Format {
+    /// `#cloud-config` user-data with NoCloud meta-data (Ubuntu, Debian).
     #[serde(rename = "cloud-init")]
     CloudInit,
+    /// An Ignition `config.ign` (Flatcar, Fedora CoreOS).
     #[serde(rename = "ignition")]
     Ignition,
 }
 
 impl Format {
+    /// The spelling the spec and profiles use.
     pub fn name(self) -> &'static str {
         match self {
             Format::CloudInit => "cloud-init",
@@ -23,6 +27,7 @@ impl Format {
     }
 }
 
+/// `spec.packages`: how a node gets containerd, kubeadm, the kubelet and kubectl.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Packages {
@@ -38,6 +43,7 @@ pub enum Packages {
 }
 
 impl Packages {
+    /// The spelling the spec and profiles use.
     pub fn name(self) -> &'static str {
         match self {
             Packages::Apt => "apt",
@@ -48,15 +54,20 @@ impl Packages {
     }
 }
 
+/// The host firewall an OS runs, which first boot opens Kubernetes' ports in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Firewall {
+    /// Ubuntu's `ufw`.
     Ufw,
+    /// `firewalld`, as RHEL and its relatives run it.
     Firewalld,
+    /// No firewall to open.
     None,
 }
 
 impl Firewall {
+    /// The spelling profiles use.
     pub fn name(self) -> &'static str {
         match self {
             Firewall::Ufw => "ufw",
@@ -67,15 +78,19 @@ impl Firewall {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// One operating system's profile: a built-in `profiles/*.yaml` or the user's own file.
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Profile {
+    /// The profile's name, e.g. `ubuntu-24.04`; what `spec.os` names.
     pub name: String,
     /// User-data formats the OS consumes; the first is the default.
     pub formats: Vec<Format>,
+    /// The `packages` a spec for this OS gets unless it says otherwise.
     pub packages: Packages,
     /// The distribution's containerd package, for `packages: apt`.
     #[serde(default)]
     pub containerd_package: Option<String>,
+    /// The firewall the image runs, if any.
     pub firewall: Firewall,
     /// The image's default login user, given the SSH keys when the spec sets no user.
     pub login_user: String,
@@ -117,6 +132,7 @@ pub struct BaseImage {
     pub ami_name: String,
 }
 
+/// How an OS takes static addressing (`spec.nodeNetwork`) from a file kubebake writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkConfig {

@@ -9,8 +9,11 @@ use std::fmt;
 /// A Kubernetes release, `v1.36.3`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version {
+    /// Always 1 for a supported release.
     pub major: u32,
+    /// The minor release, which decides what kubeadm writes (see [`Minor`]).
     pub minor: u32,
+    /// The patch release, which decides the packages and binaries installed.
     pub patch: u32,
 }
 
@@ -101,6 +104,7 @@ impl Since {
 /// release on (read from the history of each minor's tree: docs/kubernetes-versions.md).
 #[derive(Debug, Clone, Copy)]
 pub struct Minor {
+    /// The minor's number: 36 for v1.36.
     pub minor: u32,
     /// The patch release this minor was proven on in the end-to-end tier.
     pub proven_patch: u32,
@@ -109,8 +113,9 @@ pub struct Minor {
     /// The etcd image tag kubeadm pins (`constants.go`: DefaultEtcdVersion), from each
     /// patch release on where it changed: `(first patch, tag)`, oldest first.
     pub etcd_tags: &'static [(u32, &'static str)],
-    /// The pause and CoreDNS image tags kubeadm pins (PauseVersion, CoreDNSVersion).
+    /// The pause image tag kubeadm pins (PauseVersion).
     pub pause: &'static str,
+    /// The CoreDNS image tag kubeadm pins (CoreDNSVersion).
     pub coredns: &'static str,
     /// The CNI reference plugins a node of that minor gets (`kubebake bundle`): the
     /// release the tree's `build/dependencies.yaml` names from 1.35 on, and the packages'

@@ -2,10 +2,14 @@
 //! resources, or, in manifest mode, the default IP pool created before calico-node starts.
 //! The pod CIDR always comes from the spec's podSubnet.
 
+// The structs mirror Calico's operator.tigera.io/v1 and crd.projectcalico.org/v1 resources.
+#![allow(missing_docs)]
+
 use serde::Serialize;
 
 use crate::model::{Calico, CalicoMode, Cluster, Encapsulation, ManifestSource};
 
+/// Where the first control plane keeps Calico's manifest, resources and source file.
 pub const CALICO_DIR: &str = "/etc/kubebake/calico";
 
 #[derive(Debug, Clone, Serialize)]

@@ -50,49 +50,69 @@ pub struct ScriptContext {
     pub pool: Option<String>,
     /// init, join-control-plane or join-worker.
     pub role: &'static str,
+    /// The Kubernetes release, `v1.36.3`, which first boot checks kubeadm against.
     pub kubernetes_version: String,
     /// The version without its `v`, as the packages name it.
     pub package_version: String,
     /// `kubelet=<version>-*` and the like: apt's pins, one word each.
     pub pinned_packages: Vec<String>,
+    /// `spec.packages`: `apt`, `download`, `prebaked` or `bundle`.
     pub packages: &'static str,
+    /// The distribution's containerd package, for `packages: apt`.
     pub containerd_package: Option<String>,
+    /// The Kubernetes apt repository of the cluster's minor (pkgs.k8s.io).
     pub apt_repository: String,
-    /// The repository's signing key, and its line in sources.list.
+    /// The URL of the repository's signing key.
     pub apt_release_key: String,
+    /// The repository's line in sources.list.
     pub apt_source: String,
+    /// Where `packages: download` fetches the release binaries, per architecture below it.
     pub download_base: String,
+    /// Where kubeadm, kubelet and kubectl are (or go), from the OS profile.
     pub bin_dir: String,
+    /// The kubeadm configuration file first boot passes to `kubeadm init`/`join`.
     pub kubeadm_config: &'static str,
     /// Where cloud-init keeps the user-data it ran (cloud-init nodes only): removed with the
     /// join token once first boot is done.
     pub cloud_init_cache: Option<&'static str>,
+    /// How long, in seconds, first boot retries the endpoint and the join before failing.
     pub join_timeout_seconds: u64,
+    /// The API endpoint as `host:port`.
     pub endpoint: String,
     /// The endpoint's readiness URL, which answers once the cluster exists.
     pub readyz_url: String,
+    /// The profile's firewall: `ufw`, `firewalld` or `none`.
     pub firewall: &'static str,
+    /// The ports to open for the node's role, in the firewall's syntax (`2379:2380/tcp`).
     pub ports: Vec<String>,
+    /// On the first control plane with a VIP: the kube-vip manifest installed after init.
     pub kube_vip_after_init: Option<&'static str>,
+    /// The user whose `~/.kube/config` gets admin.conf on the first control plane.
     pub login_user: String,
+    /// Whether the first control plane installs Calico.
     pub calico: bool,
+    /// Where Calico's manifest and resources are on the first control plane.
     pub calico_dir: &'static str,
     /// Calico's manifest source and how to apply it, as data (`cni::source_data`).
     pub calico_source: String,
     /// The sed program that rewrites Calico's images and the Tigera operator's to the
     /// spec's registry.
     pub calico_image_sed: Option<String>,
+    /// kubebake's sysctl file, which first boot applies.
     pub sysctl_file: &'static str,
+    /// Where a control plane's static pod manifests wait until preflight has passed.
     pub staged_manifests_dir: &'static str,
-    /// Where a `packages: bundle` image carries the bundle, and where it is unpacked.
+    /// Where a `packages: bundle` image carries the bundle.
     pub bundle_path: &'static str,
+    /// Where first boot unpacks the bundle.
     pub bundle_dir: &'static str,
-    /// The bundle's top directory once unpacked, its installer, and the line of its
-    /// `manifest.json` that names the Kubernetes version.
+    /// The bundle's top directory once unpacked.
     pub bundle_unpacked: String,
     /// The sha256 of the very bundle the node may run (`bake --bundle`).
     pub bundle_sha256: Option<String>,
+    /// The bundle's installer script, once unpacked.
     pub bundle_installer: String,
+    /// The line of the bundle's `manifest.json` that names the Kubernetes version.
     pub bundle_version_line: String,
     /// Ignition nodes and sealed ones: the unpacker that places the node's files from its
     /// pack (`pack`), run by the unit before this script.
@@ -137,6 +157,7 @@ pub fn ports(role: Role, firewall: Firewall) -> Vec<String> {
         .collect()
 }
 
+/// A named node's script: init on the first control plane, a join on every other node.
 pub fn script_context(cluster: &Cluster, node: &Node) -> Result<ScriptContext> {
     let first = node.name == cluster.first_control_plane().name;
     context(cluster, node.name.clone(), None, node.role, first)

@@ -52,6 +52,7 @@ pub fn ignored_preflight_errors(role: Role, first_control_plane: bool, external_
     }
 }
 
+/// The phases kubeadm skips on this node, for its configuration's `skipPhases`.
 pub fn skip_phases(role: Role, first_control_plane: bool) -> Vec<String> {
     let list = match (role, first_control_plane) {
         (Role::ControlPlane, true) => INIT_SKIP_PHASES,

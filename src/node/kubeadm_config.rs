@@ -2,6 +2,9 @@
 //! (`kubelet.config.k8s.io/v1beta1`), rendered from the same model as the manifests so the
 //! node, the kubeadm-config ConfigMap kubeadm uploads and the kubelet agree on every value.
 
+// The structs mirror kubeadm's v1beta4 API and kubelet.config.k8s.io/v1beta1 field for field.
+#![allow(missing_docs)]
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -13,7 +16,9 @@ use crate::model::{API_SERVER_BIND_PORT, Cluster, Node, Role, WorkerPool};
 use crate::node::manifests::{etcd_data_dir, etcd_extra_args};
 use crate::state::bootstrap_token::BootstrapToken;
 
+/// The kubeadm configuration API that kubeadm of every supported minor reads.
 pub const API_VERSION: &str = "kubeadm.k8s.io/v1beta4";
+/// containerd's socket, which kubeadm and the kubelet talk to on every node.
 pub const CRI_SOCKET: &str = "unix:///var/run/containerd/containerd.sock";
 /// kubeadm's configuration on every node; kubebake's own node files live under /etc/kubebake.
 pub const KUBEADM_CONFIG: &str = "/etc/kubebake/kubeadm-config.yaml";
@@ -202,6 +207,8 @@ pub struct JoinConfiguration {
     pub timeouts: Timeouts,
 }
 
+/// `ClusterConfiguration` from the spec: the endpoint, subnets, certificate lifetimes and
+/// each control-plane component's extra args, identical on every control plane.
 pub fn cluster_configuration(cluster: &Cluster) -> ClusterConfiguration {
     let sans: Vec<String> = cluster
         .pki

@@ -14,11 +14,17 @@ use crate::pki::CaId;
 use crate::pki::kubeconfig;
 use crate::state::{State, node_kubeconfig_stem, node_pki_stem};
 
+/// kubeadm's certificate directory on the node (`certificatesDir`).
 pub const PKI_DIR: &str = "/etc/kubernetes/pki";
+/// Where the node's kubeconfigs go, as kubeadm puts them.
 pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
+/// The kubelet's directory: its `config.yaml`, `kubeadm-flags.env` and certificates.
 pub const KUBELET_DIR: &str = "/var/lib/kubelet";
+/// Where the node's systemd units are written.
 pub const SYSTEMD_DIR: &str = "/etc/systemd/system";
+/// The script that installs Kubernetes and runs kubeadm at first boot.
 pub const FIRSTBOOT_SCRIPT: &str = "/opt/kubebake/firstboot.sh";
+/// The systemd unit that runs the first-boot script at each boot until it has succeeded.
 pub const FIRSTBOOT_UNIT: &str = "kubebake-firstboot.service";
 /// The first control plane's kube-vip manifest once init is done (reads admin.conf).
 pub const KUBE_VIP_AFTER_INIT: &str = "/etc/kubebake/kube-vip-after-init.yaml";
@@ -27,24 +33,32 @@ pub const KUBE_VIP_AFTER_INIT: &str = "/etc/kubebake/kube-vip-after-init.yaml";
 /// ports taken. First boot installs them, unchanged, into `/etc/kubernetes/manifests`.
 pub const STAGED_MANIFESTS_DIR: &str = "/etc/kubebake/manifests";
 
+/// A file the node gets, exactly as it will be on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFile {
     /// Absolute path on the node.
     pub path: String,
+    /// Permission bits, e.g. `0o600` for keys.
     pub mode: u32,
+    /// `user:group`, always `root:root` today.
     pub owner: &'static str,
+    /// The file's bytes.
     pub contents: Vec<u8>,
 }
 
 /// A systemd unit the node's init system must know and, when `enabled`, start at boot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedUnit {
+    /// The unit's file name, e.g. `kubebake-firstboot.service`.
     pub name: String,
+    /// The unit file's text.
     pub contents: String,
+    /// Whether it starts at boot.
     pub enabled: bool,
 }
 
 impl PlannedUnit {
+    /// Where the unit file lands on the node, under [`SYSTEMD_DIR`].
     pub fn path(&self) -> String {
         format!("{SYSTEMD_DIR}/{}", self.name)
     }
@@ -55,20 +69,27 @@ impl PlannedUnit {
 pub struct TreeFile<'a> {
     /// Absolute path on the node.
     pub path: Cow<'a, str>,
+    /// Permission bits.
     pub mode: u32,
+    /// `user:group`.
     pub owner: &'static str,
+    /// The file's bytes.
     pub contents: &'a [u8],
 }
 
+/// Everything one node (or one worker pool's machines) gets: files and systemd units.
 #[derive(Debug, Clone)]
 pub struct NodePlan {
     /// The node's name, or `pool-<name>` for a worker pool: the plan's directory in OUT.
     pub name: String,
+    /// Control plane or worker.
     pub role: Role,
     /// The worker pool this plan is for: its machines name themselves (hostname), so no
     /// hostname, address or instance identity is written for them.
     pub pool: Option<String>,
+    /// Every file but the units, in the order they were planned.
     pub files: Vec<PlannedFile>,
+    /// The systemd units, written under [`SYSTEMD_DIR`].
     pub units: Vec<PlannedUnit>,
 }
 

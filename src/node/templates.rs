@@ -105,6 +105,7 @@ impl Templates {
         self.sources.iter().try_for_each(|(name, _)| self.compiled(name).map(|_| ()))
     }
 
+    /// The template `name` filled in from `context`; a template error is a usage error naming it.
     pub fn render(&self, name: &str, context: &impl Serialize) -> Result<String> {
         let tera = self.compiled(name)?;
         let ctx = tera::Context::from_serialize(context).map_err(|e| Error::Usage(format!("template {name}: {e}")))?;

@@ -21,29 +21,40 @@ const OID_BASIC_CONSTRAINTS: &[u64] = &[2, 5, 29, 19];
 
 /// A CA certificate and its key, ready to sign.
 pub struct Ca {
+    /// Which of the cluster's three CAs it is.
     pub id: CaId,
+    /// The certificate as it lands on control planes (`<stem>.crt`).
     pub cert_pem: String,
+    /// The same certificate in DER, which the discovery hash and leaves' issuer come from.
     pub cert_der: Vec<u8>,
+    /// The CA's private key; absent from every node in external-CA mode.
     pub key: PrivateKey,
     not_before: OffsetDateTime,
 }
 
 /// A freshly issued leaf: certificate PEM and its new key.
 pub struct IssuedCert {
+    /// The certificate, PEM.
     pub cert_pem: String,
+    /// The certificate's key, made for it.
     pub key: PrivateKey,
 }
 
 /// What kubebake reads back from a stored certificate.
 #[derive(Debug, Clone)]
 pub struct ParsedCert {
+    /// The public key's DER SubjectPublicKeyInfo, compared with the stored key's.
     pub spki_der: Vec<u8>,
+    /// Start of validity (UTC).
     pub not_before: OffsetDateTime,
+    /// End of validity (UTC).
     pub not_after: OffsetDateTime,
+    /// Whether basic constraints mark it a CA.
     pub is_ca: bool,
 }
 
 impl ParsedCert {
+    /// Reads an X.509 certificate in DER; the error says why it is not one.
     pub fn from_der(der: &[u8]) -> Result<Self, String> {
         let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("not an X.509 certificate ({e})"))?;
         Ok(ParsedCert {
@@ -54,6 +65,7 @@ impl ParsedCert {
         })
     }
 
+    /// Reads one PEM `CERTIFICATE` block, returning its DER as well.
     pub fn from_pem(text: &str) -> Result<(Self, Vec<u8>), String> {
         let block = pem::parse(text).map_err(|_| "not a PEM certificate".to_string())?;
         if block.tag() != "CERTIFICATE" {
@@ -196,6 +208,7 @@ impl Ca {
         Ok(Ca { id, cert_pem, cert_der, key, not_before: parsed.not_before })
     }
 
+    /// The DER SubjectPublicKeyInfo of the CA's key.
     pub fn public_key_der(&self) -> Vec<u8> {
         self.key.public_key_der()
     }

@@ -18,12 +18,19 @@ const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
 /// What a key is, as far as certificates care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
-    Rsa { bits: usize },
+    /// RSA, with its modulus size.
+    Rsa {
+        /// The modulus length in bits: 2048, 3072 or 4096 for keys kubebake makes.
+        bits: usize,
+    },
+    /// ECDSA on NIST P-256.
     P256,
+    /// ECDSA on NIST P-384.
     P384,
 }
 
 impl KeyKind {
+    /// The kind of key the spec's `encryptionAlgorithm` asks for.
     pub fn of(alg: KeyAlgorithm) -> Self {
         match alg {
             KeyAlgorithm::Rsa2048 => KeyKind::Rsa { bits: 2048 },
@@ -96,17 +103,22 @@ impl rcgen::SigningKey for Signer {
     }
 }
 
+/// Why a key could not be made or read.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The crypto library failed to make a key.
     #[error("key generation failed")]
     Generate,
+    /// The text is not a PEM block at all.
     #[error("not a PEM private key")]
     NotPem,
+    /// A PEM block, but not a key of a supported kind; says which form it failed as.
     #[error("unsupported or malformed private key ({0})")]
     Malformed(&'static str),
 }
 
 impl PrivateKey {
+    /// A new key of the algorithm, from the OS's random generator.
     pub fn generate(alg: KeyAlgorithm) -> Result<Self, KeyError> {
         let kind = KeyKind::of(alg);
         let pkcs8 = match kind {
@@ -142,10 +154,12 @@ impl PrivateKey {
         Ok(PrivateKey { kind, pkcs8, signer: Signer::Checked(signer) })
     }
 
+    /// The key's algorithm and size.
     pub fn kind(&self) -> KeyKind {
         self.kind
     }
 
+    /// What rcgen signs certificates with.
     pub fn signer(&self) -> &Signer {
         &self.signer
     }
@@ -164,6 +178,7 @@ impl PrivateKey {
         super::pem_encode(tag, &body)
     }
 
+    /// The public half as a PEM `PUBLIC KEY` block, as kubeadm writes `sa.pub`.
     pub fn public_pem(&self) -> String {
         super::pem_encode("PUBLIC KEY", &self.public_key_der())
     }

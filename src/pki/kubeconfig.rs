@@ -1,6 +1,9 @@
 //! Kubeconfig files: the identities kubeadm gives each control-plane component and user,
 //! and the typed file format they are written in.
 
+// Kubeconfig and the types below it mirror client-go's kubeconfig v1 format (`kind: Config`).
+#![allow(missing_docs)]
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
@@ -22,8 +25,11 @@ pub enum Server {
 pub struct Identity {
     /// File name under `/etc/kubernetes` is `<file_stem>.conf`.
     pub file_stem: &'static str,
+    /// The kubeconfig's user name: the certificate's CN, as kubeadm names it.
     pub user: String,
+    /// Which API server address the file points at.
     pub server: Server,
+    /// The client certificate to issue: CN is the Kubernetes user, O its groups.
     pub profile: Profile,
 }
 
@@ -141,15 +147,22 @@ pub struct UserEntry {
 pub struct Contents<'a> {
     /// Whether to write `preferences: {}`, as client-go did until 1.33.
     pub preferences: bool,
+    /// The name of the one cluster entry, which the context refers to.
     pub cluster_name: &'a str,
+    /// The name of the one user entry, which the context refers to.
     pub user: &'a str,
+    /// The one context's name, which is also the current context.
     pub context: String,
+    /// The API server URL, `https://host:port`.
     pub server: String,
+    /// The cluster CA certificate clients verify the API server against (PEM).
     pub ca_pem: &'a str,
+    /// How the user authenticates: a client certificate and its key.
     pub credentials: UserEntry,
 }
 
 impl Kubeconfig {
+    /// A kubeconfig with one cluster, one user and one context joining them, made current.
     pub fn new(c: Contents<'_>) -> Self {
         Kubeconfig {
             api_version: "v1".into(),
@@ -168,6 +181,7 @@ impl Kubeconfig {
         }
     }
 
+    /// The file's text, as it is written to the node or the operator's directory.
     pub fn to_yaml(&self) -> String {
         crate::fmt::yaml::to_string(self)
     }

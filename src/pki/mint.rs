@@ -17,20 +17,29 @@ use crate::model::versions::KeyIdHash;
 /// What to make: CAs (with their algorithm and lifetime), maybe a service-account key,
 /// and leaves, each signed by a CA that exists or is among the new ones.
 pub struct Order<'a> {
+    /// The CAs to create, each self-signed with a new key.
     pub cas: Vec<CaId>,
+    /// The algorithm of the new CAs' keys.
     pub ca_algorithm: KeyAlgorithm,
     /// How the cluster's kubeadm derives a CA's subject key identifier.
     pub ca_key_id: KeyIdHash,
+    /// How long the new CAs are valid, in seconds from `now`.
     pub ca_validity_secs: u64,
+    /// A new service-account signing key (`sa.key`) of this algorithm, if one is needed.
     pub service_account: Option<KeyAlgorithm>,
+    /// The leaf certificates to issue, each with a new key.
     pub leaves: Vec<&'a Profile>,
+    /// The issuing time: the clock is passed in so tests can fix it.
     pub now: OffsetDateTime,
 }
 
 /// What was made, in the order asked for.
 pub struct Minted {
+    /// The new CAs, in the order of [`Order::cas`].
     pub cas: Vec<(CaId, Ca)>,
+    /// The new service-account key, if one was asked for.
     pub service_account: Option<PrivateKey>,
+    /// The issued leaves, in the order of [`Order::leaves`].
     pub leaves: Vec<IssuedCert>,
 }
 
@@ -42,6 +51,8 @@ enum Issuer<'a> {
     Failed,
 }
 
+/// Makes everything in `order` in one parallel pass, signing leaves with `existing` CAs
+/// or the new ones; an error names the CA, key or leaf that failed.
 pub fn mint(existing: &BTreeMap<CaId, Ca>, order: &Order) -> Result<Minted> {
     let new_cas: Vec<OnceLock<Result<Ca>>> = order.cas.iter().map(|_| OnceLock::new()).collect();
     let leaves: Vec<OnceLock<Result<IssuedCert>>> = order.leaves.iter().map(|_| OnceLock::new()).collect();

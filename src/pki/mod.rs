@@ -35,12 +35,16 @@ pub fn pem_encode(tag: &str, der: &[u8]) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CaId {
+    /// The cluster CA (`ca.crt`): signs the API server, kubelets and every kubeconfig's user.
     Kubernetes,
+    /// The front-proxy CA: signs the client certificate the API server shows extension API servers.
     FrontProxy,
+    /// etcd's CA: signs etcd's server and peer certificates and its clients'.
     Etcd,
 }
 
 impl CaId {
+    /// The three, in the order the state lists them.
     pub const ALL: [CaId; 3] = [CaId::Kubernetes, CaId::FrontProxy, CaId::Etcd];
 
     /// Path of the CA's files under the pki directory, without extension.
@@ -52,6 +56,7 @@ impl CaId {
         }
     }
 
+    /// The CA certificate's CN, as kubeadm names it (`kubernetes`, `front-proxy-ca`, `etcd-ca`).
     pub fn common_name(self) -> &'static str {
         match self {
             CaId::Kubernetes => "kubernetes",
@@ -61,10 +66,13 @@ impl CaId {
     }
 }
 
+/// An extended key usage: what a leaf certificate may be used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Usage {
+    /// TLS server: the API server, etcd, a kubelet's serving endpoint.
     ServerAuth,
+    /// TLS client: a component or user authenticating to a server.
     ClientAuth,
 }
 
@@ -73,16 +81,24 @@ pub enum Usage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Profile {
+    /// Subject CN: for a client certificate, the Kubernetes user name.
     pub common_name: String,
+    /// Subject O: for a client certificate, the Kubernetes groups.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub organizations: Vec<String>,
+    /// DNS subject alternative names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns_names: Vec<String>,
+    /// IP subject alternative names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip_addresses: Vec<IpAddr>,
+    /// The extended key usages.
     pub usages: Vec<Usage>,
+    /// The CA that signs it.
     pub issuer: CaId,
+    /// The algorithm of the certificate's new key.
     pub algorithm: KeyAlgorithm,
+    /// notAfter is the issuing time plus this many seconds.
     pub validity_seconds: u64,
 }
 
@@ -109,7 +125,9 @@ impl Profile {
 /// One leaf certificate of a control-plane node, by its path under `pki/` (no extension).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeafSpec {
+    /// The path under `/etc/kubernetes/pki`, without `.crt`/`.key` (e.g. `etcd/peer`).
     pub stem: &'static str,
+    /// What the certificate says.
     pub profile: Profile,
 }
 

@@ -31,6 +31,7 @@ fn ca_mounts(host_ca_dirs: &[&str]) -> Vec<HostMount> {
     m
 }
 
+/// kube-apiserver's static pod: kubeadm's manifest for the node, with the spec's extraArgs.
 pub fn apiserver(cluster: &Cluster, node: &Node, host_ca_dirs: &[&str]) -> Pod {
     let addr = node.address;
     let local = localhost(addr.is_ipv6());
@@ -93,6 +94,7 @@ pub fn apiserver(cluster: &Cluster, node: &Node, host_ca_dirs: &[&str]) -> Pod {
     .build()
 }
 
+/// kube-controller-manager's static pod, with the spec's extraArgs.
 pub fn controller_manager(cluster: &Cluster, node: &Node, host_ca_dirs: &[&str]) -> Pod {
     let kubeconfig = "/etc/kubernetes/controller-manager.conf";
     let net = &cluster.networking;
@@ -156,6 +158,7 @@ pub fn controller_manager(cluster: &Cluster, node: &Node, host_ca_dirs: &[&str])
     .build()
 }
 
+/// kube-scheduler's static pod, with the spec's extraArgs.
 pub fn scheduler(cluster: &Cluster, node: &Node) -> Pod {
     let kubeconfig = "/etc/kubernetes/scheduler.conf";
     let local = localhost(node.address.is_ipv6());

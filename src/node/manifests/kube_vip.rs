@@ -22,6 +22,7 @@ pub enum KubeVipKubeconfig {
 }
 
 impl KubeVipKubeconfig {
+    /// The kubeconfig's path on the node, mounted into kube-vip's pod.
     pub fn host_path(self) -> &'static str {
         match self {
             KubeVipKubeconfig::Admin => "/etc/kubernetes/admin.conf",
@@ -34,6 +35,7 @@ fn env(name: &str, value: &str) -> EnvVar {
     EnvVar { name: name.to_string(), value: Some(value.to_string()), ..Default::default() }
 }
 
+/// kube-vip's static pod, announcing the VIP over ARP from the lease holder.
 pub fn kube_vip(vip: &Vip, kubeconfig: KubeVipKubeconfig) -> Pod {
     let subnet = if vip.address.is_ipv6() { "128" } else { "32" };
     let env = vec![

@@ -22,6 +22,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::model::Cluster;
 
+/// Where the kubelet reads static pod manifests (`staticPodPath`).
 pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
 
 /// kubeadm's `system-node-critical` priority value.
