@@ -127,17 +127,7 @@ enum Target<'a> {
 
 fn bake_into(opts: &Options, target: Target) -> Result<Report> {
     let templates = Templates::load(opts.templates.as_deref())?;
-    // What every node renders is compiled on another core while the spec and the state
-    // are read (for one node, compiling the first-boot script is a tenth of the bake). The
-    // bake itself goes on in this thread: handing it to the pool cost the time a worker
-    // takes to wake up and take it.
-    let report = rayon::in_place_scope(|scope| {
-        scope.spawn(|_| templates.compile(firstboot::TEMPLATES));
-        bake_with(opts, &templates, target)
-    });
-    // Freeing the compiled templates is a twentieth of a one-node bake: a worker does it.
-    rayon::spawn(move || drop(templates));
-    report
+    bake_with(opts, &templates, target)
 }
 
 fn bake_with(opts: &Options, templates: &Templates, target: Target) -> Result<Report> {
@@ -251,12 +241,8 @@ fn bake_with(opts: &Options, templates: &Templates, target: Target) -> Result<Re
             let files = user_data.files.iter().map(|r| (format!("{}/{}", plan.name, r.name), &r.bytes[..], 0o600));
             Ok((summary, write_all(files.collect())?))
         };
-        // The rootfs is written while the user-data is rendered: with fewer machines than
-        // cores a core would idle otherwise (it is most of a one-node bake), and with more
-        // the pool's other threads simply take the next machine.
-        let (rendered, rootfs_sums) = rayon::join(user_data, rootfs);
-        let mut sums = rootfs_sums?;
-        let (summary, user_data_sums) = rendered?;
+        let mut sums = rootfs()?;
+        let (summary, user_data_sums) = user_data()?;
         sums.extend(user_data_sums);
         bar.inc(1);
         Ok(BakedNode { summary, pool: plan.pool.clone(), sums })
@@ -308,15 +294,10 @@ fn bake_with(opts: &Options, templates: &Templates, target: Target) -> Result<Re
                 None => {
                     let staging = Staging::new(&opts.out, 0o700, false)?.reusing_previous();
                     let sink = Sink::Staging(&staging);
-                    // The state is saved while the nodes are baked; both must be done before
-                    // the output is committed, so the output never refers to a state that
-                    // is not on disk.
-                    let (saved, baked) = rayon::join(
-                        || unsaved.map(state::Unsaved::save).transpose(),
-                        || crate::parallel_map(&machines, |m| node_baked(m, &sink)),
-                    );
-                    saved?;
-                    (baked, Some(staging))
+                    // The state is saved before the output is committed, so the output
+                    // never refers to a state that is not on disk.
+                    unsaved.map(state::Unsaved::save).transpose()?;
+                    (crate::parallel_map(&machines, |m| node_baked(m, &sink)), Some(staging))
                 }
             }
         }

@@ -319,20 +319,14 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<(State
         wanted.iter().map(|(stem, profile)| Ok((stem, profile, pair(stem, "crt", "key")?))).collect::<Result<_>>()?;
     // A stored leaf whose profile is unchanged is checked (its key, its CA's signature, its
     // expiry) before reuse: on every core, as a warm bake of many control planes is mostly that.
-    // A new state has none, and need not wait for a worker to find that out.
-    let check = |(stem, profile, files): &(&String, &Profile, Option<PemPair>)| match files {
-        Some((crt, key)) if recorded.get(*stem) == Some(*profile) => {
-            check_leaf(stem, crt, key, &cas[&profile.issuer])?;
-            Ok(Some(ParsedCert::from_pem(crt)?.0.not_after <= now))
-        }
-        _ => Ok(None),
-    };
-    let checked: Vec<std::result::Result<Option<bool>, String>> = if stored.iter().any(|(_, _, files)| files.is_some())
-    {
-        crate::parallel_map(&stored, check)
-    } else {
-        stored.iter().map(check).collect()
-    };
+    let checked: Vec<std::result::Result<Option<bool>, String>> =
+        crate::parallel_map(&stored, |(stem, profile, files)| match files {
+            Some((crt, key)) if recorded.get(*stem) == Some(*profile) => {
+                check_leaf(stem, crt, key, &cas[&profile.issuer])?;
+                Ok(Some(ParsedCert::from_pem(crt)?.0.not_after <= now))
+            }
+            _ => Ok(None),
+        });
     for ((stem, profile, files), expired) in stored.into_iter().zip(checked) {
         let Some((crt, key)) = files else {
             to_issue.push((stem, profile));
