@@ -17,21 +17,12 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    // glibc grows each thread's heap by exactly what an allocation needs, one mprotect call
-    // a time: some seventy calls in a one-node bake. With a megabyte of headroom a heap is
-    // made once; pages no allocation touches cost nothing.
-    #[cfg(target_env = "gnu")]
-    // SAFETY: mallopt only sets an allocator parameter; called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_TOP_PAD, 1 << 20);
-    }
     // Parsed first: help and usage errors end the process inside clap.
     let cli = cli::Cli::parse_args();
     // SIGINT, SIGTERM and SIGHUP remove what is staged (keys among it) before the process
     // dies of them (kubebake::files::cleanup): blocked here, before the first thread starts, so
     // that every thread inherits the mask and only the signal thread takes them.
     let signals = kubebake::files::cleanup::block_signals();
-    let warm_up = kubebake::warm_up_in_background();
     signals.watch_in_background();
     // A panic aborts a release build with nothing unwound: remove what is staged first.
     let report_panic = std::panic::take_hook();
@@ -40,7 +31,6 @@ fn main() -> ExitCode {
         kubebake::files::cleanup::abandon_after_panic();
     }));
     let result = run(cli.command, cli.global.quiet);
-    warm_up.wait();
     // Dies here of a signal that arrived, once what it found staged is removed.
     kubebake::files::cleanup::finish();
     match result {

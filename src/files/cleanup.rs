@@ -196,9 +196,8 @@ pub fn block_signals() -> Blocked {
 }
 
 impl Blocked {
-    /// Starts the thread that takes the signals: from rayon's pool, so that creating it
-    /// (some 30 µs) is not on the main thread's way; a signal that arrives before it waits,
-    /// blocked, until it is taken. Call after the pool has started (`warm_up_in_background`).
+    /// Starts the thread that takes the signals; a signal that arrives before it waits,
+    /// blocked, until it is taken.
     pub fn watch_in_background(self) {
         let set = self.0;
         // SAFETY: `set` is an initialised signal set.
@@ -208,24 +207,21 @@ impl Blocked {
             // All three were ignored when the process started: nothing to take.
             return;
         }
-        rayon::spawn(move || {
-            let watcher = std::thread::Builder::new().name("signals".into()).spawn(move || {
-                loop {
-                    let mut sig = 0;
-                    // SAFETY: `set` is an initialised signal set; sigwait writes `sig`.
-                    if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
-                        SIGNAL.store(sig, Ordering::SeqCst);
-                        abandon();
-                        die(sig);
-                    }
+        let watcher = std::thread::Builder::new().name("signals".into()).spawn(move || {
+            loop {
+                let mut sig = 0;
+                // SAFETY: `set` is an initialised signal set; sigwait writes `sig`.
+                if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+                    SIGNAL.store(sig, Ordering::SeqCst);
+                    abandon();
+                    die(sig);
                 }
-            });
-            if let Err(e) = watcher {
-                // Every thread has the signals blocked and none takes them: say so. (A
-                // system that cannot start this thread could not start rayon's pool either.)
-                eprintln!("warning: cannot start the thread that takes signals ({e}); only SIGKILL stops this run");
             }
         });
+        if let Err(e) = watcher {
+            // Every thread has the signals blocked and none takes them: say so.
+            eprintln!("warning: cannot start the thread that takes signals ({e}); only SIGKILL stops this run");
+        }
     }
 }
 

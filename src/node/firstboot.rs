@@ -16,15 +16,6 @@ use crate::node::plan::{
 };
 use crate::node::templates::Templates;
 
-/// The templates every node renders.
-pub const TEMPLATES: &[&str] = &[
-    "firstboot.sh.tera",
-    "kubebake-firstboot.service.tera",
-    "modules-load.conf.tera",
-    "sysctl.conf.tera",
-    "containerd-config.toml.tera",
-];
-
 /// Where an image for `packages: bundle` carries the `kubebake bundle` archive.
 pub const BUNDLE_PATH: &str = "/opt/kubebake/bundle.tar";
 /// Where first boot unpacks and checks it (the archive's top directory inside).

@@ -92,14 +92,6 @@ impl Templates {
         compiled.as_ref().map_err(|m| Error::Usage(m.clone()))
     }
 
-    /// Compiles `names` now, e.g. on another core while other work runs; a template with
-    /// an error reports it when rendered.
-    pub fn compile(&self, names: &[&str]) {
-        for name in names {
-            let _ = self.compiled(name);
-        }
-    }
-
     /// Compiles every template.
     pub fn check_all(&self) -> Result<()> {
         self.sources.iter().try_for_each(|(name, _)| self.compiled(name).map(|_| ()))

@@ -1,12 +1,9 @@
-//! Everything new a bake needs, made in one parallel pass: keys, CAs and the leaves they
-//! sign. A leaf's key is made at once; the leaf is signed as soon as its CA exists, by
-//! whichever thread finishes last of the two. So no core waits for every key before the
-//! CAs are signed, or for every CA before the first leaf is (on two cores those waits were
-//! a fifth of a one-node bake), and the caller hands the pool one job instead of three.
+//! Everything new a bake needs, made in two parallel passes: every key (and every new CA,
+//! self-signed as soon as its key exists), then every leaf signed by its CA.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, OnceLock};
 
+use rayon::prelude::*;
 use time::OffsetDateTime;
 
 use super::{Ca, CaId, IssuedCert, PrivateKey, Profile};
@@ -43,95 +40,56 @@ pub struct Minted {
     pub leaves: Vec<IssuedCert>,
 }
 
-/// A CA as its leaves see it: there already, or still to be signed, with the leaves whose
-/// keys are ready parked until it is.
-enum Issuer<'a> {
-    Ready(&'a Ca),
-    Pending(Vec<(usize, PrivateKey)>),
-    Failed,
+/// One job of the first pass.
+enum Job {
+    Ca(CaId),
+    Key(KeyAlgorithm),
+}
+
+/// What a job of the first pass made.
+enum Made {
+    Ca(Result<Ca>),
+    Key(Result<PrivateKey>),
 }
 
 /// Makes everything in `order` in one parallel pass, signing leaves with `existing` CAs
 /// or the new ones; an error names the CA, key or leaf that failed.
 pub fn mint(existing: &BTreeMap<CaId, Ca>, order: &Order) -> Result<Minted> {
-    let new_cas: Vec<OnceLock<Result<Ca>>> = order.cas.iter().map(|_| OnceLock::new()).collect();
-    let leaves: Vec<OnceLock<Result<IssuedCert>>> = order.leaves.iter().map(|_| OnceLock::new()).collect();
-    let service_account = OnceLock::new();
-    let issuers: BTreeMap<CaId, Mutex<Issuer>> = CaId::ALL
-        .into_iter()
-        .map(|id| (id, Mutex::new(existing.get(&id).map_or(Issuer::Pending(Vec::new()), Issuer::Ready))))
+    // The CAs first, then the service account's key, then the leaves' keys.
+    let jobs: Vec<Job> = (order.cas.iter().map(|&id| Job::Ca(id)))
+        .chain(order.service_account.map(Job::Key))
+        .chain(order.leaves.iter().map(|p| Job::Key(p.algorithm)))
         .collect();
-    let lock = |id: CaId| issuers[&id].lock().unwrap_or_else(|e| e.into_inner());
-    let issue = |i: usize, ca: &Ca, key: PrivateKey| {
-        let _ = leaves[i].set(ca.issue_for_key(order.leaves[i], key, order.now));
-    };
-
-    rayon::scope(|scope| {
-        for (j, &id) in order.cas.iter().enumerate() {
-            let (new_cas, lock, issue) = (&new_cas, &lock, &issue);
-            scope.spawn(move |scope| {
-                let ca = new_cas[j].get_or_init(|| {
-                    let key = PrivateKey::generate(order.ca_algorithm).map_err(|e| Error::crypto(id.stem(), e))?;
-                    Ca::self_signed(id, key, order.ca_key_id, order.ca_validity_secs, order.now)
-                });
-                let next = if let Ok(ca) = ca { Issuer::Ready(ca) } else { Issuer::Failed };
-                let parked = match std::mem::replace(&mut *lock(id), next) {
-                    Issuer::Pending(parked) => parked,
-                    _ => Vec::new(),
-                };
-                if let Ok(ca) = ca {
-                    for (i, key) in parked {
-                        scope.spawn(move |_| issue(i, ca, key));
-                    }
-                }
-            });
-        }
-        if let Some(algorithm) = order.service_account {
-            let service_account = &service_account;
-            scope.spawn(move |_| {
-                let _ = service_account.set(PrivateKey::generate(algorithm));
-            });
-        }
-        for (i, profile) in order.leaves.iter().enumerate() {
-            let (leaves, lock, issue) = (&leaves, &lock, &issue);
-            scope.spawn(move |_| {
-                let key = match PrivateKey::generate(profile.algorithm) {
-                    Ok(key) => key,
-                    Err(e) => {
-                        let _ = leaves[i].set(Err(Error::crypto("generating a key", e)));
-                        return;
-                    }
-                };
-                let mut issuer = lock(profile.issuer);
-                match &mut *issuer {
-                    Issuer::Ready(ca) => {
-                        let ca = *ca;
-                        drop(issuer);
-                        issue(i, ca, key);
-                    }
-                    Issuer::Pending(parked) => parked.push((i, key)),
-                    Issuer::Failed => {}
-                }
-            });
+    let made = crate::parallel_map(&jobs, |job| match *job {
+        Job::Ca(id) => Made::Ca(
+            PrivateKey::generate(order.ca_algorithm)
+                .map_err(|e| Error::crypto(id.stem(), e))
+                .and_then(|key| Ca::self_signed(id, key, order.ca_key_id, order.ca_validity_secs, order.now)),
+        ),
+        Job::Key(algorithm) => {
+            Made::Key(PrivateKey::generate(algorithm).map_err(|e| Error::crypto("generating a key", e)))
         }
     });
-
     let mut cas = Vec::new();
-    for (id, ca) in order.cas.iter().zip(new_cas) {
-        cas.push((*id, ca.into_inner().expect("every CA task ran")?));
+    let mut keys = Vec::new();
+    for (job, made) in jobs.iter().zip(made) {
+        match (job, made) {
+            (Job::Ca(id), Made::Ca(ca)) => cas.push((*id, ca?)),
+            (Job::Key(_), Made::Key(key)) => keys.push(key?),
+            _ => unreachable!("each job makes its own kind"),
+        }
     }
-    let service_account = match service_account.into_inner() {
-        Some(key) => Some(key.map_err(|e| Error::crypto("generating a key", e))?),
-        None => None,
-    };
-    // A leaf of a CA that failed has no result; that CA's error was returned above.
-    let leaves = leaves
-        .into_iter()
-        .zip(&order.leaves)
-        .map(|(leaf, profile)| {
-            leaf.into_inner().unwrap_or_else(|| {
-                Err(Error::crypto(&profile.common_name, format!("no CA {} to sign it", profile.issuer.stem())))
-            })
+    let leaf_keys = keys.split_off(usize::from(order.service_account.is_some()));
+    let service_account = keys.pop();
+
+    let issuer = |id: CaId| existing.get(&id).or_else(|| cas.iter().find(|(c, _)| *c == id).map(|(_, ca)| ca));
+    let leaves = order
+        .leaves
+        .par_iter()
+        .zip(leaf_keys)
+        .map(|(profile, key)| match issuer(profile.issuer) {
+            Some(ca) => ca.issue_for_key(profile, key, order.now),
+            None => Err(Error::crypto(&profile.common_name, format!("no CA {} to sign it", profile.issuer.stem()))),
         })
         .collect::<Result<_>>()?;
     Ok(Minted { cas, service_account, leaves })

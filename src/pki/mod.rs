@@ -17,14 +17,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Cluster, Host, KeyAlgorithm, Node, San};
 
-/// Makes one throwaway key and certificate: see [`crate::warm_up_in_background`].
-pub fn warm_up() {
-    if let Ok(key) = PrivateKey::generate(KeyAlgorithm::EcdsaP256) {
-        let hash = crate::model::versions::DEFAULT_VERSION.kubeadm().ca_key_id;
-        let _ = Ca::self_signed(CaId::Kubernetes, key, hash, 3600, time::OffsetDateTime::now_utc());
-    }
-}
-
 /// PEM with LF line endings and 64-column lines, as Go's `encoding/pem` writes it.
 pub fn pem_encode(tag: &str, der: &[u8]) -> String {
     let block = pem::Pem::new(tag, der.to_vec());

@@ -310,8 +310,7 @@ struct LeafPlan<'w> {
 
 /// For each stored leaf whose profile is unchanged: checked (its key, its CA's signature),
 /// whether it has expired; None for the others. On every core, as a warm bake of many
-/// control planes is mostly this; a new state has none, and need not wait for a worker to
-/// find that out.
+/// control planes is mostly this.
 fn check_stored_leaves(
     stored: &[StoredLeaf],
     recorded: &BTreeMap<String, Profile>,
@@ -327,11 +326,7 @@ fn check_stored_leaves(
             _ => Ok(None),
         }
     };
-    if stored.iter().any(|(_, _, files)| files.is_some()) {
-        crate::parallel_map(stored, check)
-    } else {
-        stored.iter().map(check).collect()
-    }
+    crate::parallel_map(stored, check)
 }
 
 /// Whether a stored leaf is sound: its key is its certificate's, and its CA signed it.

@@ -18,7 +18,6 @@ use crate::deliver::Platform;
 use crate::error::{Error, Problem, Result};
 use crate::model::Cluster;
 use crate::model::profile::Packages;
-use crate::node::firstboot;
 use crate::node::templates::Templates;
 use crate::pki::kubeconfig;
 use crate::pki::{CaId, ca_cert_hash};
@@ -91,17 +90,7 @@ enum Target<'a> {
 
 fn bake_into(opts: &Options, target: Target) -> Result<Report> {
     let templates = Templates::load(opts.templates.as_deref())?;
-    // What every node renders is compiled on another core while the spec and the state
-    // are read (for one node, compiling the first-boot script is a tenth of the bake). The
-    // bake itself goes on in this thread: handing it to the pool cost the time a worker
-    // takes to wake up and take it.
-    let report = rayon::in_place_scope(|scope| {
-        scope.spawn(|_| templates.compile(firstboot::TEMPLATES));
-        bake_with(opts, &templates, target)
-    });
-    // Freeing the compiled templates is a twentieth of a one-node bake: a worker does it.
-    rayon::spawn(move || drop(templates));
-    report
+    bake_with(opts, &templates, target)
 }
 
 /// `kubebake bake`: bakes, and keeps `--show-token` for the report.

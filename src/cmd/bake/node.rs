@@ -33,12 +33,8 @@ impl Baker<'_> {
     /// time per core, so memory holds a few nodes' files rather than the whole output.
     pub(super) fn bake(&self, machine: &Machine, sink: &Sink) -> Result<BakedNode> {
         let plan = self.plan(machine)?;
-        // The rootfs is written while the user-data is rendered: with fewer machines than
-        // cores a core would idle otherwise (it is most of a one-node bake), and with more
-        // the pool's other threads simply take the next machine.
-        let (rendered, rootfs_sums) = rayon::join(|| self.user_data(&plan, sink), || rootfs(&plan, sink));
-        let mut sums = rootfs_sums?;
-        let (summary, user_data_sums) = rendered?;
+        let mut sums = rootfs(&plan, sink)?;
+        let (summary, user_data_sums) = self.user_data(&plan, sink)?;
         sums.extend(user_data_sums);
         self.bar.inc(1);
         Ok(BakedNode { summary, pool: plan.pool.clone(), sums })

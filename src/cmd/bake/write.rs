@@ -86,15 +86,10 @@ fn staged(
 ) -> Result<(Baked, Option<Staging>)> {
     let staging = Staging::new(&opts.out, 0o700, false)?.reusing_previous();
     let sink = Sink::Staging(&staging);
-    // The state is saved while the nodes are baked; both must be done before
-    // the output is committed, so the output never refers to a state that
-    // is not on disk.
-    let (saved, baked) = rayon::join(
-        || unsaved.map(state::Unsaved::save).transpose(),
-        || crate::parallel_map(machines, |m| baker.bake(m, &sink)),
-    );
-    saved?;
-    Ok((baked, Some(staging)))
+    // The state is saved before the output is committed, so the output never refers to a
+    // state that is not on disk.
+    unsaved.map(state::Unsaved::save).transpose()?;
+    Ok((crate::parallel_map(machines, |m| baker.bake(m, &sink)), Some(staging)))
 }
 
 /// Adds the operator's kubeconfig and SHA256SUMS to what the machines wrote, and commits
