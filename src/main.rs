@@ -104,6 +104,7 @@ fn run(command: cli::Command) -> Result<()> {
                 }
             }
         }
+        #[cfg(feature = "bundle")]
         cli::Command::Bundle { spec, out, arch, rewrite, pins, trust_origin, json } => {
             let rewrites = rewrite
                 .iter()
