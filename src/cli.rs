@@ -81,6 +81,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    #[cfg(feature = "bundle")]
     /// Fetch, once, on a connected machine, everything the cluster's nodes would download
     /// (kubeadm, kubelet, kubectl, the CNI plugins, every image, Calico's manifests), check
     /// each against its published sha256 or digest, and write one deterministic archive for

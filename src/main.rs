@@ -53,6 +53,7 @@ fn run(command: cli::Command, quiet: bool) -> Result<()> {
             bake(args, how(json))
         }
         C::Images { spec, json } => show(&cmd::images::images(&spec)?, how(json)),
+        #[cfg(feature = "bundle")]
         C::Bundle { spec, out, arch, rewrite, pins, trust_origin, json } => {
             let progress = how(json).progress();
             let opts = cmd::bundle::Options { spec, out, arch, rewrite, pins, trust_origin, progress };

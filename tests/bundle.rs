@@ -3,6 +3,9 @@
 //! server for binaries and their `.sha256` files. With the e2e kit present its real
 //! binaries and images are bundled; otherwise small stand-ins made here.
 
+// The command exists only with the `bundle` feature (on by default).
+#![cfg(feature = "bundle")]
+
 mod common;
 
 use std::fs;

@@ -4,6 +4,7 @@
 //! reads the flags, calls it and builds the report.
 
 pub mod bake;
+#[cfg(feature = "bundle")]
 pub mod bundle;
 pub mod check;
 pub mod completions;

@@ -1,6 +1,7 @@
 //! Writers from a node's plan to user-data. They add nothing of their own: what lands on
 //! a node is decided in the plan, so every format lands the same files.
 
+#[cfg(feature = "bundle")]
 pub mod bundle;
 pub mod cloud_init;
 pub mod ignition;
