@@ -912,7 +912,7 @@ print(json.dumps([yaml.safe_load(text), yaml.load(text, Loader=yaml.CSafeLoader)
             plan.files.iter().map(|f| (f.path.clone(), f.contents.clone())).collect();
         assert_eq!(read_files, planned);
     }
-    // The files that went as encoded data decode to the planned bytes (serde_yaml's read).
+    // The files that went as encoded data decode to the planned bytes (read as YAML 1.2).
     let planned: BTreeMap<String, Vec<u8>> = plan.files.iter().map(|f| (f.path.clone(), f.contents.clone())).collect();
     assert_eq!(cloud_init_files(&text), planned);
     // The manifest itself gives the API server the flag as written.

@@ -159,7 +159,7 @@ pub fn check(opts: &Options) -> Result<Report> {
             let key = out.get(&format!("{stem}.key")).map(|k| String::from_utf8_lossy(k).into_owned());
             check_pair(rel, &text, key.as_deref(), &mut findings);
         } else if rel.ends_with(".conf") && text.contains("client-certificate-data:") {
-            let kc: crate::pki::kubeconfig::Kubeconfig = match serde_yaml::from_str(&text) {
+            let kc: crate::pki::kubeconfig::Kubeconfig = match crate::spec::yaml::from_str(&text) {
                 Ok(kc) => kc,
                 Err(e) => {
                     findings.push(Finding { severity: Severity::Problem, message: format!("{rel}: unreadable ({e})") });

@@ -10,9 +10,11 @@ pub(crate) mod grammar;
 mod locate;
 pub mod profile;
 mod validate;
+pub mod yaml;
 
 pub use locate::Locator;
 pub use validate::DEFAULT_POOL_TOKEN_TTL;
+pub use yaml::Scalar;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -67,35 +69,36 @@ pub struct Spec {
     #[serde(default)]
     pub control_plane_endpoint: Option<String>,
     /// The pod and service ranges and the cluster's DNS domain.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub networking: Networking,
     /// The certificates kubebake issues: key algorithm, lifetimes, extra names.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub pki: Pki,
     /// The bootstrap token nodes join with, and how long they try.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub join: Join,
     /// Every node by name, in order; the first control plane runs kubeadm init. Required,
     /// with at least one control plane.
+    #[serde(deserialize_with = "or_default")]
     pub nodes: Vec<NodeSpec>,
     /// Any number of identical workers per pool, from one user-data each: the machine's
     /// hostname names the node (autoscaling groups, MachineSets).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub worker_pools: Vec<WorkerPoolSpec>,
     /// Where control-plane images come from (kubeadm's `imageRepository`).
     #[serde(default)]
     pub image_repository: Option<String>,
     /// The API server's extra flags.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub api_server: Component,
     /// The controller manager's extra flags.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub controller_manager: Component,
     /// The scheduler's extra flags.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub scheduler: Component,
     /// etcd's extra flags.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub etcd: Component,
     /// A virtual IP for the endpoint, announced by kube-vip on every control plane.
     #[serde(default)]
@@ -120,7 +123,7 @@ pub struct Spec {
     #[serde(default)]
     pub login: Option<LoginSpec>,
     /// containerd registry mirrors: registry host to mirror URLs, tried in order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub registry_mirrors: BTreeMap<String, Vec<String>>,
     /// Static addressing for every node (its `address` with this prefix and gateway);
     /// without it nodes use DHCP.
@@ -128,7 +131,7 @@ pub struct Spec {
     pub node_network: Option<NodeNetworkSpec>,
     /// kubeadm preflight checks to treat as warnings on every node (`--ignore-preflight-errors`),
     /// e.g. NumCPU on small machines.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub ignore_preflight_errors: Vec<String>,
     /// The nodes' files sealed in the user-data (opt-in).
     #[serde(default)]
@@ -155,7 +158,7 @@ pub struct LoginSpec {
     /// is created at first boot.
     pub user: Option<String>,
     /// OpenSSH public key lines (`type base64-key [comment]`) that may log in as the user.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub ssh_authorized_keys: Vec<String>,
 }
 
@@ -171,7 +174,7 @@ pub struct NodeNetworkSpec {
     /// The default gateway, on every node's network. Required.
     pub gateway: String,
     /// DNS servers, as IP addresses.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub nameservers: Vec<String>,
 }
 
@@ -182,8 +185,8 @@ pub struct Component {
     /// Flags without their leading `--`; kubeadm's semantics: a flag the component already
     /// gets is overridden, any other is added. Values may be any YAML scalar that reads as
     /// one line of printable text.
-    #[serde(default)]
-    pub extra_args: BTreeMap<String, serde_yaml::Value>,
+    #[serde(default, deserialize_with = "or_default")]
+    pub extra_args: BTreeMap<String, Scalar>,
 }
 
 /// The spec's `vip`.
@@ -218,7 +221,7 @@ pub struct CniSpec {
     /// Image registry for Calico's images (air-gapped installs).
     pub registry: Option<String>,
     /// Where the manifest comes from; Calico's own for the release and mode by default.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub manifest: ManifestSource,
 }
 
@@ -260,7 +263,7 @@ pub struct Pki {
     /// How long the CAs live, as a Go duration; 87600h (ten years) by default.
     pub ca_certificate_validity_period: Option<String>,
     /// Extra IP addresses and DNS names (wildcards allowed) in the API server's certificate.
-    #[serde(default, rename = "apiServerCertSANs")]
+    #[serde(default, rename = "apiServerCertSANs", deserialize_with = "or_default")]
     pub api_server_cert_sans: Vec<String>,
     /// kubeadm's external-CA mode: no CA key on any node; kubebake pre-issues every
     /// kubelet's client and serving certificates, and nothing signs CSRs in the cluster.
@@ -300,10 +303,10 @@ pub struct WorkerPoolSpec {
     pub name: String,
     /// Node labels the kubelet registers with. Values are read as any YAML so that an
     /// unquoted `true` or `1` is reported with its line rather than by serde.
-    #[serde(default)]
-    pub labels: BTreeMap<String, serde_yaml::Value>,
+    #[serde(default, deserialize_with = "or_default")]
+    pub labels: BTreeMap<String, Scalar>,
     /// Taints the kubelet registers the nodes with.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub taints: Vec<TaintSpec>,
     /// How long the pool's join token lives once kubeadm init created it (0: never expires).
     #[serde(default, rename = "tokenTTL")]
@@ -344,8 +347,8 @@ pub fn load(path: &Path) -> Result<Loaded> {
 /// Like [`load`], for a spec already in memory; `path` is only used in messages.
 pub fn parse(text: &str, path: &Path) -> Result<Loaded> {
     let fail = |problems: Vec<Problem>| Error::Spec(Problems { file: path.to_path_buf(), problems });
-    let file: ClusterFile = serde_yaml::from_str(text).map_err(|e| fail(vec![serde_problem(&e)]))?;
     let locator = Locator::new(text);
+    let file: ClusterFile = yaml::from_str(text).map_err(|e| fail(vec![yaml::problem(&e, &locator)]))?;
     let base = path.parent().unwrap_or(Path::new("."));
     match validate::validate(&file, &locator, base) {
         Ok((cluster, warnings)) => Ok(Loaded { cluster, warnings }),
@@ -353,23 +356,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Loaded> {
     }
 }
 
-pub(crate) fn serde_problem(e: &serde_yaml::Error) -> Problem {
-    // serde_yaml prefixes the message with the field path ("spec.nodes[0]: unknown field
-    // ...") and appends the position; split them so the output reads like our own errors.
-    let mut message = e.to_string();
-    if let Some(i) = message.find(" at line ") {
-        message.truncate(i);
-    }
-    let (path, message) = match message.split_once(": ") {
-        Some((p, m)) if !p.contains(' ') => (p.to_string(), m.to_string()),
-        _ => (String::new(), message),
-    };
-    let loc = e.location();
-    Problem {
-        path,
-        line: loc.as_ref().map(|l| l.line()),
-        column: loc.as_ref().map(|l| l.column()),
-        message,
-        file: None,
-    }
+/// A section or list written with nothing after its key (`nodes:`, or a list whose items
+/// are all commented out) is empty, not an error: YAML reads nothing as null.
+fn or_default<'de, D: serde::Deserializer<'de>, T: Deserialize<'de> + Default>(
+    d: D,
+) -> std::result::Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use crate::model::ExtraArgs;
-use crate::spec::Spec;
 use crate::spec::checker::Checker;
 use crate::spec::grammar::{self, UrlUse};
+use crate::spec::{Scalar, Spec};
 
 const DEFAULT_IMAGE_REPOSITORY: &str = "registry.k8s.io";
 
@@ -43,7 +43,7 @@ pub(super) fn check_extra_args(c: &mut Checker, spec: &Spec) -> ExtraArgs {
 }
 
 /// One component's flags: names without dashes, each value one scalar on one line.
-fn extra_args(c: &mut Checker, path: &str, args: &BTreeMap<String, serde_yaml::Value>) -> BTreeMap<String, String> {
+fn extra_args(c: &mut Checker, path: &str, args: &BTreeMap<String, Scalar>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for (name, value) in args {
         let field = format!("{path}.{name}");
@@ -55,10 +55,9 @@ fn extra_args(c: &mut Checker, path: &str, args: &BTreeMap<String, serde_yaml::V
             continue;
         }
         let text = match value {
-            serde_yaml::Value::String(s) => s.clone(),
-            serde_yaml::Value::Bool(b) => b.to_string(),
-            serde_yaml::Value::Number(n) => n.to_string(),
-            _ => {
+            Scalar::String(s) | Scalar::Number(s) => s.clone(),
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Null | Scalar::Collection => {
                 c.error(&field, "must be a single value (string, number or boolean)");
                 continue;
             }

@@ -8,7 +8,7 @@ use super::duration_field;
 use crate::model::{Taint, WorkerPool};
 use crate::spec::checker::Checker;
 use crate::spec::grammar::{dns1123_label, dns1123_subdomain};
-use crate::spec::{Spec, TaintSpec, WorkerPoolSpec};
+use crate::spec::{Scalar, Spec, TaintSpec, WorkerPoolSpec};
 
 /// A pool's user-data lives as long as the pool, so its token must outlive kubeadm's 24 h
 /// default: 30 days lets an autoscaling group scale up for a month between rotations, and a
@@ -92,11 +92,18 @@ fn check_labels(c: &mut Checker, base: &str, pool: &WorkerPoolSpec) -> BTreeMap<
     for (key, value) in &pool.labels {
         let path = format!("{base}.labels.{key}");
         let value = match value {
-            serde_yaml::Value::String(s) => s.clone(),
-            serde_yaml::Value::Null => String::new(),
-            other => {
-                let text = serde_yaml::to_string(other).unwrap_or_default();
-                c.error(&path, format!("must be a string; quote it: '{}'", text.trim()));
+            Scalar::String(s) => s.clone(),
+            Scalar::Null => String::new(),
+            Scalar::Bool(b) => {
+                c.error(&path, format!("must be a string; quote it: '{b}'"));
+                continue;
+            }
+            Scalar::Number(n) => {
+                c.error(&path, format!("must be a string; quote it: '{n}'"));
+                continue;
+            }
+            Scalar::Collection => {
+                c.error(&path, "must be a string, not a list or a mapping");
                 continue;
             }
         };
