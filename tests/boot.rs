@@ -128,9 +128,9 @@ fn the_ha_example_boots_under_systemd_and_cloud_init_and_first_boot_resumes_afte
 
     let b = Bake::new(&spec());
     b.bake(&[]).assert_ok();
-    let model: serde_yaml::Value = serde_yaml::from_str(&spec()).unwrap();
+    let model = yaml_value(&spec());
     let nodes: Vec<(String, String)> = model["spec"]["nodes"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .map(|n| (n["name"].as_str().unwrap().to_string(), n["address"].as_str().unwrap().to_string()))

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use common::*;
 
-fn read_yaml(path: &Path) -> serde_yaml::Value {
-    serde_yaml::from_str(&fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+fn read_yaml(path: &Path) -> serde_json::Value {
+    yaml_value(&fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
 }
 
 #[test]
@@ -63,10 +63,9 @@ fn the_comparison_names_a_differing_flag() {
     // The check above can fail: a changed flag is reported by name.
     let theirs = read_yaml(&Path::new(REFERENCE).join("manifests/kube-apiserver.yaml"));
     let text = fs::read_to_string(Path::new(REFERENCE).join("manifests/kube-apiserver.yaml")).unwrap();
-    let ours: serde_yaml::Value =
-        serde_yaml::from_str(&text.replace("--secure-port=6443", "--secure-port=443")).unwrap();
+    let ours = yaml_value(&text.replace("--secure-port=6443", "--secure-port=443"));
     let diff = yaml_differences(&ours, &theirs);
-    assert_eq!(diff, vec![".spec.containers[0].command.--secure-port: ours is '443', kubeadm's is '6443'"]);
+    assert_eq!(diff, vec![".spec.containers[0].command.--secure-port: ours is \"443\", kubeadm's is \"6443\""]);
 }
 
 #[test]
@@ -81,7 +80,7 @@ fn every_manifest_parses_as_a_v1_pod() {
     for node in ["cp-1", "cp-2", "cp-3"] {
         for entry in fs::read_dir(b.node_file(node, "/etc/kubebake/manifests")).unwrap() {
             let text = fs::read_to_string(entry.unwrap().path()).unwrap();
-            let pod: k8s_openapi::api::core::v1::Pod = serde_yaml::from_str(&text).unwrap();
+            let pod: k8s_openapi::api::core::v1::Pod = kubebake::spec::yaml::from_str(&text).unwrap();
             let spec = pod.spec.unwrap();
             assert!(spec.host_network.unwrap());
             assert_eq!(spec.containers.len(), 1);
@@ -141,16 +140,15 @@ fn kubelet_configuration_and_flags_equal_each_minors_kubeadm() {
         // What kubeadm uploads as the kubelet-config ConfigMap is the document the first
         // control plane's kubeadm configuration carries.
         let cm = read_yaml(&reference.join("cluster-objects/kubelet-config-configmap.yaml"));
-        let uploaded: serde_yaml::Value = serde_yaml::from_str(cm["data"]["kubelet"].as_str().unwrap()).unwrap();
+        let uploaded = yaml_value(cm["data"]["kubelet"].as_str().unwrap());
         let docs = documents(&read(&b.node_file("cp-1", "/etc/kubebake/kubeadm-config.yaml")));
         assert_eq!(yaml_differences(&docs[2], &uploaded), Vec::<String>::new(), "{version}");
     }
 }
 
 /// Splits a multi-document YAML file into its documents.
-fn documents(text: &str) -> Vec<serde_yaml::Value> {
-    use serde::Deserialize;
-    serde_yaml::Deserializer::from_str(text).map(|d| serde_yaml::Value::deserialize(d).unwrap()).collect()
+fn documents(text: &str) -> Vec<serde_json::Value> {
+    yaml_documents(text)
 }
 
 #[test]
@@ -164,8 +162,7 @@ fn kubeadm_configuration_equals_what_each_minors_kubeadm_uploads() {
         let (init, cluster) = (&docs[0], &docs[1]);
         // ClusterConfiguration: field for field what kubeadm stored in the kubeadm-config ConfigMap.
         let cm = read_yaml(&reference.join("cluster-objects/kubeadm-config-configmap.yaml"));
-        let uploaded: serde_yaml::Value =
-            serde_yaml::from_str(cm["data"]["ClusterConfiguration"].as_str().unwrap()).unwrap();
+        let uploaded = yaml_value(cm["data"]["ClusterConfiguration"].as_str().unwrap());
         assert_eq!(yaml_differences(cluster, &uploaded), Vec::<String>::new(), "{version}");
         // InitConfiguration: the reference's token, TTL, usages, groups, node and endpoint.
         let input = documents(&fs::read_to_string(reference.join("kubeadm.yaml")).unwrap());
@@ -195,7 +192,7 @@ fn kubeadm_configuration_equals_what_each_minors_kubeadm_uploads() {
 
 fn manifest(b: &Bake, node: &str, name: &str) -> k8s_openapi::api::core::v1::Pod {
     let text = fs::read_to_string(b.node_file(node, &format!("/etc/kubebake/manifests/{name}.yaml"))).unwrap();
-    serde_yaml::from_str(&text).unwrap()
+    kubebake::spec::yaml::from_str(&text).unwrap()
 }
 
 fn flags(pod: &k8s_openapi::api::core::v1::Pod) -> Vec<String> {
@@ -238,7 +235,7 @@ fn kube_vip_runs_on_every_control_plane_with_the_right_kubeconfig() {
         assert!(admin.contains("server: https://10.0.0.10:6443"));
     }
     // After init the first control plane switches to admin.conf; that manifest is ready.
-    let after: k8s_openapi::api::core::v1::Pod = serde_yaml::from_str(
+    let after: k8s_openapi::api::core::v1::Pod = kubebake::spec::yaml::from_str(
         &fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/kube-vip-after-init.yaml")).unwrap(),
     )
     .unwrap();
@@ -399,7 +396,7 @@ fn joining_control_planes_get_their_own_join_configuration() {
     assert_eq!(join["controlPlane"]["localAPIEndpoint"]["advertiseAddress"], "10.0.0.12");
     assert_eq!(join["discovery"]["bootstrapToken"]["apiServerEndpoint"], "api.example.internal:6443");
     assert_eq!(join["nodeRegistration"]["name"], "cp-2");
-    let skipped: Vec<&str> = join["skipPhases"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let skipped: Vec<&str> = join["skipPhases"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     // The member joins through kubeadm's own etcd-join; kubebake's manifests stay as placed.
     assert_eq!(skipped, ["preflight", "control-plane-prepare/control-plane", "check-etcd", "kubelet-start"]);
     assert_eq!(join["nodeRegistration"]["ignorePreflightErrors"][0], "FileAvailable--etc-kubernetes-kubelet.conf");
@@ -408,7 +405,7 @@ fn joining_control_planes_get_their_own_join_configuration() {
         "kubeadm writes a joining member's etcd.yaml"
     );
     let init = &documents(&fs::read_to_string(b.node_file("cp-1", "/etc/kubebake/kubeadm-config.yaml")).unwrap())[0];
-    let skipped: Vec<&str> = init["skipPhases"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let skipped: Vec<&str> = init["skipPhases"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(skipped, ["preflight", "etcd", "control-plane", "kubelet-start", "kubelet-finalize"]);
     assert_eq!(init["timeouts"]["controlPlaneComponentHealthCheck"], "30m0s");
     for node in ["cp-1", "cp-2", "worker-1"] {

@@ -96,7 +96,7 @@ impl Drop for Members {
 
 fn etcd_command(b: &Bake, node: &str) -> Vec<String> {
     let text = fs::read_to_string(b.node_file(node, "/etc/kubebake/manifests/etcd.yaml")).unwrap();
-    let pod: k8s_openapi::api::core::v1::Pod = serde_yaml::from_str(&text).unwrap();
+    let pod: k8s_openapi::api::core::v1::Pod = kubebake::spec::yaml::from_str(&text).unwrap();
     pod.spec.unwrap().containers[0].command.clone().unwrap()
 }
 

@@ -55,8 +55,7 @@ fn no_node_holds_a_ca_key_and_every_kubelet_has_its_identity() {
             "{node}: key does not match"
         );
         // The kubelet's client identity in kubelet.conf.
-        let kc: serde_yaml::Value =
-            serde_yaml::from_slice(&fs::read(rootfs.join("etc/kubernetes/kubelet.conf")).unwrap()).unwrap();
+        let kc = yaml_value(&fs::read_to_string(rootfs.join("etc/kubernetes/kubelet.conf")).unwrap());
         let der = kc["users"][0]["user"]["client-certificate-data"].as_str().unwrap();
         let pem = b.path(&format!("{node}-kubelet-client.crt"));
         use base64::Engine;

@@ -330,7 +330,7 @@ const RUN_PATTERNS: &[&str] =
     &["a", "[", "{", "- ", "a: ", " ", "\n", "0", "\"", "&a ", "*a ", "\\", "é", "{a: ", "[a, "];
 /// Patterns that nest: libyaml's scanner takes time quadratic in the nesting of flow
 /// collections with keys (80 KB of `{a: ` takes 2 s), so their runs stay short enough to
-/// cross serde_yaml's depth limit (128) without slowing the whole run down.
+/// cross the parser's depth limit (64) without slowing the whole run down.
 const NESTING_PATTERNS: &[&str] = &["[", "{", "{a: ", "[a, "];
 const NON_UTF8: &[&[u8]] = &[b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc0\xaf", b"\xfe\xff", b"\x80"];
 
@@ -898,7 +898,7 @@ fn replay(opts: &Opts, dirs: &Dirs, sandbox: &Path) -> ExitCode {
         let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let is_state = file_name.starts_with("state-")
             || (!file_name.starts_with("spec-") && opts.targets == ["state"])
-            || (!file_name.starts_with("spec-") && serde_yaml::from_slice::<StateCase>(&bytes).is_ok());
+            || (!file_name.starts_with("spec-") && read_case(&bytes).is_ok());
         let outcome = if is_state {
             let t = state_t.get_or_insert_with(|| StateTarget::new(dirs, &sandbox.join("state-target")));
             match t.read_file(&bytes) {
@@ -1429,26 +1429,23 @@ impl SpecTarget {
         }
     }
 
-    fn random_scalar(&self, rng: &mut Rng) -> serde_yaml::Value {
-        use serde_yaml::Value;
+    fn random_scalar(&self, rng: &mut Rng) -> Yaml {
         let token = rng.pick(&self.values);
         match rng.below(6) {
             // As YAML would read the token: a number, a bool, null or a string.
-            0..=2 => serde_yaml::from_str(token).unwrap_or_else(|_| Value::String(token.clone())),
-            3 => Value::String(token.clone()),
-            4 => Value::Number(serde_yaml::Number::from(rng.next() as i64 >> rng.below(64))),
-            _ => Value::String(rng.pick(INTERESTING_NUMBERS).to_string()),
+            0..=2 => Yaml::parse(token).unwrap_or_else(|| Yaml::Str(token.clone())),
+            3 => Yaml::Str(token.clone()),
+            4 => Yaml::Int(rng.next() as i64 >> rng.below(64)),
+            _ => Yaml::Str(rng.pick(INTERESTING_NUMBERS).to_string()),
         }
     }
 
     /// A YAML-aware mutation: parse, change one node, serialise. False when the input is
     /// not YAML (or does not serialise back).
     fn mutate_yaml(&self, data: &mut Vec<u8>, pool: &[Vec<u8>], rng: &mut Rng) -> bool {
-        use serde_yaml::Value;
         let Ok(text) = std::str::from_utf8(data) else { return false };
-        let Ok(mut doc) = serde_yaml::from_str::<Value>(text) else { return false };
-        let donor: Option<Value> =
-            std::str::from_utf8(rng.pick::<Vec<u8>>(pool)).ok().and_then(|t| serde_yaml::from_str(t).ok());
+        let Some(mut doc) = Yaml::parse(text) else { return false };
+        let donor: Option<Yaml> = std::str::from_utf8(rng.pick::<Vec<u8>>(pool)).ok().and_then(Yaml::parse);
         let node = random_yaml_node(&mut doc, rng);
         match rng.below(14) {
             0 | 1 => *node = self.random_scalar(rng),
@@ -1458,17 +1455,16 @@ impl SpecTarget {
                 }
             }
             3 => match node {
-                Value::Mapping(m) if !m.is_empty() => {
-                    let k = m.keys().nth(rng.below(m.len())).cloned().expect("in range");
-                    m.remove(&k);
+                Yaml::Map(m) if !m.is_empty() => {
+                    m.remove(rng.below(m.len()));
                 }
-                Value::Sequence(s) if !s.is_empty() => {
+                Yaml::Seq(s) if !s.is_empty() => {
                     s.remove(rng.below(s.len()));
                 }
-                _ => *node = Value::Null,
+                _ => *node = Yaml::Null,
             },
             4 | 5 => match node {
-                Value::Mapping(m) => {
+                Yaml::Map(m) => {
                     let value = match &donor {
                         Some(d) if rng.chance(1, 2) => {
                             let mut d = d.clone();
@@ -1476,9 +1472,9 @@ impl SpecTarget {
                         }
                         _ => self.random_scalar(rng),
                     };
-                    m.insert(Value::String(rng.pick(FIELDS).to_string()), value);
+                    Yaml::insert(m, Yaml::Str(rng.pick(FIELDS).to_string()), value);
                 }
-                Value::Sequence(s) => {
+                Yaml::Seq(s) => {
                     let item =
                         if s.is_empty() || rng.chance(1, 3) { self.random_scalar(rng) } else { rng.pick(s).clone() };
                     let at = rng.below(s.len() + 1);
@@ -1486,21 +1482,20 @@ impl SpecTarget {
                 }
                 other => {
                     let v = std::mem::take(other);
-                    *other = Value::Sequence(vec![v]);
+                    *other = Yaml::Seq(vec![v]);
                 }
             },
             6 => match node {
-                Value::Mapping(m) if !m.is_empty() => {
-                    let k = m.keys().nth(rng.below(m.len())).cloned().expect("in range");
-                    let v = m.remove(&k).expect("present");
+                Yaml::Map(m) if !m.is_empty() => {
+                    let (k, v) = m.remove(rng.below(m.len()));
                     let new_key = match rng.below(4) {
                         0 => self.random_scalar(rng),
-                        1 => Value::String(format!("{}x", k.as_str().unwrap_or("k"))),
-                        _ => Value::String(rng.pick(FIELDS).to_string()),
+                        1 => Yaml::Str(format!("{}x", k.as_str().unwrap_or("k"))),
+                        _ => Yaml::Str(rng.pick(FIELDS).to_string()),
                     };
-                    m.insert(new_key, v);
+                    Yaml::insert(m, new_key, v);
                 }
-                Value::Sequence(s) if s.len() > 1 => {
+                Yaml::Seq(s) if s.len() > 1 => {
                     let (i, j) = (rng.below(s.len()), rng.below(s.len()));
                     s.swap(i, j);
                 }
@@ -1510,50 +1505,41 @@ impl SpecTarget {
                 // Change the node's type.
                 let v = std::mem::take(node);
                 *node = match v {
-                    Value::Mapping(m) => Value::Sequence(m.into_iter().map(|(_, v)| v).collect()),
-                    Value::Sequence(s) => Value::Mapping(
-                        s.into_iter()
-                            .enumerate()
-                            .map(|(i, v)| (Value::String(FIELDS[i % FIELDS.len()].into()), v))
-                            .collect(),
-                    ),
-                    scalar if rng.chance(1, 2) => Value::Sequence(vec![scalar]),
-                    scalar => {
-                        Value::Mapping([(Value::String(rng.pick(FIELDS).to_string()), scalar)].into_iter().collect())
+                    Yaml::Map(m) => Yaml::Seq(m.into_iter().map(|(_, v)| v).collect()),
+                    Yaml::Seq(s) => {
+                        let mut m = Vec::new();
+                        for (i, v) in s.into_iter().enumerate() {
+                            Yaml::insert(&mut m, Yaml::Str(FIELDS[i % FIELDS.len()].into()), v);
+                        }
+                        Yaml::Map(m)
                     }
+                    scalar if rng.chance(1, 2) => Yaml::Seq(vec![scalar]),
+                    scalar => Yaml::Map(vec![(Yaml::Str(rng.pick(FIELDS).to_string()), scalar)]),
                 };
             }
             8 => {
                 // Edit a scalar's text a little.
-                let text = match node {
-                    Value::String(s) => s.clone(),
-                    Value::Number(n) => n.to_string(),
-                    Value::Bool(b) => b.to_string(),
-                    _ => String::new(),
-                };
-                let mut bytes = text.into_bytes();
+                let mut bytes = node.scalar_text().unwrap_or_default().into_bytes();
                 mutate_bytes(&mut bytes, rng, &self.dict, None);
                 bytes.truncate(4096);
-                *node = Value::String(String::from_utf8_lossy(&bytes).into_owned());
+                *node = Yaml::Str(String::from_utf8_lossy(&bytes).into_owned());
             }
             9 => {
                 *node = match std::mem::take(node) {
-                    Value::String(s) => serde_yaml::from_str(&s).unwrap_or(Value::Null),
-                    Value::Number(n) => Value::String(n.to_string()),
-                    Value::Bool(b) => Value::String(b.to_string()),
-                    Value::Null => Value::String(String::new()),
-                    other => Value::String(serde_yaml::to_string(&other).unwrap_or_default()),
+                    Yaml::Str(s) => Yaml::parse(&s).unwrap_or(Yaml::Null),
+                    Yaml::Null => Yaml::Str(String::new()),
+                    other => Yaml::Str(other.scalar_text().or_else(|| other.write()).unwrap_or_default()),
                 };
             }
             10 => {
-                // Nesting, sometimes around serde_yaml's recursion limit (128).
-                let depth = if rng.chance(1, 4) { 120 + rng.below(20) } else { 1 + rng.below(5) };
+                // Nesting, sometimes around the parser's depth limit (64) and beyond.
+                let depth = if rng.chance(1, 4) { 56 + rng.below(84) } else { 1 + rng.below(5) };
                 let mut v = std::mem::take(node);
                 for _ in 0..depth {
                     v = if rng.chance(1, 2) {
-                        Value::Sequence(vec![v])
+                        Yaml::Seq(vec![v])
                     } else {
-                        Value::Mapping([(Value::String(rng.pick(FIELDS).to_string()), v)].into_iter().collect())
+                        Yaml::Map(vec![(Yaml::Str(rng.pick(FIELDS).to_string()), v)])
                     };
                 }
                 *node = v;
@@ -1561,23 +1547,20 @@ impl SpecTarget {
             11 => {
                 let v = std::mem::take(node);
                 let tag = ["!foo", "!!str", "!!binary", "!Cluster", "!x"][rng.below(5)];
-                *node = Value::Tagged(Box::new(serde_yaml::value::TaggedValue {
-                    tag: serde_yaml::value::Tag::new(tag),
-                    value: v,
-                }));
+                *node = Yaml::Tagged(tag.to_string(), Box::new(v));
             }
             12 => match node {
-                Value::Sequence(s) if !s.is_empty() => {
+                Yaml::Seq(s) if !s.is_empty() => {
                     let item = rng.pick(s).clone();
                     let n = if rng.chance(1, 8) { 200 + rng.below(800) } else { 1 + rng.below(8) };
                     s.extend(std::iter::repeat_n(item, n));
                 }
-                _ => *node = Value::Sequence(Vec::new()),
+                _ => *node = Yaml::Seq(Vec::new()),
             },
-            _ => *node = Value::Null,
+            _ => *node = Yaml::Null,
         }
-        match serde_yaml::to_string(&doc) {
-            Ok(s) if s.len() <= MAX_INPUT => {
+        match doc.write() {
+            Some(s) if s.len() <= MAX_INPUT => {
                 *data = s.into_bytes();
                 true
             }
@@ -1665,14 +1648,13 @@ impl SpecTarget {
     }
 }
 
-fn random_yaml_node<'a>(mut v: &'a mut serde_yaml::Value, rng: &mut Rng) -> &'a mut serde_yaml::Value {
-    use serde_yaml::Value;
+fn random_yaml_node<'a>(mut v: &'a mut Yaml, rng: &mut Rng) -> &'a mut Yaml {
     let mut depth = 0;
     loop {
         let children = match &*v {
-            Value::Mapping(m) => m.len(),
-            Value::Sequence(s) => s.len(),
-            Value::Tagged(_) => 1,
+            Yaml::Map(m) => m.len(),
+            Yaml::Seq(s) => s.len(),
+            Yaml::Tagged(..) => 1,
             _ => 0,
         };
         let stop = if depth == 0 { rng.chance(1, 12) } else { rng.chance(1, 3) };
@@ -1681,12 +1663,129 @@ fn random_yaml_node<'a>(mut v: &'a mut serde_yaml::Value, rng: &mut Rng) -> &'a 
         }
         let i = rng.below(children);
         v = match v {
-            Value::Mapping(m) => m.values_mut().nth(i).expect("in range"),
-            Value::Sequence(s) => &mut s[i],
-            Value::Tagged(t) => &mut t.value,
+            Yaml::Map(m) => &mut m[i].1,
+            Yaml::Seq(s) => &mut s[i],
+            Yaml::Tagged(_, t) => t,
             _ => unreachable!("has children"),
         };
         depth += 1;
+    }
+}
+
+/// A YAML document as the mutator sees it: keys of any kind, in document order, and tags.
+#[derive(Debug, Clone, Default, PartialEq)]
+enum Yaml {
+    #[default]
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Yaml>),
+    Map(Vec<(Yaml, Yaml)>),
+    Tagged(String, Box<Yaml>),
+}
+
+impl Yaml {
+    /// `text` as kubebake reads YAML; None when it does not read.
+    fn parse(text: &str) -> Option<Yaml> {
+        kubebake::spec::yaml::from_str(text).ok()
+    }
+
+    fn write(&self) -> Option<String> {
+        serde_saphyr::to_string(self).ok()
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        if let Yaml::Str(s) = self { Some(s) } else { None }
+    }
+
+    /// A scalar's text (a number or boolean as YAML writes it); None for anything else.
+    fn scalar_text(&self) -> Option<String> {
+        match self {
+            Yaml::Str(s) => Some(s.clone()),
+            Yaml::Bool(b) => Some(b.to_string()),
+            Yaml::Int(n) => Some(n.to_string()),
+            Yaml::UInt(n) => Some(n.to_string()),
+            Yaml::Float(f) => Some(f.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Sets `key` in a mapping: in place when it is there, at the end when not.
+    fn insert(map: &mut Vec<(Yaml, Yaml)>, key: Yaml, value: Yaml) {
+        match map.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = value,
+            None => map.push((key, value)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Yaml {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Yaml;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any YAML value")
+            }
+            fn visit_unit<E>(self) -> Result<Yaml, E> {
+                Ok(Yaml::Null)
+            }
+            fn visit_none<E>(self) -> Result<Yaml, E> {
+                Ok(Yaml::Null)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Yaml, D::Error> {
+                Yaml::deserialize(d)
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Yaml, E> {
+                Ok(Yaml::Bool(b))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Yaml, E> {
+                Ok(Yaml::Int(n))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Yaml, E> {
+                Ok(Yaml::UInt(n))
+            }
+            fn visit_f64<E>(self, f: f64) -> Result<Yaml, E> {
+                Ok(Yaml::Float(f))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Yaml, E> {
+                Ok(Yaml::Str(s.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Yaml, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element()? {
+                    out.push(v);
+                }
+                Ok(Yaml::Seq(out))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Yaml, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry()? {
+                    out.push((k, v));
+                }
+                Ok(Yaml::Map(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Serialize for Yaml {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Yaml::Null => s.serialize_unit(),
+            Yaml::Bool(b) => s.serialize_bool(*b),
+            Yaml::Int(n) => s.serialize_i64(*n),
+            Yaml::UInt(n) => s.serialize_u64(*n),
+            Yaml::Float(f) => s.serialize_f64(*f),
+            Yaml::Str(t) => s.serialize_str(t),
+            Yaml::Seq(items) => s.collect_seq(items),
+            Yaml::Map(entries) => s.collect_map(entries.iter().map(|(k, v)| (k, v))),
+            Yaml::Tagged(tag, v) => serde_saphyr::Tagged(v.as_ref(), Some(tag.clone())).serialize(s),
+        }
     }
 }
 
@@ -1848,9 +1947,9 @@ fn accepted_kind(c: &Cluster, warnings: &[kubebake::error::Problem], known: &BTr
     use kubebake::model::{Cni, Host, ManifestSource};
     let _ = (c.networking.first_service_ip(), c.networking.cluster_dns_ip(), c.endpoint.host_port(), c.endpoint.url());
     let cfg = kubebake::node::kubeadm_config::cluster_configuration(c);
-    let _ = serde_yaml::to_string(&cfg).expect("ClusterConfiguration serialises");
+    let _ = kubebake::fmt::yaml::to_string(&cfg);
     let kubelet = kubebake::node::kubeadm_config::kubelet_configuration(c);
-    let _ = serde_yaml::to_string(&kubelet).expect("KubeletConfiguration serialises");
+    let _ = kubebake::fmt::yaml::to_string(&kubelet);
     for node in &c.nodes {
         let _ = kubebake::node::kubeadm_config::kubelet_flags_env(c, node);
     }
@@ -1910,6 +2009,12 @@ struct StateInput {
     now: i64,
     /// Which spec of fuzz/corpus/state the bake is for.
     spec: usize,
+}
+
+/// A state crash file, as `StateTarget::to_file` writes it.
+fn read_case(bytes: &[u8]) -> Result<StateCase, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+    serde_saphyr::from_str(text).map_err(|e| e.to_string())
 }
 
 /// A state crash file: the clock, the spec and every file.
@@ -2555,9 +2660,9 @@ impl Target for StateTarget {
                     // Text when YAML gives it back byte for byte, else base64.
                     Entry::File(b) => match std::str::from_utf8(b) {
                         Ok(s)
-                            if serde_yaml::to_string(s)
+                            if serde_saphyr::to_string(&s)
                                 .ok()
-                                .and_then(|y| serde_yaml::from_str::<String>(&y).ok())
+                                .and_then(|y| serde_saphyr::from_str::<String>(&y).ok())
                                 .is_some_and(|back| back == s) =>
                         {
                             f.text = Some(s.to_string())
@@ -2572,12 +2677,12 @@ impl Target for StateTarget {
         let mut out = b"# A state directory for tests/fuzz.rs --replay: the clock, the spec in fuzz/corpus/state \
                         and each file.\n"
             .to_vec();
-        out.extend(serde_yaml::to_string(&case).expect("serialisable").into_bytes());
+        out.extend(serde_saphyr::to_string(&case).expect("serialisable").into_bytes());
         out
     }
 
     fn read_file(&self, bytes: &[u8]) -> Result<StateInput, String> {
-        let case: StateCase = serde_yaml::from_slice(bytes).map_err(|e| e.to_string())?;
+        let case = read_case(bytes)?;
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| e.to_string());
         let spec = self.specs.iter().position(|(n, _)| *n == case.spec).ok_or(format!("no spec {}", case.spec))?;
         let mut files = BTreeMap::new();

@@ -144,7 +144,7 @@ fn a_calico_registry_moves_the_operator_too_and_first_boot_pulls_from_it() {
     let Some(sed) = tool("sed", "sed") else { return };
     b.bake(&[]).assert_ok();
     let script = fs::read_to_string(b.node_file("cp-1", "/opt/kubebake/firstboot.sh")).unwrap();
-    let line = script.lines().find(|l| l.trim_start().starts_with("sed -i 's#image: docker.io")).expect(&script);
+    let line = script.lines().find(|l| l.trim_start().starts_with("sed -i 's#image: docker[.]io")).expect(&script);
     let program = line.trim_start().strip_prefix("sed -i '").unwrap().split('\'').next().unwrap();
     let manifest = "      image: quay.io/tigera/operator:v1.38.6\n      image: docker.io/calico/node:v3.30.3\n";
     let dir = tempfile::tempdir().unwrap();

@@ -50,10 +50,10 @@ fn an_ha_spec_from_flags_to_a_file() {
     run.assert_ok();
     assert!(run.stderr().contains("wrote cluster.yaml"), "{}", run.stderr());
     let text = fs::read_to_string(b.spec_path()).unwrap();
-    let spec: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let spec = yaml_value(&text);
     assert_eq!(spec["metadata"]["name"], "prod");
     assert_eq!(spec["spec"]["controlPlaneEndpoint"], "k8s-api.prod.internal:6443");
-    let nodes = spec["spec"]["nodes"].as_sequence().unwrap();
+    let nodes = spec["spec"]["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 15);
     assert_eq!(nodes[2]["address"], "10.1.0.13");
     assert_eq!(nodes[3]["name"], "worker-1");
@@ -68,8 +68,8 @@ fn an_ha_spec_from_flags_to_a_file() {
     let mut forced = args("1");
     forced.push("--force");
     b.run(&forced).assert_ok();
-    let spec: serde_yaml::Value = serde_yaml::from_str(&fs::read_to_string(b.spec_path()).unwrap()).unwrap();
-    assert_eq!(spec["spec"]["nodes"].as_sequence().unwrap().len(), 4);
+    let spec = yaml_value(&fs::read_to_string(b.spec_path()).unwrap());
+    assert_eq!(spec["spec"]["nodes"].as_array().unwrap().len(), 4);
 }
 
 #[test]

@@ -25,8 +25,8 @@ fn expected_identity(name: &str, node: &str) -> (String, Vec<String>) {
     }
 }
 
-fn yaml(path: &Path) -> serde_yaml::Value {
-    serde_yaml::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+fn yaml(path: &Path) -> serde_json::Value {
+    yaml_value(&fs::read_to_string(path).unwrap())
 }
 
 fn subject(cert_pem: &[u8]) -> (String, Vec<String>) {
@@ -74,9 +74,7 @@ fn kubeconfigs_match(kubectl: &Path, version: &str, reference: &Path) {
         assert_eq!(view["current-context"].as_str(), theirs["current-context"].as_str(), "{name}");
         assert_eq!(ours["contexts"], theirs["contexts"], "{name}");
         // The same keys at every level (kubeadm's shape: preferences {}, no extras).
-        let keys = |v: &serde_yaml::Value| -> Vec<String> {
-            v.as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().to_string()).collect()
-        };
+        let keys = |v: &serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
         assert_eq!(keys(&ours), keys(&theirs), "{name}");
         assert_eq!(keys(&ours["users"][0]["user"]), keys(&theirs["users"][0]["user"]), "{name}");
 

@@ -51,9 +51,8 @@ fn pool_token(b: &Bake, pool: &str, which: &str) -> String {
     fs::read_to_string(b.state().join("tokens").join(&id)).unwrap().trim().to_string()
 }
 
-fn yaml_docs(path: &std::path::Path) -> Vec<serde_yaml::Value> {
-    let text = fs::read_to_string(path).unwrap();
-    serde_yaml::Deserializer::from_str(&text).map(|d| serde::Deserialize::deserialize(d).unwrap()).collect()
+fn yaml_docs(path: &std::path::Path) -> Vec<serde_json::Value> {
+    yaml_documents(&fs::read_to_string(path).unwrap())
 }
 
 fn has(haystack: &[u8], needle: &str) -> bool {
@@ -126,8 +125,7 @@ fn a_pool_is_one_user_data_with_nothing_node_specific() {
     );
 
     // cloud-init sets the platform's hostname: the user-data names none.
-    let user_data: serde_yaml::Value =
-        serde_yaml::from_str(&fs::read_to_string(dir.join("user-data")).unwrap()).unwrap();
+    let user_data = yaml_value(&fs::read_to_string(dir.join("user-data")).unwrap());
     assert!(user_data.get("hostname").is_none());
     assert_eq!(user_data["preserve_hostname"], false);
     // Listed nodes keep theirs.
@@ -146,7 +144,7 @@ fn a_pool_is_one_user_data_with_nothing_node_specific() {
 fn each_pools_first_token_is_created_by_kubeadm_init_and_can_only_join() {
     let b = pooled("");
     let init = yaml_docs(&b.node_file("cp-1", "/etc/kubebake/kubeadm-config.yaml"));
-    let tokens = init[0]["bootstrapTokens"].as_sequence().unwrap();
+    let tokens = init[0]["bootstrapTokens"].as_array().unwrap();
     assert_eq!(tokens.len(), 3, "the cluster's token and one per pool");
     let first = fs::read_to_string(b.state().join("token")).unwrap();
     assert_eq!(tokens[0]["token"].as_str(), Some(first.trim()));
@@ -157,8 +155,8 @@ fn each_pools_first_token_is_created_by_kubeadm_init_and_can_only_join() {
         assert_eq!(t["description"].as_str(), Some(format!("kubebake worker pool {pool}").as_str()));
         // kubeadm's join token: the default node group (join RBAC, CSR auto-approval) and
         // nothing else.
-        assert_eq!(t["groups"], serde_yaml::to_value(["system:bootstrappers:kubeadm:default-node-token"]).unwrap());
-        assert_eq!(t["usages"], serde_yaml::to_value(["signing", "authentication"]).unwrap());
+        assert_eq!(t["groups"], serde_json::json!(["system:bootstrappers:kubeadm:default-node-token"]));
+        assert_eq!(t["usages"], serde_json::json!(["signing", "authentication"]));
     }
     // Its own token, in the state, private.
     let gpu = pool_token(&b, "gpu", "initial");
@@ -275,7 +273,7 @@ fn rotating_a_pools_token_changes_only_that_pools_files() {
     let initial = pool_token(&b, "gpu", "initial");
     let run = b.run(&["token", "rotate", "cluster.state", "--pool", "gpu"]);
     run.assert_ok();
-    let secret: serde_yaml::Value = serde_yaml::from_str(&run.stdout()).unwrap();
+    let secret = yaml_value(&run.stdout());
     let data = &secret["stringData"];
     let id = data["token-id"].as_str().unwrap().to_string();
     let full = format!("{id}.{}", data["token-secret"].as_str().unwrap());

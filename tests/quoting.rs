@@ -912,7 +912,7 @@ print(json.dumps([yaml.safe_load(text), yaml.load(text, Loader=yaml.CSafeLoader)
             plan.files.iter().map(|f| (f.path.clone(), f.contents.clone())).collect();
         assert_eq!(read_files, planned);
     }
-    // The files that went as encoded data decode to the planned bytes (serde_yaml's read).
+    // The files that went as encoded data decode to the planned bytes (read as YAML 1.2).
     let planned: BTreeMap<String, Vec<u8>> = plan.files.iter().map(|f| (f.path.clone(), f.contents.clone())).collect();
     assert_eq!(cloud_init_files(&text), planned);
     // The manifest itself gives the API server the flag as written.
@@ -944,7 +944,8 @@ fn provision_script_and_packer_template_carry_hostile_values_as_data() {
             "bundle_sha256": if bundle { Some(evil) } else { None },
             "images": [evil, "registry.k8s.io/pause:3.10"], "modules": "overlay\nMODULES\n", "sysctl": evil,
             "image_name": evil, "age_identity": evil, "age_identity_path": evil, "ssh_username": evil,
-            "qemu_source_image": evil, "qemu_description": evil, "aws_description": evil,
+            "qemu_source_image": evil, "qemu_source_checksum": evil, "ami_owner": evil, "ami_name": evil,
+            "qemu_description": evil, "aws_description": evil,
         });
         let script = templates.render("provision.sh.tera", &ctx).unwrap();
         shellcheck(&sc, &script, "provision.sh");
@@ -956,10 +957,11 @@ fn provision_script_and_packer_template_carry_hostile_values_as_data() {
             templates.render("kubebake-node.pkr.hcl.tera", &ctx).unwrap(),
         )
         .unwrap();
-        let expression = "jsonencode([var.image_name, var.ssh_username, var.age_identity, var.qemu_source_image])\n";
+        let expression = "jsonencode([var.image_name, var.ssh_username, var.age_identity, var.qemu_source_image, \
+                          var.qemu_source_checksum])\n";
         let out = piped(Command::new(&packer).arg("console").arg(".").current_dir(dir.path()), expression.as_bytes());
         let got: Vec<String> = serde_json::from_str(String::from_utf8(out).unwrap().trim()).unwrap();
-        assert_eq!(got, [evil; 4]);
+        assert_eq!(got, [evil; 5]);
     }
 }
 

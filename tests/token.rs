@@ -28,7 +28,7 @@ fn rotate_changes_only_joining_nodes_files_and_prints_the_secret_to_a_pipe() {
     let before = snapshot(&b.out());
     let run = b.run(&["token", "rotate", "cluster.state", "--ttl", "2h"]);
     run.assert_ok();
-    let secret: serde_yaml::Value = serde_yaml::from_str(&run.stdout()).unwrap();
+    let secret = yaml_value(&run.stdout());
     let id = secret["stringData"]["token-id"].as_str().unwrap().to_string();
     let full = format!("{id}.{}", secret["stringData"]["token-secret"].as_str().unwrap());
     assert_eq!(secret["metadata"]["name"].as_str().unwrap(), format!("bootstrap-token-{id}"));
@@ -73,7 +73,7 @@ fn create_adds_a_token_without_changing_what_nodes_carry() {
     b.run(&["token", "create", "cluster.state", "--ttl", "0", "-o", "t.yaml"]).assert_ok();
     let secret = b.path("t.yaml");
     assert_eq!(fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
-    let yaml: serde_yaml::Value = serde_yaml::from_str(&fs::read_to_string(&secret).unwrap()).unwrap();
+    let yaml = yaml_value(&fs::read_to_string(&secret).unwrap());
     assert!(yaml["stringData"].get("expiration").is_none(), "--ttl 0 never expires");
     let tokens = list(&b);
     assert_eq!(tokens["tokens"][0]["joins"], true);

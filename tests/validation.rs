@@ -412,9 +412,9 @@ fn ignored_preflight_checks_must_be_check_names_and_reach_every_node() {
     b.bake(&[]).assert_ok();
     for node in ["cp-1", "worker-1"] {
         let config = std::fs::read_to_string(b.node_file(node, "/etc/kubebake/kubeadm-config.yaml")).unwrap();
-        let doc: serde_yaml::Value = serde_yaml::from_str(config.split("---\n").next().unwrap()).unwrap();
+        let doc = yaml_value(config.split("---\n").next().unwrap());
         let ignored: Vec<&str> = doc["nodeRegistration"]["ignorePreflightErrors"]
-            .as_sequence()
+            .as_array()
             .unwrap()
             .iter()
             .map(|v| v.as_str().unwrap())

@@ -224,7 +224,7 @@ fn check_certificates(
             let key = out.get(&format!("{stem}.key")).map(|k| String::from_utf8_lossy(k).into_owned());
             check(rel, &text, key.as_deref(), findings);
         } else if rel.ends_with(".conf") && text.contains("client-certificate-data:") {
-            let kc: crate::pki::kubeconfig::Kubeconfig = match serde_yaml::from_str(&text) {
+            let kc: crate::pki::kubeconfig::Kubeconfig = match crate::spec::yaml::from_str(&text) {
                 Ok(kc) => kc,
                 Err(e) => {
                     findings.problem(format!("{rel}: unreadable ({e})"));

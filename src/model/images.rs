@@ -3,7 +3,7 @@
 //! asks for a VIP, and Calico's for its mode and version. The list an air-gapped install
 //! must mirror or bundle.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::model::versions::image;
@@ -125,27 +125,36 @@ fn from_registry(image: &str, registry: Option<&str>) -> String {
 
 /// Every `image:` value in a multi-document YAML manifest, in order, once each.
 fn manifest_images(bytes: &[u8], field: &str) -> Result<Vec<String>> {
+    use serde_saphyr::granit_parser::{Event, Parser};
     let text = std::str::from_utf8(bytes).map_err(|_| Error::Usage(format!("{field}: is not UTF-8 text")))?;
-    let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let value = serde_yaml::Value::deserialize(doc).map_err(|e| Error::Usage(format!("{field}: {e}")))?;
-        collect_images(&value, &mut out);
+    let mut out: Vec<String> = Vec::new();
+    // Each open collection: for a mapping, whether its next node is a key and whether the
+    // last key was `image`; None for a sequence.
+    let mut open: Vec<Option<(bool, bool)>> = Vec::new();
+    for next in Parser::new_from_str(text) {
+        let (event, _) = next.map_err(|e| Error::Usage(format!("{field}: {e}")))?;
+        let scalar = match &event {
+            Event::Scalar(v, ..) => Some(v.as_ref()),
+            Event::Alias(_) | Event::MappingStart(..) | Event::SequenceStart(..) => None,
+            Event::MappingEnd | Event::SequenceEnd => {
+                open.pop();
+                continue;
+            }
+            _ => continue,
+        };
+        if let Some(Some((next_is_key, image))) = open.last_mut() {
+            if *next_is_key {
+                *image = scalar == Some("image");
+            } else if let Some(v) = scalar.filter(|v| *image && !out.iter().any(|i| i == v)) {
+                out.push(v.to_string());
+            }
+            *next_is_key = !*next_is_key;
+        }
+        match event {
+            Event::MappingStart(..) => open.push(Some((true, false))),
+            Event::SequenceStart(..) => open.push(None),
+            _ => {}
+        }
     }
     Ok(out)
-}
-
-fn collect_images(value: &serde_yaml::Value, out: &mut Vec<String>) {
-    match value {
-        serde_yaml::Value::Mapping(m) => {
-            for (k, v) in m {
-                match (k.as_str(), v.as_str()) {
-                    (Some("image"), Some(image)) if !out.iter().any(|i| i == image) => out.push(image.to_string()),
-                    _ => collect_images(v, out),
-                }
-            }
-        }
-        serde_yaml::Value::Sequence(s) => s.iter().for_each(|v| collect_images(v, out)),
-        serde_yaml::Value::Tagged(t) => collect_images(&t.value, out),
-        _ => {}
-    }
 }

@@ -176,9 +176,10 @@ pub fn apt_source(apt_repository: &str) -> String {
 pub fn calico_image_sed(registry: &str) -> Result<String> {
     let replacement = crate::fmt::quote::sed_replacement(registry, '#')
         .map_err(|m| Error::Usage(format!("spec.cni.registry: {m}")))?;
+    // The upstream is a pattern: its dots match only a dot.
     let commands: Vec<String> = CALICO_UPSTREAMS
         .iter()
-        .map(|(upstream, path)| format!("s#image: {upstream}#image: {replacement}/{path}#"))
+        .map(|(upstream, path)| format!("s#image: {}#image: {replacement}/{path}#", upstream.replace('.', "[.]")))
         .collect();
     Ok(commands.join(";"))
 }

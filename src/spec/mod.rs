@@ -10,9 +10,11 @@ pub(crate) mod grammar;
 mod locate;
 pub mod profile;
 mod validate;
+pub mod yaml;
 
 pub use locate::Locator;
 pub use validate::DEFAULT_POOL_TOKEN_TTL;
+pub use yaml::Scalar;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,25 +24,36 @@ use serde::Deserialize;
 use crate::error::{Error, Problem, Problems, Result};
 use crate::model::Cluster;
 
+/// The spec's `apiVersion`: the only version of the format there is so far.
 pub const API_VERSION: &str = "kubebake.io/v1alpha1";
+/// The spec's `kind`.
 pub const KIND: &str = "Cluster";
 
 /// The file as written by the user, before validation.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ClusterFile {
+    /// Must be [`API_VERSION`].
     pub api_version: String,
+    /// Must be [`KIND`].
     pub kind: String,
+    /// What names the cluster for its operator.
     pub metadata: Metadata,
+    /// The cluster itself.
     pub spec: Spec,
 }
 
+/// The spec's `metadata`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Metadata {
+    /// A DNS-1123 label naming the cluster for its operator: the state directory and the
+    /// operator's kubeconfig are named after it.
     pub name: String,
 }
 
+/// The spec's `spec`: the cluster's settings, each optional unless said otherwise, with
+/// kubeadm's defaults where kubeadm has one.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Spec {
@@ -50,33 +63,47 @@ pub struct Spec {
     /// kubeadm's `clusterName`: names the cluster inside kubeconfigs. kubeadm's default.
     #[serde(default)]
     pub cluster_name: Option<String>,
+    /// Where clients and joining nodes reach the API server: `host[:port]`, a DNS name or
+    /// an IP address, port 6443 by default. Without it, the VIP when there is one, else
+    /// the first control plane's address.
     #[serde(default)]
     pub control_plane_endpoint: Option<String>,
-    #[serde(default)]
+    /// The pod and service ranges and the cluster's DNS domain.
+    #[serde(default, deserialize_with = "or_default")]
     pub networking: Networking,
-    #[serde(default)]
+    /// The certificates kubebake issues: key algorithm, lifetimes, extra names.
+    #[serde(default, deserialize_with = "or_default")]
     pub pki: Pki,
-    #[serde(default)]
+    /// The bootstrap token nodes join with, and how long they try.
+    #[serde(default, deserialize_with = "or_default")]
     pub join: Join,
+    /// Every node by name, in order; the first control plane runs kubeadm init. Required,
+    /// with at least one control plane.
+    #[serde(deserialize_with = "or_default")]
     pub nodes: Vec<NodeSpec>,
     /// Any number of identical workers per pool, from one user-data each: the machine's
     /// hostname names the node (autoscaling groups, MachineSets).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub worker_pools: Vec<WorkerPoolSpec>,
     /// Where control-plane images come from (kubeadm's `imageRepository`).
     #[serde(default)]
     pub image_repository: Option<String>,
-    #[serde(default)]
+    /// The API server's extra flags.
+    #[serde(default, deserialize_with = "or_default")]
     pub api_server: Component,
-    #[serde(default)]
+    /// The controller manager's extra flags.
+    #[serde(default, deserialize_with = "or_default")]
     pub controller_manager: Component,
-    #[serde(default)]
+    /// The scheduler's extra flags.
+    #[serde(default, deserialize_with = "or_default")]
     pub scheduler: Component,
-    #[serde(default)]
+    /// etcd's extra flags.
+    #[serde(default, deserialize_with = "or_default")]
     pub etcd: Component,
     /// A virtual IP for the endpoint, announced by kube-vip on every control plane.
     #[serde(default)]
     pub vip: Option<VipSpec>,
+    /// The pod network: Calico by default.
     #[serde(default)]
     pub cni: Option<CniSpec>,
     /// A built-in OS profile (ubuntu-24.04, debian-12, flatcar, fedora-coreos) or the path
@@ -92,10 +119,11 @@ pub struct Spec {
     /// apt, download, prebaked or bundle, overriding the profile.
     #[serde(default)]
     pub packages: Option<String>,
+    /// Who can log in to the nodes over SSH.
     #[serde(default)]
     pub login: Option<LoginSpec>,
     /// containerd registry mirrors: registry host to mirror URLs, tried in order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub registry_mirrors: BTreeMap<String, Vec<String>>,
     /// Static addressing for every node (its `address` with this prefix and gateway);
     /// without it nodes use DHCP.
@@ -103,13 +131,14 @@ pub struct Spec {
     pub node_network: Option<NodeNetworkSpec>,
     /// kubeadm preflight checks to treat as warnings on every node (`--ignore-preflight-errors`),
     /// e.g. NumCPU on small machines.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub ignore_preflight_errors: Vec<String>,
     /// The nodes' files sealed in the user-data (opt-in).
     #[serde(default)]
     pub secrets: Option<SecretsSpec>,
 }
 
+/// The spec's `secrets`: sealing the nodes' secret files in the user-data.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SecretsSpec {
@@ -121,23 +150,31 @@ pub struct SecretsSpec {
     pub identity: Option<String>,
 }
 
+/// The spec's `login`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LoginSpec {
-    /// Defaults to the image's own user (the profile's).
+    /// The user to log in as; the image's own user (the profile's) by default, any other
+    /// is created at first boot.
     pub user: Option<String>,
-    #[serde(default)]
+    /// OpenSSH public key lines (`type base64-key [comment]`) that may log in as the user.
+    #[serde(default, deserialize_with = "or_default")]
     pub ssh_authorized_keys: Vec<String>,
 }
 
+/// The spec's `nodeNetwork`: static addressing, the same for every node but its address.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NodeNetworkSpec {
+    /// The interface the address goes on; eth0 by default.
     #[serde(default)]
     pub interface: Option<String>,
+    /// The prefix length of the nodes' network (24 for a /24). Required.
     pub prefix_length: u8,
+    /// The default gateway, on every node's network. Required.
     pub gateway: String,
-    #[serde(default)]
+    /// DNS servers, as IP addresses.
+    #[serde(default, deserialize_with = "or_default")]
     pub nameservers: Vec<String>,
 }
 
@@ -148,31 +185,43 @@ pub struct Component {
     /// Flags without their leading `--`; kubeadm's semantics: a flag the component already
     /// gets is overridden, any other is added. Values may be any YAML scalar that reads as
     /// one line of printable text.
-    #[serde(default)]
-    pub extra_args: BTreeMap<String, serde_yaml::Value>,
+    #[serde(default, deserialize_with = "or_default")]
+    pub extra_args: BTreeMap<String, Scalar>,
 }
 
+/// The spec's `vip`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VipSpec {
+    /// A free IP address on the control planes' network; the endpoint defaults to it.
     pub address: String,
     /// The network interface kube-vip announces the address on (ARP).
     pub interface: String,
+    /// kube-vip's image reference; a pinned release by default.
     #[serde(default)]
     pub image: Option<String>,
 }
 
+/// The spec's `cni`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CniSpec {
+    /// calico (the default), or none to install a CNI of one's own once the cluster is up.
     pub plugin: Option<String>,
+    /// The Calico release (`v3.30.3`); a tested release by default.
     pub version: Option<String>,
+    /// operator (the default: the Tigera operator and an Installation) or manifest
+    /// (`calico.yaml`).
     pub mode: Option<String>,
+    /// How pod traffic crosses nodes: VXLANCrossSubnet (the default), VXLAN, IPIP,
+    /// IPIPCrossSubnet or None.
     pub encapsulation: Option<String>,
+    /// The pods' MTU, operator mode only; Calico detects it by default.
     pub mtu: Option<u32>,
     /// Image registry for Calico's images (air-gapped installs).
     pub registry: Option<String>,
-    #[serde(default)]
+    /// Where the manifest comes from; Calico's own for the release and mode by default.
+    #[serde(default, deserialize_with = "or_default")]
     pub manifest: ManifestSource,
 }
 
@@ -189,21 +238,32 @@ pub struct ManifestSource {
     pub file: Option<String>,
 }
 
+/// The spec's `networking`: one IP family, no dual-stack.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Networking {
+    /// The pods' range (the controller manager's `--cluster-cidr`, Calico's IP pool);
+    /// Calico's 192.168.0.0/16 by default.
     pub pod_subnet: Option<String>,
+    /// The services' range; kubeadm's 10.96.0.0/12 by default.
     pub service_subnet: Option<String>,
+    /// The cluster's DNS domain; cluster.local by default.
     pub dns_domain: Option<String>,
 }
 
+/// The spec's `pki`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Pki {
+    /// The key algorithm of every key kubebake generates: RSA-2048, RSA-3072, RSA-4096,
+    /// ECDSA-P256 (the default) or ECDSA-P384.
     pub encryption_algorithm: Option<String>,
+    /// How long leaf certificates live, as a Go duration; 8760h (a year) by default.
     pub certificate_validity_period: Option<String>,
+    /// How long the CAs live, as a Go duration; 87600h (ten years) by default.
     pub ca_certificate_validity_period: Option<String>,
-    #[serde(default, rename = "apiServerCertSANs")]
+    /// Extra IP addresses and DNS names (wildcards allowed) in the API server's certificate.
+    #[serde(default, rename = "apiServerCertSANs", deserialize_with = "or_default")]
     pub api_server_cert_sans: Vec<String>,
     /// kubeadm's external-CA mode: no CA key on any node; kubebake pre-issues every
     /// kubelet's client and serving certificates, and nothing signs CSRs in the cluster.
@@ -211,51 +271,67 @@ pub struct Pki {
     pub external_ca: bool,
 }
 
+/// The spec's `join`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Join {
+    /// How long the nodes' bootstrap token lives once kubeadm init created it, as a Go
+    /// duration; 24h by default, 0 for never.
     #[serde(rename = "tokenTTL")]
     pub token_ttl: Option<String>,
     /// How long a node keeps trying to reach the first control plane before giving up.
     pub timeout: Option<String>,
 }
 
+/// One of the spec's `nodes`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeSpec {
+    /// A DNS-1123 label; the node's name in the cluster and its output directory.
     pub name: String,
+    /// control-plane or worker.
     pub role: String,
+    /// The node's IP address, which it advertises and others reach it on.
     pub address: String,
 }
 
+/// One of the spec's `workerPools`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct WorkerPoolSpec {
+    /// A DNS-1123 label; the pool's user-data goes to `pool-<name>/`.
     pub name: String,
     /// Node labels the kubelet registers with. Values are read as any YAML so that an
     /// unquoted `true` or `1` is reported with its line rather than by serde.
-    #[serde(default)]
-    pub labels: BTreeMap<String, serde_yaml::Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
+    pub labels: BTreeMap<String, Scalar>,
+    /// Taints the kubelet registers the nodes with.
+    #[serde(default, deserialize_with = "or_default")]
     pub taints: Vec<TaintSpec>,
     /// How long the pool's join token lives once kubeadm init created it (0: never expires).
     #[serde(default, rename = "tokenTTL")]
     pub token_ttl: Option<String>,
 }
 
+/// One of a worker pool's `taints`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaintSpec {
+    /// A qualified name, as a label key.
     pub key: String,
+    /// Empty by default.
     #[serde(default)]
     pub value: Option<String>,
+    /// NoSchedule, PreferNoSchedule or NoExecute.
     pub effect: String,
 }
 
 /// A spec that parsed and validated, with the warnings worth showing the user.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The resolved cluster, every default applied.
     pub cluster: Cluster,
+    /// What is allowed but likely a mistake (an end-of-life release, a loopback address).
     pub warnings: Vec<Problem>,
 }
 
@@ -271,8 +347,8 @@ pub fn load(path: &Path) -> Result<Loaded> {
 /// Like [`load`], for a spec already in memory; `path` is only used in messages.
 pub fn parse(text: &str, path: &Path) -> Result<Loaded> {
     let fail = |problems: Vec<Problem>| Error::Spec(Problems { file: path.to_path_buf(), problems });
-    let file: ClusterFile = serde_yaml::from_str(text).map_err(|e| fail(vec![serde_problem(&e)]))?;
     let locator = Locator::new(text);
+    let file: ClusterFile = yaml::from_str(text).map_err(|e| fail(vec![yaml::problem(&e, &locator)]))?;
     let base = path.parent().unwrap_or(Path::new("."));
     match validate::validate(&file, &locator, base) {
         Ok((cluster, warnings)) => Ok(Loaded { cluster, warnings }),
@@ -280,23 +356,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Loaded> {
     }
 }
 
-pub(crate) fn serde_problem(e: &serde_yaml::Error) -> Problem {
-    // serde_yaml prefixes the message with the field path ("spec.nodes[0]: unknown field
-    // ...") and appends the position; split them so the output reads like our own errors.
-    let mut message = e.to_string();
-    if let Some(i) = message.find(" at line ") {
-        message.truncate(i);
-    }
-    let (path, message) = match message.split_once(": ") {
-        Some((p, m)) if !p.contains(' ') => (p.to_string(), m.to_string()),
-        _ => (String::new(), message),
-    };
-    let loc = e.location();
-    Problem {
-        path,
-        line: loc.as_ref().map(|l| l.line()),
-        column: loc.as_ref().map(|l| l.column()),
-        message,
-        file: None,
-    }
+/// A section or list written with nothing after its key (`nodes:`, or a list whose items
+/// are all commented out) is empty, not an error: YAML reads nothing as null.
+fn or_default<'de, D: serde::Deserializer<'de>, T: Deserialize<'de> + Default>(
+    d: D,
+) -> std::result::Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }

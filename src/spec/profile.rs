@@ -7,6 +7,7 @@ use crate::model::profile::{Packages, Profile};
 use crate::spec::Locator;
 use crate::spec::checker::Checker;
 use crate::spec::grammar;
+use crate::spec::yaml;
 
 /// The profiles shipped with kubebake, by name.
 pub const BUILT_IN: &[(&str, &str)] = &[
@@ -35,8 +36,8 @@ const KUBEADM_CA_DIRS: [&str; 4] =
 /// and templates, so every field has a grammar, as the spec's fields do.
 pub fn parse(text: &str, file: &Path) -> Result<Profile, Vec<Problem>> {
     let in_file = |p: Problem| Problem { file: Some(file.to_path_buf()), ..p };
-    let p: Profile = serde_yaml::from_str(text).map_err(|e| vec![in_file(crate::spec::serde_problem(&e))])?;
     let locator = Locator::new(text);
+    let p: Profile = yaml::from_str(text).map_err(|e| vec![in_file(yaml::problem(&e, &locator))])?;
     let mut c = Checker::new(&locator, Some(file));
     // The name is shown in messages and names the image kubebake image builds.
     c.rule("name", grammar::dns1123_subdomain(&p.name));

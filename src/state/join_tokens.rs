@@ -352,14 +352,14 @@ mod tests {
     fn the_secret_is_kubeadms_bootstrap_token_secret() {
         let t = BootstrapToken::parse("abcdef.0123456789abcdef").unwrap();
         let yaml = secret_manifest(&t, Some("2027-01-15T08:00:00Z"), None);
-        let v: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+        let v: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
         assert_eq!(v["metadata"]["name"], "bootstrap-token-abcdef");
         assert_eq!(v["type"], "bootstrap.kubernetes.io/token");
         assert_eq!(v["stringData"]["token-secret"], "0123456789abcdef");
         assert_eq!(v["stringData"]["expiration"], "2027-01-15T08:00:00Z");
         assert_eq!(v["stringData"]["usage-bootstrap-authentication"], "true");
         assert!(secret_manifest(&t, None, None).find("expiration").is_none());
-        let pool: serde_yaml::Value = serde_yaml::from_str(&secret_manifest(&t, None, Some("gpu"))).unwrap();
+        let pool: serde_json::Value = serde_saphyr::from_str(&secret_manifest(&t, None, Some("gpu"))).unwrap();
         assert_eq!(pool["stringData"]["description"], "made by kubebake token rotate for worker pool gpu");
         assert_eq!(pool["stringData"]["auth-extra-groups"], DEFAULT_GROUP);
     }

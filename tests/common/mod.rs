@@ -288,55 +288,66 @@ pub fn run_ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A YAML document as a JSON value, read the way kubebake reads YAML (YAML 1.2's core
+/// schema: `yes` and `0600` are strings).
+pub fn yaml_value(text: &str) -> serde_json::Value {
+    kubebake::spec::yaml::from_str(text).unwrap_or_else(|e| panic!("{e}:\n{text}"))
+}
+
+/// Every document of a multi-document YAML stream, as [`yaml_value`] reads one.
+pub fn yaml_documents(text: &str) -> Vec<serde_json::Value> {
+    serde_saphyr::from_multiple_with_options(text, serde_saphyr::options! { strict_booleans: true })
+        .unwrap_or_else(|e| panic!("{e}:\n{text}"))
+}
+
 /// Differences between two YAML documents, by field path. Kubernetes objects compare as
 /// kubeadm would see them: `command` lists as `--flag=value` maps (so a difference names
 /// the flag), Go's serialisation artifacts (`creationTimestamp: null`, `status: {}`)
 /// ignored.
-pub fn yaml_differences(ours: &serde_yaml::Value, theirs: &serde_yaml::Value) -> Vec<String> {
+pub fn yaml_differences(ours: &serde_json::Value, theirs: &serde_json::Value) -> Vec<String> {
     let mut out = Vec::new();
     diff_value("", &normalise(ours.clone()), &normalise(theirs.clone()), &mut out);
     out
 }
 
-fn normalise(v: serde_yaml::Value) -> serde_yaml::Value {
-    use serde_yaml::Value;
+fn normalise(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
     match v {
-        Value::Mapping(m) => {
-            let mut out = serde_yaml::Mapping::new();
-            for (k, v) in m {
-                let key = k.as_str().unwrap_or_default();
-                let empty_map = v.as_mapping().is_some_and(|m| m.is_empty());
+        Value::Object(m) => {
+            let mut out = serde_json::Map::new();
+            for (key, v) in m {
+                let empty_map = v.as_object().is_some_and(|m| m.is_empty());
                 if (key == "creationTimestamp" && v.is_null()) || (key == "status" && empty_map) {
                     continue;
                 }
                 let v = if key == "command" {
-                    let mut flags = serde_yaml::Mapping::new();
-                    for (i, arg) in v.as_sequence().unwrap().iter().enumerate() {
+                    let mut flags = serde_json::Map::new();
+                    for (i, arg) in v.as_array().unwrap().iter().enumerate() {
                         let arg = arg.as_str().unwrap();
                         match arg.strip_prefix("--").and_then(|a| a.split_once('=')) {
-                            Some((name, value)) => flags.insert(format!("--{name}").into(), value.into()),
-                            None => flags.insert(format!("[{i}]").into(), arg.into()),
+                            Some((name, value)) => flags.insert(format!("--{name}"), value.into()),
+                            None => flags.insert(format!("[{i}]"), arg.into()),
                         };
                     }
-                    Value::Mapping(flags)
+                    Value::Object(flags)
                 } else {
                     normalise(v)
                 };
-                out.insert(k, v);
+                out.insert(key, v);
             }
-            Value::Mapping(out)
+            Value::Object(out)
         }
-        Value::Sequence(s) => Value::Sequence(s.into_iter().map(normalise).collect()),
+        Value::Array(s) => Value::Array(s.into_iter().map(normalise).collect()),
         other => other,
     }
 }
 
-fn diff_value(path: &str, a: &serde_yaml::Value, b: &serde_yaml::Value, out: &mut Vec<String>) {
-    use serde_yaml::Value;
+fn diff_value(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
     match (a, b) {
-        (Value::Mapping(x), Value::Mapping(y)) => {
+        (Value::Object(x), Value::Object(y)) => {
             for (k, v) in x {
-                let p = format!("{path}.{}", k.as_str().unwrap_or("?"));
+                let p = format!("{path}.{k}");
                 match y.get(k) {
                     Some(w) => diff_value(&p, v, w, out),
                     None => out.push(format!("{p}: ours has {}, kubeadm's has none", short(v))),
@@ -344,15 +355,11 @@ fn diff_value(path: &str, a: &serde_yaml::Value, b: &serde_yaml::Value, out: &mu
             }
             for (k, w) in y {
                 if !x.contains_key(k) {
-                    out.push(format!(
-                        "{path}.{}: kubeadm's has {}, ours has none",
-                        k.as_str().unwrap_or("?"),
-                        short(w)
-                    ));
+                    out.push(format!("{path}.{k}: kubeadm's has {}, ours has none", short(w)));
                 }
             }
         }
-        (Value::Sequence(x), Value::Sequence(y)) if x.len() == y.len() => {
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
             for (i, (v, w)) in x.iter().zip(y).enumerate() {
                 diff_value(&format!("{path}[{i}]"), v, w, out);
             }
@@ -362,8 +369,8 @@ fn diff_value(path: &str, a: &serde_yaml::Value, b: &serde_yaml::Value, out: &mu
     }
 }
 
-fn short(v: &serde_yaml::Value) -> String {
-    let s = serde_yaml::to_string(v).unwrap_or_default().trim().replace('\n', " ");
+fn short(v: &serde_json::Value) -> String {
+    let s = kubebake::fmt::yaml::value_to_string(v).trim().replace('\n', " ");
     if s.len() > 120 { format!("{}…", &s[..120]) } else { s }
 }
 
@@ -505,9 +512,9 @@ pub fn unpack(root: &Path) -> Output {
 pub fn cloud_init_files(user_data: &str) -> BTreeMap<String, Vec<u8>> {
     use base64::Engine;
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).unwrap();
-    let doc: serde_yaml::Value = serde_yaml::from_str(user_data).unwrap();
+    let doc = yaml_value(user_data);
     doc["write_files"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .map(|f| {
