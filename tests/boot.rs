@@ -400,3 +400,78 @@ fn sealed_secrets_are_opened_by_the_images_identity_and_refused_without_it() {
         .collect();
     assert!(!kubebake_dir.iter().any(|n| n.starts_with("node.pack") || n.starts_with(".unpack.")), "{kubebake_dir:?}");
 }
+
+/// NoCloud from a seed medium instead of a seed directory: cp-1 gets its `seed.iso`,
+/// worker-1 its `seed.img` (src/deliver/seed), each on a read-only loop device bound into
+/// its container and nothing in /var/lib/cloud/seed. cloud-init's NoCloud finds the device
+/// by its label with blkid and mounts it (tests/boot/boot.sh: through FUSE on a kernel
+/// without the filesystem), and the node comes up from it as from the directory.
+#[test]
+fn a_node_is_seeded_from_its_nocloud_medium_iso_or_vfat() {
+    use kubebake::deliver::seed::{self, MediaKind};
+    if !prerequisites() {
+        return;
+    }
+    let lab = "kbboot-medium";
+    let b = Bake::new(&spec());
+    b.bake(&[]).assert_ok();
+    let out = b.out();
+    let _ = sh(BOOT_SH, &["down", lab]);
+    let _containers = Containers(lab);
+    sh_ok(LAB_SH, &["net-up", "--bare", lab, "10.0.0.1/24", "cp-1=10.0.0.11", "worker-1=10.0.0.21"]);
+    let nodes = [("cp-1", MediaKind::Iso), ("worker-1", MediaKind::Vfat)];
+    for (node, kind) in nodes {
+        let medium = seed::write(&out.join(node), kind).unwrap();
+        run_ok(
+            Command::new("bash")
+                .args([BOOT_SH, "start", lab, node, out.to_str().unwrap(), &boot_root()])
+                .env("KUBEBAKE_LAB_ROOT", LAB_ROOT)
+                .env("KUBEBAKE_E2E_DIR", kits::default_kit_dir())
+                .env("KBBOOT_SEED_MEDIUM", &medium),
+        );
+    }
+    for (node, kind) in nodes {
+        let dir = Path::new(LAB_ROOT).join(lab).join(node);
+        let loop_device = fs::read_to_string(dir.join("loop")).unwrap().trim().to_string();
+        let done = dir.join("merged/var/lib/kubebake/prepare.done");
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while !done.exists() {
+            let status = fs::read_to_string(dir.join("merged/var/lib/kubebake/status")).unwrap_or_default();
+            if status.starts_with("failed") || Instant::now() > deadline {
+                let console = fs::read_to_string(dir.join("console.log")).unwrap_or_default();
+                let tail: Vec<&str> = console.lines().rev().take(60).collect();
+                panic!("{node}: {status:?}; console:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let exec = |cmd: &[&str]| {
+            let mut args = vec!["exec", lab, node];
+            args.extend_from_slice(cmd);
+            sh_ok(BOOT_SH, &args)
+        };
+        // cloud-init: done, no errors, its data from the medium's device.
+        let status = exec(&["cloud-init", "status", "--wait", "--long"]);
+        assert!(status.contains("status: done"), "{node}: {status}");
+        assert!(status.contains(&format!("DataSourceNoCloud [seed={loop_device}]")), "{node} ({kind:?}): {status}");
+        let result: serde_json::Value = serde_json::from_str(&exec(&["cat", "/run/cloud-init/result.json"])).unwrap();
+        assert_eq!(result["v1"]["errors"], serde_json::json!([]), "{node}: {result}");
+        assert!(!dir.join("merged/var/lib/cloud/seed/nocloud").exists(), "{node}: a seed directory");
+        let log = exec(&["grep", "-E", "Using data from|Attempting to use data from", "/var/log/cloud-init.log"]);
+        assert!(log.contains(&format!("Using data from {loop_device}")), "{node}: {log}");
+        figure("boot tier", &format!("{node}: seeded from {} on {loop_device}", kind.file_name()));
+
+        // Every baked file landed byte for byte, with its mode; the hostname and address too.
+        let baked = snapshot(&out.join(node).join("rootfs"));
+        assert!(baked.len() > 5, "{node}: {} files", baked.len());
+        for (rel, (bytes, mode)) in &baked {
+            let path = dir.join("merged").join(rel);
+            let landed = fs::read(&path).unwrap_or_else(|e| panic!("{node}: /{rel}: {e}"));
+            assert!(landed == *bytes, "{node}: /{rel} differs from the baked file");
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o7777, *mode, "{node}: /{rel} mode");
+        }
+        assert_eq!(exec(&["hostname"]).trim(), node);
+        let address = if node == "cp-1" { "10.0.0.11" } else { "10.0.0.21" };
+        let addr = exec(&["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
+        assert!(addr.contains(&format!("inet {address}/24 ")), "{node}: {addr}");
+    }
+}

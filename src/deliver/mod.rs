@@ -9,6 +9,7 @@ pub mod pack;
 pub mod packer;
 pub mod pins;
 pub mod seal;
+pub mod seed;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;

@@ -9,7 +9,9 @@
 #                                      as a stricter container host would; KBBOOT_NO_SEED=1
 #                                      boots with no user-data (an image being built);
 #                                      KBBOOT_AGE_IDENTITY=FILE puts FILE at
-#                                      /etc/kubebake/age.key, as `kubebake image` would
+#                                      /etc/kubebake/age.key, as `kubebake image` would;
+#                                      KBBOOT_SEED_MEDIUM=FILE seeds from a NoCloud medium
+#                                      (seed.iso or seed.img) on a loop device instead
 #   boot.sh stop LAB NODE              orderly shutdown (systemd in the container halts)
 #   boot.sh exec LAB NODE CMD...       run CMD inside the running container
 #   boot.sh down LAB                   stop every container, unmount, remove all
@@ -27,7 +29,12 @@
 #   - with the e2e kit, its kubeadm, kubelet and kubectl are bound read-only into
 #     /usr/local/bin, as an image with `packages: prebaked` would carry them
 #     (KBBOOT_NO_KIT=1: not, for an image that gets them otherwise);
-#   - /var/lib/containerd is a host directory (overlayfs cannot hold containerd's snapshots).
+#   - /var/lib/containerd is a host directory (overlayfs cannot hold containerd's snapshots);
+#   - a seed medium's loop device is bound into the container, and named in cloud-init's
+#     datasource_list (ds-identify ignores blkid's labels in a container); on a kernel without
+#     the medium's filesystem (no modules: this CI's), /dev/fuse is bound too and the image
+#     gets a mount helper (/usr/sbin/mount.iso9660 or mount.vfat) that mounts it with fuseiso
+#     or fusefat, which `mount -t auto` runs for the type it finds.
 set -Eeuo pipefail
 
 LAB_ROOT=${KUBEBAKE_LAB_ROOT:-/var/tmp/kubebake-lab}
@@ -48,11 +55,17 @@ start() {
     mount -t overlay overlay -o "lowerdir=$root,upperdir=$dir/upper,workdir=$dir/work" "$dir/merged"
   fi
   local seed=$dir/merged/var/lib/cloud/seed/nocloud f
-  if [[ ! -d $seed && -z ${KBBOOT_NO_SEED:-} ]]; then
-    mkdir -p "$seed"
-    for f in user-data meta-data network-config; do
-      [[ -f $out/$node/$f ]] && install -m 0600 "$out/$node/$f" "$seed/$f"
-    done
+  if [[ ! -f $dir/seeded && -z ${KBBOOT_NO_SEED:-} ]]; then
+    touch "$dir/seeded"
+    if [[ -n ${KBBOOT_SEED_MEDIUM:-} ]]; then
+      losetup --find --show --read-only "$KBBOOT_SEED_MEDIUM" > "$dir/loop"
+      echo "datasource_list: [ NoCloud, None ]" > "$dir/merged/etc/cloud/cloud.cfg.d/90-kbboot-medium.cfg"
+    else
+      mkdir -p "$seed"
+      for f in user-data meta-data network-config; do
+        [[ -f $out/$node/$f ]] && install -m 0600 "$out/$node/$f" "$seed/$f"
+      done
+    fi
     # The environment's name service: the lab's nodes (lab.sh net-up wrote them).
     cat "$LAB_ROOT/$lab/hosts" >> "$dir/merged/etc/hosts"
     if [[ -n ${KBBOOT_AGE_IDENTITY:-} ]]; then
@@ -66,6 +79,7 @@ start() {
   if [[ -x $KIT/bin/kubeadm && -z ${KBBOOT_NO_KIT:-} ]]; then
     for f in kubeadm kubelet kubectl; do binds+=("--bind-ro=$KIT/bin/$f:/usr/local/bin/$f"); done
   fi
+  [[ ! -s $dir/loop ]] || medium "$dir" binds
   local cg=kbboot-$lab-$node h
   # shellcheck disable=SC2016 # expanded by the inner shell
   setsid bash -c '
@@ -88,6 +102,27 @@ start() {
   # Wait for the container's systemd (nspawn's child) to exist.
   for _ in $(seq 100); do init_pid "$lab" "$node" >/dev/null 2>&1 && return 0; sleep 0.1; done
   die "$node did not start: $(tail -5 "$dir/console.log")"
+}
+
+# The seed medium's loop device into the container, with FUSE and a mount helper for its
+# filesystem when this kernel has none.
+medium() {
+  local dir=$1 loop fstype tool
+  local -n into=$2
+  loop=$(cat "$dir/loop")
+  into+=("--bind=$loop")
+  fstype=$(blkid -o value -s TYPE "$loop")
+  grep -qw "$fstype" /proc/filesystems && return 0
+  case $fstype in
+    iso9660) tool="fuseiso" ;;
+    vfat) tool="fusefat -o ro" ;;
+    *) die "$loop: no FUSE mount for $fstype" ;;
+  esac
+  # shellcheck disable=SC2016 # the helper's own arguments
+  printf '#!/bin/sh\n# boot.sh: this kernel has no %s\nexec %s "$1" "$2" >/dev/null\n' "$fstype" "$tool" \
+    > "$dir/merged/usr/sbin/mount.$fstype"
+  chmod 0755 "$dir/merged/usr/sbin/mount.$fstype"
+  into+=("--bind=/dev/fuse")
 }
 
 init_pid() {
@@ -132,6 +167,7 @@ down() {
     node=$(basename "$d")
     stop "$lab" "$node"
     mountpoint -q "$d/merged" && umount "$d/merged"
+    [[ ! -s $d/loop ]] || losetup --detach "$(cat "$d/loop")"
   done
   # The network namespaces and the lab's directory are lab.sh's.
   KUBEBAKE_LAB_ROOT=$LAB_ROOT "$(dirname "${BASH_SOURCE[0]}")/../e2e/lab.sh" down "$lab"

@@ -10,7 +10,8 @@
 # Image changes the boot tier makes (tests/boot/boot.sh lists those on the container):
 # the en_US.UTF-8 locale generated (cloud-init's cc_locale), net-tools (ifupdown's default
 # route), containerd and ssh disabled (the first boot starts containerd itself; nothing
-# logs in), resolv.conf naming 127.0.0.1 (no lookup leaves the lab's namespaces).
+# logs in), resolv.conf naming 127.0.0.1 (no lookup leaves the lab's namespaces); fuseiso
+# and fusefat, for a seed medium on a kernel without iso9660 or vfat (boot.sh).
 # shellcheck disable=SC2016 # the hooks' $1 is mmdebstrap's, expanded by its shell
 set -Eeuo pipefail
 dest=${1:?usage: mkroot.sh DIR}
@@ -21,7 +22,7 @@ flock 9
 [[ -d $dest/usr/bin ]] && { echo "mkroot.sh: $dest exists, reused"; exit 0; }
 packages=(systemd systemd-sysv dbus cloud-init ifupdown net-tools iproute2 isc-dhcp-client
           locales sudo curl ca-certificates openssh-server containerd runc kmod procps
-          iptables conntrack socat ethtool age)
+          iptables conntrack socat ethtool age fuseiso fusefat)
 rm -rf "$dest.part"
 # This machine's Debian sources when it has a deb822 file for them (mmdebstrap pastes a
 # file given as the mirror into the root's sources); else mmdebstrap's default,
