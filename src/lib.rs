@@ -4,6 +4,12 @@
 //! token, created once and reused) → [`node::plan`] (the files each node gets) →
 //! [`deliver`] (user-data in each format) → [`files`] (the output tree, written atomically).
 
+// Kept so by the compiler: every public item says what it is (a module mirroring an
+// upstream schema field for field says so and allows it), and a function over 80 lines
+// (clippy.toml) is split or says above it why not.
+#![warn(missing_docs)]
+#![warn(clippy::too_many_lines)]
+
 pub mod cmd;
 pub mod deliver;
 pub mod error;

@@ -2,6 +2,8 @@
 //! the library's `kubebake::cmd`), shows the report it returns as text or JSON, and exits
 //! 0, or 2 with the error on stderr.
 
+#![warn(clippy::too_many_lines)]
+
 mod cli;
 
 use std::process::ExitCode;
@@ -60,7 +62,7 @@ fn run(command: cli::Command, quiet: bool) -> Result<()> {
             show(&cmd::bundle::run(opts)?, how(json))
         }
         C::Image { spec, out, bundle, age_identity, templates, json } => {
-            let opts = kubebake::deliver::packer::Options { spec, out, bundle, age_identity, templates };
+            let opts = kubebake::deliver::node_image::Options { spec, out, bundle, age_identity, templates };
             show(&cmd::image::run(&opts)?, how(json))
         }
         C::Token(t) => token(t, quiet, now),

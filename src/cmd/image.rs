@@ -1,10 +1,10 @@
-//! `kubebake image SPEC -o DIR`: the adapter to [`crate::deliver::packer`], which writes
+//! `kubebake image SPEC -o DIR`: the adapter to [`crate::deliver::node_image`], which writes
 //! the Packer template and its provisioning script; this reports what was written.
 
 use std::path::PathBuf;
 
 use crate::cmd::report::{self, Report, Text};
-use crate::deliver::packer;
+use crate::deliver::node_image;
 use crate::error::Result;
 
 /// The files written.
@@ -14,8 +14,8 @@ pub struct Written {
 }
 
 /// Writes the Packer template and provisioning script for a node image.
-pub fn run(opts: &packer::Options) -> Result<Written> {
-    Ok(Written { written: packer::write(opts)? })
+pub fn run(opts: &node_image::Options) -> Result<Written> {
+    Ok(Written { written: node_image::write(opts)? })
 }
 
 impl Report for Written {

@@ -5,8 +5,8 @@
 pub mod bundle;
 pub mod cloud_init;
 pub mod ignition;
+pub mod node_image;
 pub mod pack;
-pub mod packer;
 pub mod pins;
 pub mod seal;
 pub mod seed;

@@ -57,14 +57,8 @@ struct Context {
     age_identity: Option<String>,
     age_identity_path: Option<String>,
     ssh_username: String,
-    /// The profile's base images (`baseImage`), the variables' defaults; without them the
-    /// variables must be given, and the template's validation says so.
-    qemu_source_image: String,
-    qemu_source_checksum: String,
-    ami_owner: Option<String>,
-    ami_name: Option<String>,
-    qemu_description: String,
-    aws_description: String,
+    #[serde(flatten)]
+    base: BaseImages,
 }
 
 /// Writes `TEMPLATE_FILE` and `SCRIPT_FILE` into `opts.out`; returns their paths.
@@ -72,10 +66,58 @@ pub fn write(opts: &Options) -> Result<Vec<PathBuf>> {
     let loaded = crate::spec::load(&opts.spec)?;
     let cluster = loaded.cluster;
     let profile = &cluster.os.profile;
-    if opts.bundle.is_none() && profile.containerd_package.is_none() {
+    check_inputs(&cluster, opts)?;
+    let templates = Templates::load(opts.templates.as_deref())?;
+    let none = serde_json::json!({});
+    let v = cluster.kubernetes_version;
+    let package_version = format!("{}.{}.{}", v.major, v.minor, v.patch);
+    let apt_repository = format!("https://pkgs.k8s.io/core:/stable:/v{}.{}/deb/", v.major, v.minor);
+    let ctx = Context {
+        cluster: cluster.name.clone(),
+        os: profile.name.clone(),
+        kubernetes_version: v.to_string(),
+        pinned_packages: crate::node::firstboot::apt_pins(&package_version),
+        package_version,
+        apt_release_key: format!("{apt_repository}Release.key"),
+        apt_source: crate::node::firstboot::apt_source(&apt_repository),
+        apt_repository,
+        bundle_version_line: crate::node::bundle_layout::manifest_version_line(&v.to_string()),
+        containerd_package: profile.containerd_package.clone(),
+        bundle: opts.bundle.as_ref().map(|b| absolute(b).display().to_string()),
+        bundle_sha256: opts.bundle.as_deref().map(crate::files::file_sha256).transpose()?,
+        images: images::images(&cluster)?.into_iter().map(|i| i.image).collect(),
+        modules: templates.render("modules-load.conf.tera", &none)?,
+        sysctl: templates.render("sysctl.conf.tera", &crate::node::firstboot::sysctl_context(&cluster))?,
+        age_identity: opts.age_identity.as_ref().map(|f| absolute(f).display().to_string()),
+        age_identity_path: cluster.sealing.as_ref().map(|s| s.identity.clone()),
+        image_name: format!("kubebake-{}-{}", cluster.name, v),
+        ssh_username: profile.login_user.clone(),
+        base: base_images(profile),
+    };
+    let dir = &opts.out;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
+    let mut written = Vec::new();
+    for (file, template, mode) in
+        [(TEMPLATE_FILE, "kubebake-node.pkr.hcl.tera", 0o644), (SCRIPT_FILE, "provision.sh.tera", 0o755)]
+    {
+        let path = dir.join(file);
+        crate::files::write_file_atomic(&path, templates.render(template, &ctx)?.as_bytes(), mode)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Refuses what cannot make a working image: no way to install packages, a bundle that is
+/// not there, or a sealing spec without the identity that opens it (or the wrong one).
+fn check_inputs(cluster: &crate::model::Cluster, opts: &Options) -> Result<()> {
+    if opts.bundle.is_none() && cluster.os.profile.containerd_package.is_none() {
         return Err(Error::Usage(format!(
             "spec.os: {} installs no packages with apt; build its image from a bundle (--bundle FILE)",
-            profile.name
+            cluster.os.profile.name
         )));
     }
     if let Some(b) = &opts.bundle
@@ -108,31 +150,26 @@ pub fn write(opts: &Options) -> Result<Vec<PathBuf>> {
         }
         (None, None) => {}
     }
-    let templates = Templates::load(opts.templates.as_deref())?;
-    let none = serde_json::json!({});
-    let v = cluster.kubernetes_version;
-    let package_version = format!("{}.{}.{}", v.major, v.minor, v.patch);
-    let apt_repository = format!("https://pkgs.k8s.io/core:/stable:/v{}.{}/deb/", v.major, v.minor);
-    let ctx = Context {
-        cluster: cluster.name.clone(),
-        os: profile.name.clone(),
-        kubernetes_version: v.to_string(),
-        pinned_packages: crate::node::firstboot::apt_pins(&package_version),
-        package_version,
-        apt_release_key: format!("{apt_repository}Release.key"),
-        apt_source: crate::node::firstboot::apt_source(&apt_repository),
-        apt_repository,
-        bundle_version_line: crate::node::bundle_layout::manifest_version_line(&v.to_string()),
-        containerd_package: profile.containerd_package.clone(),
-        bundle: opts.bundle.as_ref().map(|b| absolute(b).display().to_string()),
-        bundle_sha256: opts.bundle.as_deref().map(crate::files::file_sha256).transpose()?,
-        images: images::images(&cluster)?.into_iter().map(|i| i.image).collect(),
-        modules: templates.render("modules-load.conf.tera", &none)?,
-        sysctl: templates.render("sysctl.conf.tera", &crate::node::firstboot::sysctl_context(&cluster))?,
-        age_identity: opts.age_identity.as_ref().map(|f| absolute(f).display().to_string()),
-        age_identity_path: cluster.sealing.as_ref().map(|s| s.identity.clone()),
-        image_name: format!("kubebake-{}-{}", cluster.name, v),
-        ssh_username: profile.login_user.clone(),
+    Ok(())
+}
+
+/// The Packer template's base-image variables.
+#[derive(Serialize)]
+struct BaseImages {
+    /// The profile's base images (`baseImage`), the variables' defaults; without them the
+    /// variables must be given, and the template's validation says so.
+    qemu_source_image: String,
+    qemu_source_checksum: String,
+    ami_owner: Option<String>,
+    ami_name: Option<String>,
+    qemu_description: String,
+    aws_description: String,
+}
+
+/// What the template starts from: the profile's base images, or none, which the template's
+/// own validation then asks for by name.
+fn base_images(profile: &crate::model::profile::Profile) -> BaseImages {
+    BaseImages {
         qemu_source_image: profile.base_image.as_ref().map(|b| b.qcow2.clone()).unwrap_or_default(),
         qemu_source_checksum: profile.base_image.as_ref().map_or_else(|| "none".into(), |b| b.checksum.clone()),
         ami_owner: profile.base_image.as_ref().map(|b| b.ami_owner.clone()),
@@ -153,20 +190,5 @@ pub fn write(opts: &Options) -> Result<Vec<PathBuf>> {
                 profile.name
             ),
         },
-    };
-    let dir = &opts.out;
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
-    let mut written = Vec::new();
-    for (file, template, mode) in
-        [(TEMPLATE_FILE, "kubebake-node.pkr.hcl.tera", 0o644), (SCRIPT_FILE, "provision.sh.tera", 0o755)]
-    {
-        let path = dir.join(file);
-        crate::files::write_file_atomic(&path, templates.render(template, &ctx)?.as_bytes(), mode)?;
-        written.push(path);
     }
-    Ok(written)
-}
-
-fn absolute(p: &Path) -> PathBuf {
-    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
