@@ -236,6 +236,7 @@ fn time_library(dir: &Path, cps: usize, workers: usize, algorithm: &str, runs: u
             platform: None,
             allow_clear_secrets: false,
             bundle: None,
+            media: None,
             now: time::OffsetDateTime::now_utc(),
             progress: false,
         };

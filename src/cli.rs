@@ -373,6 +373,11 @@ pub struct BakeArgs {
     /// keeps it, so later bakes need --bundle only for a new bundle.
     #[arg(long, value_name = "FILE")]
     pub bundle: Option<PathBuf>,
+    /// Also write each node's (not a worker pool's) NoCloud seed medium, OUT/<node>/seed.iso (iso: a CD image) or
+    /// seed.img (vfat: a disk image), labelled cidata, holding its user-data, meta-data and
+    /// network-config (cloud-init profiles only; see docs/seed-media.md).
+    #[arg(long, value_parser = ["iso", "vfat"])]
+    pub media: Option<String>,
     /// Print the report as JSON: {"state", "stateChanges", "out", "operatorKubeconfig",
     /// "nodes": [...], "pools": [...], "join": {...}, "warnings": [...]}.
     #[arg(long)]

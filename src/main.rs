@@ -91,13 +91,24 @@ fn run(command: cli::Command, quiet: bool) -> Result<()> {
 
 /// `kubebake bake`.
 fn bake(args: cli::BakeArgs, how: Shown) -> Result<()> {
-    let cli::BakeArgs { spec, out, state, show_token, templates, platform, allow_clear_secrets, bundle, json: _ } =
-        args;
+    let cli::BakeArgs {
+        spec,
+        out,
+        state,
+        show_token,
+        templates,
+        platform,
+        allow_clear_secrets,
+        bundle,
+        media,
+        json: _,
+    } = args;
     let platform = platform.as_deref().and_then(kubebake::deliver::Platform::by_name);
+    let media = media.as_deref().and_then(kubebake::deliver::seed::MediaKind::parse);
     let progress = how.progress();
     let now = OffsetDateTime::now_utc();
     let options =
-        cmd::bake::Options { spec, out, state, templates, platform, allow_clear_secrets, bundle, now, progress };
+        cmd::bake::Options { spec, out, state, templates, platform, allow_clear_secrets, bundle, media, now, progress };
     show(&cmd::bake::run(&options, show_token)?, how)
 }
 

@@ -296,3 +296,45 @@ fn a_node_without_user_data_gets_no_medium_and_is_told_why() {
     seed::write(dir.path(), MediaKind::Vfat).unwrap();
     assert_eq!(seed::read_node(dir.path()).unwrap().len(), 2);
 }
+
+#[test]
+fn bake_with_media_writes_each_nodes_medium_listed_in_its_sums_and_check_agrees() {
+    let Some(t) = tools() else { return };
+    for (flag, kind) in [("iso", MediaKind::Iso), ("vfat", MediaKind::Vfat)] {
+        let b = Bake::new(&spec());
+        b.bake(&["--media", flag]).assert_ok();
+        let sums = fs::read_to_string(b.out().join("SHA256SUMS")).unwrap();
+        for node in ["cp-1", "worker-1"] {
+            let dir = b.out().join(node);
+            let expected: BTreeMap<String, Vec<u8>> = ["user-data", "meta-data", "network-config"]
+                .into_iter()
+                .map(|n| (n.to_string(), fs::read(dir.join(n)).unwrap()))
+                .collect();
+            let path = dir.join(kind.file_name());
+            check_medium(&t, kind, &path, &expected);
+            assert!(sums.contains(&format!("  {node}/{}\n", kind.file_name())), "{sums}");
+            // The bake's medium is the one `seed::write` makes of the baked files, byte for byte.
+            let baked = fs::read(&path).unwrap();
+            assert!(seed::write(&dir, kind).unwrap() == path && fs::read(&path).unwrap() == baked, "{node}: {flag}");
+        }
+        // A re-bake with the same media changes nothing, and `check` finds the output sound.
+        let before = snapshot(&b.out());
+        b.bake(&["--media", flag]).assert_ok();
+        assert!(snapshot(&b.out()) == before, "{flag}: a re-bake changed the output");
+        let run = b.run(&["check", "cluster.yaml", "out"]);
+        assert!(run.ok(), "{flag}: {}{}", run.stdout(), run.stderr());
+        // A bake without the flag replaces the output whole: no medium left behind.
+        b.bake(&[]).assert_ok();
+        assert!(!b.out().join("cp-1").join(kind.file_name()).exists());
+    }
+}
+
+#[test]
+fn media_are_refused_for_ignition_nodes_naming_the_flag() {
+    let s = include_str!("../examples/quickstart.yaml").replace("spec:\n", "spec:\n  os: flatcar\n");
+    let b = Bake::new(&s);
+    let run = b.bake(&["--media", "iso"]);
+    assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+    assert!(run.stderr().contains("--media iso: a seed medium holds cloud-init's NoCloud files"), "{}", run.stderr());
+    assert!(!b.out().exists(), "a refused bake wrote its output");
+}

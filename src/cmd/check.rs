@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::cmd::report::{self, Text};
+use crate::deliver::seed::MediaKind;
 use crate::error::{Error, Result};
 use crate::files::SUMS_FILE;
 use crate::fmt::hex;
@@ -300,6 +301,10 @@ fn check_fresh(
             platform: None,
             allow_clear_secrets: false,
             bundle: None,
+            // The media the output was baked with, told by their file names.
+            media: [MediaKind::Iso, MediaKind::Vfat]
+                .into_iter()
+                .find(|kind| out.keys().any(|rel| rel.ends_with(&format!("/{}", kind.file_name())))),
             now: opts.now,
             progress: false,
         },

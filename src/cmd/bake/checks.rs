@@ -6,10 +6,11 @@ use std::fs;
 use std::path::Path;
 
 use crate::deliver::Platform;
+use crate::deliver::seed::MediaKind;
 use crate::error::{Error, Result};
 use crate::files::{SUMS_FILE, nested};
 use crate::model::Cluster;
-use crate::model::profile::Packages;
+use crate::model::profile::{Format, Packages};
 
 use super::{NodeSummary, Options};
 
@@ -139,4 +140,17 @@ pub(super) fn check_sizes(platform: Platform, cluster: &Cluster, nodes: &[&NodeS
         listed.join(", "),
         advice.join("; ")
     )))
+}
+
+/// `--media`: seed media carry cloud-init's NoCloud files, which an Ignition node has none of.
+pub(super) fn media(media: Option<MediaKind>, cluster: &Cluster) -> Result<Option<MediaKind>> {
+    match media {
+        Some(kind) if cluster.os.format != Format::CloudInit => Err(Error::Usage(format!(
+            "--media {}: a seed medium holds cloud-init's NoCloud files, and spec.os {} is baked as Ignition \
+             (give Ignition its config.ign as the platform's user-data)",
+            if kind == MediaKind::Iso { "iso" } else { "vfat" },
+            cluster.os.profile.name
+        ))),
+        _ => Ok(media),
+    }
 }

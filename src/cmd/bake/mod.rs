@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 use crate::deliver::Platform;
+use crate::deliver::seed::MediaKind;
 use crate::error::{Error, Problem, Result};
 use crate::model::Cluster;
 use crate::model::profile::Packages;
@@ -50,6 +51,8 @@ pub struct Options {
     /// `packages: bundle`: the bundle the nodes' image carries, whose sha256 first boot
     /// checks (kept in the state, so later bakes need it only when it changes).
     pub bundle: Option<PathBuf>,
+    /// Also write each node's NoCloud seed medium beside its user-data (cloud-init only).
+    pub media: Option<MediaKind>,
     /// The time certificates are issued at and tokens judged by.
     pub now: OffsetDateTime,
     /// Draw a progress bar on stderr for large bakes (the caller knows it is a terminal).
@@ -182,7 +185,8 @@ fn bake_with(opts: &Options, templates: &Templates, target: Target) -> Result<Re
     let machines: Vec<Machine> =
         cluster.nodes.iter().map(Machine::Node).chain(cluster.worker_pools.iter().map(Machine::Pool)).collect();
     let bar = progress_bar(opts.progress, machines.len());
-    let baker = Baker { cluster: &cluster, state: &state, ca_hash: &ca_hash, templates, sealing, bar: &bar };
+    let media = checks::media(opts.media, &cluster)?;
+    let baker = Baker { cluster: &cluster, state: &state, ca_hash: &ca_hash, templates, sealing, media, bar: &bar };
     let (baked, staging) = write::bake_machines(opts, target, &baker, &machines, unsaved, &operator_yaml)?;
     let (nodes, pools, sums) = summarise(baked, &state)?;
     if let Some(platform) = opts.platform {

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::deliver;
+use crate::deliver::seed::{self, MediaKind, SeedFile};
 use crate::error::{Error, Result};
 use crate::files::{Staging, digest};
 use crate::model::{Cluster, Sealing};
@@ -24,6 +25,8 @@ pub(super) struct Baker<'a> {
     /// How user-data is sealed, when the spec seals: to whom, with the state's seed, and
     /// the tokens no file outside the sealed pack may hold.
     pub(super) sealing: Option<(&'a Sealing, &'a SealSeed, Vec<String>)>,
+    /// The NoCloud seed medium each node also gets, if any.
+    pub(super) media: Option<MediaKind>,
     /// Counts machines done.
     pub(super) bar: &'a indicatif::ProgressBar,
 }
@@ -87,10 +90,28 @@ impl Baker<'_> {
             raw: user_data.raw,
             delivered: user_data.delivered,
         };
-        // User-data holds every secret the node gets.
-        let files = user_data.files.iter().map(|r| (format!("{}/{}", plan.name, r.name), &r.bytes[..], 0o600));
-        Ok((summary, write_all(sink, files.collect())?))
+        // User-data holds every secret the node gets, and so does its seed medium.
+        let mut files: Vec<(String, &[u8], u32)> =
+            user_data.files.iter().map(|r| (format!("{}/{}", plan.name, r.name), &r.bytes[..], 0o600)).collect();
+        // A pool's machines are many, each named by whatever launches it: no one medium.
+        let media = self.media.filter(|_| plan.pool.is_none());
+        let medium = media.map(|kind| seed_medium(kind, &user_data)).transpose()?;
+        if let Some((name, bytes)) = &medium {
+            files.push((format!("{}/{name}", plan.name), bytes, 0o600));
+        }
+        Ok((summary, write_all(sink, files)?))
     }
+}
+
+/// The node's NoCloud seed medium, made from the files a NoCloud seed holds, in the order
+/// [`seed::write`] puts them, so that both give the same bytes.
+fn seed_medium(kind: MediaKind, user_data: &deliver::UserData) -> Result<(&'static str, Vec<u8>)> {
+    let files: Vec<SeedFile> = seed::SEED_FILES
+        .iter()
+        .filter_map(|name| user_data.files.iter().find(|r| r.name == *name))
+        .map(|r| SeedFile { name: r.name, bytes: &r.bytes })
+        .collect();
+    Ok((kind.file_name(), seed::image(kind, &files)?))
 }
 
 /// The clear files under `<node>/rootfs/` (the operator's; the user-data gets them sealed).
