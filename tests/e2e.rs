@@ -370,6 +370,18 @@ impl Lab {
             std::thread::sleep(Duration::from_secs(2));
         }
 
+        // Each node's InternalIP is its address (the kubelet's --node-ip for a listed node,
+        // which the kubelet refuses to start with unless the machine has it).
+        let addresses = self.kubectl_ok(&[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name}={.status.addresses[?(@.type==\"InternalIP\")].address}{\"\\n\"}{end}",
+        ]);
+        let addresses: BTreeMap<&str, &str> = addresses.lines().filter_map(|l| l.split_once('=')).collect();
+        let want: BTreeMap<&str, &str> = self.nodes.iter().map(|(n, a)| (n.as_str(), a.as_str())).collect();
+        assert_eq!(addresses, want, "nodes' InternalIP");
+
         // etcd: one started voting member per control plane.
         let pki = self.disk("cp-1").join("etc/kubernetes/pki/etcd");
         let etcdctl = self.kit.dir.join("bin/etcdctl");
@@ -409,11 +421,19 @@ impl Lab {
                     changed.push(rel);
                 }
             }
-            // A worker's kubelet-start writes kubeadm's own flags file: without
-            // --hostname-override, as the hostname is the node name here. A pool machine's
-            // baked one is kubeadm's already, byte for byte, so it must not change.
+            // A worker's kubelet-start writes kubeadm's own flags file: the baked one without
+            // --hostname-override, as the hostname is the node name here, and with the
+            // --node-ip kubebake gives it. A pool machine's baked one is kubeadm's already,
+            // byte for byte, so it must not change.
             let listed_worker = workers.contains(&node.as_str()) && !self.machines.contains_key(node);
-            changed.retain(|p| !(listed_worker && p == "var/lib/kubelet/kubeadm-flags.env"));
+            let flags = "var/lib/kubelet/kubeadm-flags.env";
+            if listed_worker && changed.iter().any(|p| p == flags) {
+                let baked = fs::read_to_string(rootfs.join(flags)).unwrap();
+                let kubeadms = fs::read_to_string(disk.join(flags)).unwrap();
+                assert!(baked.contains("--node-ip="), "{node}: {baked}");
+                assert_eq!(kubeadms, baked.replacen(&format!("--hostname-override={node} "), "", 1), "{node}");
+                changed.retain(|p| p != flags);
+            }
             // First boot removes kubeadm's configuration, and the join token in it, once done.
             let config = "etc/kubebake/kubeadm-config.yaml";
             assert!(!disk.join(config).exists(), "{node}: {config} (the join token) is still on the node");

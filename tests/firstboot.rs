@@ -19,13 +19,16 @@ spec:
     - {name: cp-1, role: control-plane, address: 10.0.0.11}
     - {name: worker-1, role: worker, address: 10.0.0.21}
 ";
+const WORKER_ADDRESS: &str = "10.0.0.21";
 
-/// Runs the script three times in one overlay: with `kubeadm join` failing (or, with
-/// FAILS=modprobe, on a kernel that lacks overlay and bridge netfilter and whose modprobe
-/// fails), then with everything succeeding, then once more. Prints each run's exit code,
-/// status file and stub calls.
+/// Runs the script three times in one overlay and a network namespace of its own: with
+/// `kubeadm join` failing (or, with FAILS=modprobe, on a kernel that lacks overlay and
+/// bridge netfilter and whose modprobe fails; with FAILS=address, on a machine that has
+/// not got its address yet), then with everything succeeding, then once more. Prints each
+/// run's exit code, status file and stub calls.
 const HARNESS: &str = r#"set -u
-T=$1; SCRIPT=$2; SYSCTL=$3; FAILS=$4
+T=$1; SCRIPT=$2; SYSCTL=$3; FAILS=$4; ADDRESS=$5
+ip link set lo up
 mount -t tmpfs tmpfs "$T"
 mkdir -p "$T/upper" "$T/work" "$T/m"
 mount -t overlay overlay -o lowerdir=/,upperdir="$T/upper",workdir="$T/work" "$T/m"
@@ -55,6 +58,9 @@ mkdir -p "$T/m/etc/sysctl.d" && cp "$SYSCTL" "$T/m/etc/sysctl.d/99-kubebake.conf
 touch "$T/m/tmp/$FAILS-fails"
 for run in 1 2 3; do
   [ "$run" = 2 ] && rm -f "$T/m/tmp/$FAILS-fails"
+  # The worker's spec address, which its first boot waits for (here at once but in the
+  # address case's first run).
+  if [ "$run" = 2 ] || [ "$FAILS" != address ]; then ip address replace "$ADDRESS/32" dev lo; fi
   : > "$T/m/var/log/kubebake-stub-calls"
   chroot "$T/m" /bin/bash /opt/kubebake/firstboot.sh > "$T/out" 2>&1
   echo "== run $run exit $?"
@@ -75,11 +81,12 @@ fn three_runs(fails: &str) -> Option<Vec<String>> {
     let mount_point = b.path("mnt");
     fs::create_dir_all(&mount_point).unwrap();
     let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", HARNESS, "harness"])
+        .args(["--mount", "--net", "--propagation", "private", "sh", "-c", HARNESS, "harness"])
         .arg(&mount_point)
         .arg(b.node_file("worker-1", "/opt/kubebake/firstboot.sh"))
         .arg(b.node_file("worker-1", "/etc/sysctl.d/99-kubebake.conf"))
         .arg(fails)
+        .arg(WORKER_ADDRESS)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -148,4 +155,19 @@ fn a_failed_join_is_reported_and_resumed_and_a_finished_node_does_nothing() {
     assert!(runs[2].starts_with("3 exit 0"), "{}", runs[2]);
     assert!(!runs[2].contains("call: "), "{}", runs[2]);
     assert!(runs[2].contains("log: kubebake: this node was set up before; nothing to do"), "{}", runs[2]);
+}
+
+#[test]
+fn a_machine_without_its_address_yet_waits_for_it_and_names_it() {
+    let Some(runs) = three_runs("address") else { return };
+    // 1: the address never came within the join timeout: nothing of kubeadm's ran.
+    assert!(runs[0].starts_with("1 exit 1"), "{}", runs[0]);
+    let failed = format!("status: failed: this machine did not get its address {WORKER_ADDRESS} within 1s");
+    assert!(runs[0].contains(&failed), "{}", runs[0]);
+    assert!(!runs[0].contains("call: kubeadm"), "{}", runs[0]);
+    // 2: the address is there: on to the join and the end.
+    assert!(runs[1].starts_with("2 exit 0"), "{}", runs[1]);
+    assert!(runs[1].contains("log: kubebake: address: done"), "{}", runs[1]);
+    assert!(runs[1].contains("call: kubeadm join --config"), "{}", runs[1]);
+    assert!(runs[1].contains("status: done"), "{}", runs[1]);
 }

@@ -1948,10 +1948,10 @@ fn accepted_kind(c: &Cluster, warnings: &[kubebake::error::Problem], known: &BTr
     let _ = (c.networking.first_service_ip(), c.networking.cluster_dns_ip(), c.endpoint.host_port(), c.endpoint.url());
     let cfg = kubebake::node::kubeadm_config::cluster_configuration(c);
     let _ = kubebake::fmt::yaml::to_string(&cfg);
-    let kubelet = kubebake::node::kubeadm_config::kubelet_configuration(c);
+    let kubelet = kubebake::node::kubelet_config::kubelet_configuration(c);
     let _ = kubebake::fmt::yaml::to_string(&kubelet);
     for node in &c.nodes {
-        let _ = kubebake::node::kubeadm_config::kubelet_flags_env(c, node);
+        let _ = kubebake::node::kubelet_config::kubelet_flags_env(c, node);
     }
     for node in c.control_planes() {
         let _ = kubebake::pki::control_plane_leaves(c, node);

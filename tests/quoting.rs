@@ -824,7 +824,7 @@ fn the_kubelets_flags_file_reads_back_through_systemd_and_refuses_what_would_spl
     let mut c = kubebake::spec::parse(&spec, Path::new("hostile.yaml")).unwrap().cluster;
     // The flags as they are, from a plain repository name put back in by hand.
     c.image_repository = "REPOSITORY".into();
-    let plain = kubebake::node::kubeadm_config::kubelet_flags_env(&c, &c.nodes[0]).unwrap();
+    let plain = kubebake::node::kubelet_config::kubelet_flags_env(&c, &c.nodes[0]).unwrap();
     let repository = "reg\"x\\y$z`w/k8s";
     let flags = plain
         .strip_prefix("KUBELET_KUBEADM_ARGS=\"")
@@ -834,7 +834,7 @@ fn the_kubelets_flags_file_reads_back_through_systemd_and_refuses_what_would_spl
         .replace("REPOSITORY", repository);
     assert!(flags.contains("--pod-infra-container-image=reg\"x\\y$z`w/k8s/pause:"), "{flags}");
     c.image_repository = repository.into();
-    let env = kubebake::node::kubeadm_config::kubelet_flags_env(&c, &c.nodes[0]).unwrap();
+    let env = kubebake::node::kubelet_config::kubelet_flags_env(&c, &c.nodes[0]).unwrap();
     let value = env.strip_prefix("KUBELET_KUBEADM_ARGS=").unwrap().trim_end();
     let dir = tempfile::tempdir().unwrap();
     let release = dir.path().join("os-release");
@@ -846,7 +846,7 @@ fn the_kubelets_flags_file_reads_back_through_systemd_and_refuses_what_would_spl
     assert!(held, "{out}");
     for bad in ["reg x/k8s", "reg\tx", "régistry"] {
         c.image_repository = bad.into();
-        assert!(kubebake::node::kubeadm_config::kubelet_flags_env(&c, &c.nodes[0]).is_err(), "{bad:?}");
+        assert!(kubebake::node::kubelet_config::kubelet_flags_env(&c, &c.nodes[0]).is_err(), "{bad:?}");
     }
 }
 

@@ -59,8 +59,9 @@ fn a_changed_address_reissues_only_that_nodes_certificates() {
     run.assert_ok();
     let diff = changed(&before, &snapshot(&b.out()));
     // cp-2's address-bearing certificates, the kubeconfigs that name its own API server,
-    // its API server's manifest and its kubeadm configuration; nothing on another node
-    // (a joining member's etcd manifest is kubeadm's to write).
+    // its API server's manifest, its kubeadm configuration, its kubelet's --node-ip and
+    // the address its first boot waits for; nothing on another node (a joining member's
+    // etcd manifest is kubeadm's to write).
     let expected: BTreeSet<String> = [
         "SHA256SUMS",
         "cp-2/rootfs/etc/kubebake/manifests/kube-apiserver.yaml",
@@ -74,6 +75,8 @@ fn a_changed_address_reissues_only_that_nodes_certificates() {
         "cp-2/rootfs/etc/kubernetes/controller-manager.conf",
         "cp-2/rootfs/etc/kubernetes/scheduler.conf",
         "cp-2/rootfs/etc/kubernetes/kubelet.conf",
+        "cp-2/rootfs/var/lib/kubelet/kubeadm-flags.env",
+        "cp-2/rootfs/opt/kubebake/firstboot.sh",
     ]
     .into_iter()
     .map(String::from)

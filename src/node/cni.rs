@@ -28,12 +28,25 @@ pub struct OperatorIpPool {
     pub node_selector: &'static str,
 }
 
+/// How calico-node finds its node's address: always the Node's InternalIP, which is the
+/// spec's address (the kubelet's `--node-ip`) or, on a pool machine, the one its kubelet
+/// chose. Calico's own default takes the first interface's address, which on a machine
+/// with a second network (VirtualBox's NAT: 10.0.2.15 on every VM) is the wrong one.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeAddressAutodetection {
+    pub kubernetes: &'static str,
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CalicoNetwork {
     pub ip_pools: Vec<OperatorIpPool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
+    #[serde(rename = "nodeAddressAutodetectionV4", skip_serializing_if = "Option::is_none")]
+    pub node_address_autodetection_v4: Option<NodeAddressAutodetection>,
+    #[serde(rename = "nodeAddressAutodetectionV6", skip_serializing_if = "Option::is_none")]
+    pub node_address_autodetection_v6: Option<NodeAddressAutodetection>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -103,6 +116,8 @@ pub fn resources(cluster: &Cluster, calico: &Calico) -> String {
     use crate::fmt::yaml::to_string as yaml;
     match calico.mode {
         CalicoMode::Operator => {
+            const INTERNAL_IP: NodeAddressAutodetection = NodeAddressAutodetection { kubernetes: "NodeInternalIP" };
+            let ipv6 = cluster.networking.pod_subnet.addr().is_ipv6();
             let installation = Installation {
                 api_version: "operator.tigera.io/v1",
                 kind: "Installation",
@@ -118,6 +133,8 @@ pub fn resources(cluster: &Cluster, calico: &Calico) -> String {
                             node_selector: "all()",
                         }],
                         mtu: calico.mtu,
+                        node_address_autodetection_v4: (!ipv6).then_some(INTERNAL_IP),
+                        node_address_autodetection_v6: ipv6.then_some(INTERNAL_IP),
                     },
                     registry: calico.registry.clone(),
                 },

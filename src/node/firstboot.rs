@@ -39,6 +39,9 @@ pub struct ScriptContext {
     pub node_name: String,
     /// The worker pool, for a pool's script: it waits for a usable hostname and joins as it.
     pub pool: Option<String>,
+    /// The node's address from the spec, which first boot waits for the machine to have;
+    /// None for a pool's machines (any address).
+    pub address: Option<String>,
     /// init, join-control-plane or join-worker.
     pub role: &'static str,
     /// The Kubernetes release, `v1.36.3`, which first boot checks kubeadm against.
@@ -151,12 +154,12 @@ pub fn ports(role: Role, firewall: Firewall) -> Vec<String> {
 /// A named node's script: init on the first control plane, a join on every other node.
 pub fn script_context(cluster: &Cluster, node: &Node) -> Result<ScriptContext> {
     let first = node.name == cluster.first_control_plane().name;
-    context(cluster, node.name.clone(), None, node.role, first)
+    context(cluster, node.name.clone(), None, Some(node.address.to_string()), node.role, first)
 }
 
 /// A worker pool's script: a worker's, for a machine named by its hostname.
 pub fn pool_script_context(cluster: &Cluster, pool: &WorkerPool) -> Result<ScriptContext> {
-    context(cluster, pool.dir(), Some(pool.name.clone()), Role::Worker, false)
+    context(cluster, pool.dir(), Some(pool.name.clone()), None, Role::Worker, false)
 }
 
 /// apt's pins of kubelet, kubeadm and kubectl to `package_version` (`kubelet=1.36.3-*`).
@@ -188,6 +191,7 @@ fn context(
     cluster: &Cluster,
     node_name: String,
     pool: Option<String>,
+    address: Option<String>,
     role: Role,
     first: bool,
 ) -> Result<ScriptContext> {
@@ -204,6 +208,7 @@ fn context(
     Ok(ScriptContext {
         node_name,
         pool,
+        address,
         role: match (role, first) {
             (Role::ControlPlane, true) => "init",
             (Role::ControlPlane, false) => "join-control-plane",

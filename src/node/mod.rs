@@ -7,6 +7,7 @@ pub mod cni;
 pub mod firstboot;
 pub mod invocation;
 pub mod kubeadm_config;
+pub mod kubelet_config;
 pub mod manifests;
 pub mod pack_format;
 pub mod plan;

@@ -8,8 +8,8 @@ use crate::error::{Error, Result};
 use crate::model::{Calico, Cluster, Cni, ManifestSource, Node, Role, Vip, WorkerPool};
 use crate::node::cni::{self, CALICO_DIR};
 use crate::node::invocation;
-use crate::node::kubeadm_config;
 use crate::node::manifests::{self, KubeVipKubeconfig};
+use crate::node::{kubeadm_config, kubelet_config};
 use crate::pki::CaId;
 use crate::pki::kubeconfig;
 use crate::state::{State, node_kubeconfig_stem, node_pki_stem};
@@ -132,11 +132,11 @@ impl NodePlan {
 /// The kubelet's files as kubeadm's `kubelet-start` writes them: its configuration, its
 /// flags and, from 1.34 on, the node's CRI socket in `instance-config.yaml`.
 fn add_kubelet_files(p: &mut NodePlan, cluster: &Cluster, flags_env: String) {
-    let config = kubeadm_config::node_kubelet_configuration(cluster);
+    let config = kubelet_config::node_kubelet_configuration(cluster);
     p.add(format!("{KUBELET_DIR}/config.yaml"), 0o644, crate::fmt::yaml::to_string(&config));
     p.add(format!("{KUBELET_DIR}/kubeadm-flags.env"), 0o644, flags_env);
     if cluster.kubernetes_version.kubeadm().node_local_cri_socket {
-        p.add(format!("{KUBELET_DIR}/instance-config.yaml"), 0o644, kubeadm_config::kubelet_instance_config());
+        p.add(format!("{KUBELET_DIR}/instance-config.yaml"), 0o644, kubelet_config::kubelet_instance_config());
     }
 }
 
@@ -169,7 +169,7 @@ pub fn plan_pool(cluster: &Cluster, state: &State, pool: &WorkerPool, ca_hash: &
         ignored_preflight_errors(cluster, Role::Worker, false),
     );
     p.add(kubeadm_config::KUBEADM_CONFIG.into(), 0o600, crate::fmt::yaml::to_string(&join));
-    add_kubelet_files(&mut p, cluster, kubeadm_config::pool_kubelet_flags_env(cluster, pool)?);
+    add_kubelet_files(&mut p, cluster, kubelet_config::pool_kubelet_flags_env(cluster, pool)?);
     p.cert("ca", &state.ca(CaId::Kubernetes).cert_pem);
     p.files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(p)
@@ -182,7 +182,7 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
     let mut p = NodePlan { name: node.name.clone(), role: node.role, pool: None, files: Vec::new(), units: Vec::new() };
     let first = node.name == cluster.first_control_plane().name;
     p.add(kubeadm_config::KUBEADM_CONFIG.into(), 0o600, node_kubeadm_config(cluster, state, node, ca_hash, first));
-    add_kubelet_files(&mut p, cluster, kubeadm_config::kubelet_flags_env(cluster, node)?);
+    add_kubelet_files(&mut p, cluster, kubelet_config::kubelet_flags_env(cluster, node)?);
     match node.role {
         Role::Worker => add_worker_files(&mut p, cluster, state, node),
         Role::ControlPlane => {
@@ -227,7 +227,7 @@ fn node_kubeadm_config(cluster: &Cluster, state: &State, node: &Node, ca_hash: &
         "{}---\n{}---\n{}",
         crate::fmt::yaml::to_string(&init),
         crate::fmt::yaml::to_string(&cluster_config),
-        crate::fmt::yaml::to_string(&kubeadm_config::kubelet_configuration(cluster)),
+        crate::fmt::yaml::to_string(&kubelet_config::kubelet_configuration(cluster)),
     )
 }
 
