@@ -175,6 +175,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the script that takes a node out of the running cluster for good: drain, its
+    /// etcd member (a control plane's), its Node object. For a node already gone from the
+    /// spec; you read it and run it with the cluster's admin kubeconfig.
+    #[command(after_help = "Examples:\n  kubebake retire cluster.yaml worker-3 > retire-worker-3.sh\n  \
+                            KUBECONFIG=out/admin.conf bash retire-worker-3.sh")]
+    Retire {
+        /// The cluster spec, which no longer lists NODE.
+        spec: PathBuf,
+        /// The node to retire.
+        node: String,
+        /// How long the script's drain may take before it gives up (a Go duration).
+        #[arg(long, default_value = "5m")]
+        drain_timeout: String,
+        /// A directory of templates overriding the built-in ones (retire.sh.tera).
+        #[arg(long)]
+        templates: Option<PathBuf>,
+    },
     /// Reissue the state's certificates that expire within a window (or those named),
     /// keeping their keys unless asked, and say which nodes' files change and how to roll
     /// them. The CAs are not renewed.

@@ -75,6 +75,11 @@ fn run(command: cli::Command, quiet: bool) -> Result<()> {
             let target = cmd::init::Target { out, force, templates };
             show(&cmd::init::run(&spec.into_options(), target)?, how(false))
         }
+        C::Retire { spec, node, drain_timeout, templates } => {
+            let drain_timeout = kubebake::fmt::duration::parse_go_duration(&drain_timeout)
+                .map_err(|m| kubebake::Error::Usage(format!("--drain-timeout {drain_timeout}: {m}")))?;
+            show(&cmd::retire::run(&cmd::retire::Options { spec, node, drain_timeout, templates })?, how(false))
+        }
         C::Renew { state, names, within, new_keys, json } => {
             let opts = cmd::renew::Options { state, names, within, new_keys, now };
             show(&cmd::renew::run(&opts)?, how(json))

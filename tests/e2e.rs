@@ -1050,3 +1050,141 @@ fn e2e_l_a_control_plane_added_to_a_running_cluster() {
     lab.assert_cluster();
     figure("e2e", &format!("scenario l: cp-2 joined the running cluster, {secs:.1} s after its power-on"));
 }
+
+/// Issue 23 (a): a control plane lost for good is replaced by a new machine baked from the
+/// same state (`replaces`): once the new member votes, the lost one's etcd member and Node
+/// object go; etcd is three voting members again, without it.
+#[test]
+fn e2e_m_a_lost_control_plane_replaced_by_a_new_machine() {
+    let _one = lock();
+    let Some(kit) = kit() else { return };
+    let nodes = &[
+        ("cp-1", "control-plane", "10.77.0.11"),
+        ("cp-2", "control-plane", "10.77.0.12"),
+        ("cp-3", "control-plane", "10.77.0.13"),
+        ("worker-1", "worker", "10.77.0.21"),
+    ];
+    // The endpoint is given: replacing a control plane needs one that does not move.
+    let extra = "  controlPlaneEndpoint: 10.77.0.11:6443\n  cni: {plugin: none}\n";
+    let mut lab = Lab::with_machines("kbe-m", kit, nodes, extra, &[("cp-4", "10.77.0.14", "cp-4")]);
+    let all: Vec<(u64, &str)> = nodes.iter().map(|(n, _, _)| (0, *n)).collect();
+    lab.run(&all, false, &[]);
+
+    // cp-2 dies for good: its processes killed, its network gone (a dead machine answers
+    // nothing), never powered on again.
+    lab.poweroff("cp-2");
+    let cut = Command::new("ip")
+        .args(["netns", "exec", "kbe-m-cp-2", "sh", "-c"])
+        .arg(r#"for i in /sys/class/net/*; do ip link set "${i##*/}" down; done"#)
+        .output()
+        .unwrap();
+    assert!(cut.status.success(), "{}", String::from_utf8_lossy(&cut.stderr));
+    lab.nodes.retain(|(n, _)| n != "cp-2");
+
+    let spec = fs::read_to_string(lab.bake.path("cluster.yaml")).unwrap();
+    let replaced = spec.replace("    - {name: cp-2, role: control-plane, address: 10.77.0.12}\n", "")
+        + "    - {name: cp-4, role: control-plane, address: 10.77.0.14, replaces: cp-2}\n";
+    fs::write(lab.bake.path("cluster.yaml"), replaced).unwrap();
+    let run = lab.bake.run(&["bake", "cluster.yaml", "-o", "out2"]);
+    run.assert_ok();
+    assert!(run.stdout().contains("dropped nodes/cp-2/"), "{}", run.stdout());
+    let (old, new) = (lab.bake.out(), lab.bake.path("out2"));
+    for node in ["cp-1", "cp-3", "worker-1"] {
+        let (a, b) = (snapshot(&old.join(node).join("rootfs")), snapshot(&new.join(node).join("rootfs")));
+        let changed: Vec<&String> = a.keys().chain(b.keys()).filter(|k| a.get(*k) != b.get(*k)).collect();
+        assert!(changed.is_empty(), "{node}: the replacement changed {changed:?}");
+    }
+
+    lab.boot_from("cp-4", &new, false);
+    let secs = lab.run(&[], false, &[]);
+    // Three voting members, cp-1, cp-3 and cp-4; every node Ready, cp-2's Node gone.
+    lab.assert_cluster();
+    let log = fs::read_to_string(lab.disk("cp-4").join("var/lib/kblab/log/firstboot.log")).unwrap_or_default();
+    assert!(log.contains("removing etcd member"), "{log}");
+    figure("e2e", &format!("scenario m: cp-4 replaced the lost cp-2, {secs:.1} s after its power-on; etcd 3/3"));
+}
+
+/// Issue 23 (b): a worker taken out of the spec is retired with the script `kubebake
+/// retire` prints: drained, its Node object gone, nothing of it left in etcd.
+#[test]
+fn e2e_n_a_worker_retired_with_the_script_retire_prints() {
+    let _one = lock();
+    let Some(kit) = kit() else { return };
+    let nodes = &[
+        ("cp-1", "control-plane", "10.77.0.11"),
+        ("worker-1", "worker", "10.77.0.21"),
+        ("worker-2", "worker", "10.77.0.22"),
+    ];
+    let mut lab = Lab::new("kbe-n", kit, nodes, "  cni: {plugin: none}\n");
+    let all: Vec<(u64, &str)> = nodes.iter().map(|(n, _, _)| (0, *n)).collect();
+    lab.run(&all, false, &[]);
+    lab.assert_cluster();
+
+    let spec = fs::read_to_string(lab.bake.path("cluster.yaml")).unwrap();
+    fs::write(
+        lab.bake.path("cluster.yaml"),
+        spec.replace("    - {name: worker-2, role: worker, address: 10.77.0.22}\n", ""),
+    )
+    .unwrap();
+    let run = lab.bake.run(&["bake", "cluster.yaml", "-o", "out2"]);
+    run.assert_ok();
+    let retire = lab.bake.run(&["retire", "cluster.yaml", "worker-2", "--drain-timeout", "2m"]);
+    retire.assert_ok();
+    let script = lab.bake.path("retire-worker-2.sh");
+    fs::write(&script, retire.stdout()).unwrap();
+
+    // The operator runs it with the admin kubeconfig and the kit's kubectl.
+    let path = format!("{}:{}", lab.kit.dir.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let admin = lab.bake.out().join("admin.conf");
+    let kubeconfig = format!("KUBECONFIG={}", admin.display());
+    let path = format!("PATH={path}");
+    let ran = lab.sh(&["op", "kbe-n", "env", &kubeconfig, &path, "bash", script.to_str().unwrap()]);
+    assert!(
+        ran.status.success(),
+        "retire: {}{}",
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    lab.poweroff("worker-2");
+    lab.nodes.retain(|(n, _)| n != "worker-2");
+    lab.assert_cluster();
+
+    // Nothing of it in etcd: no key names it but events (which expire by themselves); its
+    // node lease goes with the Node, by the garbage collector, within moments.
+    let pki = lab.disk("cp-1").join("etc/kubernetes/pki/etcd");
+    let etcdctl = lab.kit.dir.join("bin/etcdctl");
+    let keys = || {
+        let o = lab.sh(&[
+            "op",
+            "kbe-n",
+            etcdctl.to_str().unwrap(),
+            "--endpoints",
+            "https://10.77.0.11:2379",
+            "--cacert",
+            pki.join("ca.crt").to_str().unwrap(),
+            "--cert",
+            pki.join("healthcheck-client.crt").to_str().unwrap(),
+            "--key",
+            pki.join("healthcheck-client.key").to_str().unwrap(),
+            "get",
+            "/registry/",
+            "--prefix",
+            "--keys-only",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let keys = keys();
+        assert!(keys.contains("/registry/minions/worker-1"), "{keys}");
+        let left: Vec<&str> =
+            keys.lines().filter(|k| k.contains("worker-2") && !k.starts_with("/registry/events/")).collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "etcd still holds {left:?}");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    figure("e2e", "scenario n: worker-2 retired; no etcd key names it");
+}

@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod man;
 pub mod renew;
 pub mod report;
+pub mod retire;
 pub mod token;
 pub mod validate;
 

@@ -243,9 +243,16 @@ impl Cluster {
         self.nodes.iter().filter(|n| n.role == Role::ControlPlane)
     }
 
-    /// The control plane that runs `kubeadm init`; the others join it.
-    pub fn first_control_plane(&self) -> &Node {
-        self.control_planes().next().expect("validation guarantees a control plane")
+    /// The control plane that runs `kubeadm init`, which the others join: the first one
+    /// that replaces no other. None once every control plane is a replacement: the cluster
+    /// exists, and every node joins it.
+    pub fn init_node(&self) -> Option<&Node> {
+        self.control_planes().find(|n| n.replaces.is_none())
+    }
+
+    /// Whether `node` runs `kubeadm init` ([`Cluster::init_node`]).
+    pub fn is_init_node(&self, node: &Node) -> bool {
+        self.init_node().is_some_and(|n| n.name == node.name)
     }
 
     /// The named node of `spec.nodes`, if there is one.
@@ -458,6 +465,9 @@ pub struct Node {
     /// The address the node advertises (API server, etcd, kubelet) and, with static
     /// addressing, the one it is given.
     pub address: IpAddr,
+    /// The control plane this one replaces (`replaces`): a machine gone from the spec
+    /// whose etcd member and Node object this node's first boot removes once it has joined.
+    pub replaces: Option<String>,
 }
 
 /// A pool of identical workers: one user-data for any number of machines, each of which

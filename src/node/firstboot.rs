@@ -16,6 +16,9 @@ use crate::node::plan::{
 };
 use crate::node::templates::Templates;
 
+/// The first-boot script's template, the largest every node renders.
+pub const SCRIPT_TEMPLATE: &str = "firstboot.sh.tera";
+
 /// Where an image for `packages: bundle` carries the `kubebake bundle` archive.
 pub const BUNDLE_PATH: &str = "/opt/kubebake/bundle.tar";
 /// Where first boot unpacks and checks it (the archive's top directory inside).
@@ -42,6 +45,9 @@ pub struct ScriptContext {
     /// The node's address from the spec, which first boot waits for the machine to have;
     /// None for a pool's machines (any address).
     pub address: Option<String>,
+    /// The control plane this one replaces, whose etcd member and Node object first boot
+    /// removes.
+    pub replaces: Option<String>,
     /// init, join-control-plane or join-worker.
     pub role: &'static str,
     /// The Kubernetes release, `v1.36.3`, which first boot checks kubeadm against.
@@ -153,8 +159,10 @@ pub fn ports(role: Role, firewall: Firewall) -> Vec<String> {
 
 /// A named node's script: init on the first control plane, a join on every other node.
 pub fn script_context(cluster: &Cluster, node: &Node) -> Result<ScriptContext> {
-    let first = node.name == cluster.first_control_plane().name;
-    context(cluster, node.name.clone(), None, Some(node.address.to_string()), node.role, first)
+    let first = cluster.is_init_node(node);
+    let mut ctx = context(cluster, node.name.clone(), None, Some(node.address.to_string()), node.role, first)?;
+    ctx.replaces = node.replaces.clone();
+    Ok(ctx)
 }
 
 /// A worker pool's script: a worker's, for a machine named by its hostname.
@@ -209,6 +217,7 @@ fn context(
         node_name,
         pool,
         address,
+        replaces: None,
         role: match (role, first) {
             (Role::ControlPlane, true) => "init",
             (Role::ControlPlane, false) => "join-control-plane",
@@ -340,7 +349,7 @@ fn add_common(p: &mut NodePlan, cluster: &Cluster, ctx: &ScriptContext, template
         "kubebake-firstboot.service.tera",
         &UnitContext { role: ctx.role, node_name: &ctx.node_name, script: FIRSTBOOT_SCRIPT, unpacker: ctx.unpacker },
     )?;
-    p.add(FIRSTBOOT_SCRIPT.into(), 0o755, templates.render("firstboot.sh.tera", ctx)?);
+    p.add(FIRSTBOOT_SCRIPT.into(), 0o755, templates.render(SCRIPT_TEMPLATE, ctx)?);
     p.units.push(PlannedUnit { name: FIRSTBOOT_UNIT.into(), contents: unit, enabled: true });
     if let Some(unpacker) = ctx.unpacker {
         use crate::node::pack_format as pack;

@@ -180,7 +180,7 @@ pub fn plan_pool(cluster: &Cluster, state: &State, pool: &WorkerPool, ca_hash: &
 /// cannot carry (whatever the spec's checks let through) is refused, naming it.
 pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -> Result<NodePlan> {
     let mut p = NodePlan { name: node.name.clone(), role: node.role, pool: None, files: Vec::new(), units: Vec::new() };
-    let first = node.name == cluster.first_control_plane().name;
+    let first = cluster.is_init_node(node);
     p.add(kubeadm_config::KUBEADM_CONFIG.into(), 0o600, node_kubeadm_config(cluster, state, node, ca_hash, first));
     add_kubelet_files(&mut p, cluster, kubelet_config::kubelet_flags_env(cluster, node)?);
     match node.role {

@@ -32,6 +32,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("networkd.network.tera", include_str!("../../templates/networkd.network.tera")),
     ("networkmanager.nmconnection.tera", include_str!("../../templates/networkmanager.nmconnection.tera")),
     ("init-spec.yaml.tera", include_str!("../../templates/init-spec.yaml.tera")),
+    ("retire.sh.tera", include_str!("../../templates/retire.sh.tera")),
 ];
 
 /// Each template is compiled the first time it is rendered: a bake uses about half of them,
@@ -90,6 +91,12 @@ impl Templates {
             tera.add_raw_template(name, &self.sources[i].1).map(|_| tera).map_err(|e| format!("template {name}: {e}"))
         });
         compiled.as_ref().map_err(|m| Error::Usage(m.clone()))
+    }
+
+    /// Compiles `name` now (on another thread, say) if it is not yet; an error in it is
+    /// reported when it is rendered.
+    pub fn warm_up(&self, name: &str) {
+        let _ = self.compiled(name);
     }
 
     /// Compiles every template.

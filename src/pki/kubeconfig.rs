@@ -46,7 +46,7 @@ pub fn node_identities(cluster: &Cluster, node: &Node) -> Vec<Identity> {
         server,
         profile: Profile::kubernetes_client(cluster, cn, orgs),
     };
-    let first = node.name == cluster.first_control_plane().name;
+    let first = cluster.is_init_node(node);
     let mut ids = vec![id("admin", "kubernetes-admin", &["kubeadm:cluster-admins"], Server::Endpoint)];
     if first {
         ids.push(id("super-admin", "kubernetes-super-admin", &["system:masters"], Server::Endpoint));

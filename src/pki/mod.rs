@@ -17,6 +17,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Cluster, Host, KeyAlgorithm, Node, San};
 
+/// Makes and drops one key and self-signed certificate, so that the crypto library's
+/// one-time setup is done when it returns (see `cmd::bake`).
+pub fn warm_up() {
+    let _ = Ca::generate(CaId::Kubernetes, KeyAlgorithm::EcdsaP256, 3600, time::OffsetDateTime::now_utc());
+}
+
 /// PEM with LF line endings and 64-column lines, as Go's `encoding/pem` writes it.
 pub fn pem_encode(tag: &str, der: &[u8]) -> String {
     let block = pem::Pem::new(tag, der.to_vec());

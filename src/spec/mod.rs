@@ -293,6 +293,9 @@ pub struct NodeSpec {
     pub role: String,
     /// The node's IP address, which it advertises and others reach it on.
     pub address: String,
+    /// The name of a control plane gone from the spec that this one replaces.
+    #[serde(default)]
+    pub replaces: Option<String>,
 }
 
 /// One of the spec's `workerPools`.

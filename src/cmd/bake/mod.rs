@@ -93,7 +93,17 @@ enum Target<'a> {
 
 fn bake_into(opts: &Options, target: Target) -> Result<Report> {
     let templates = Templates::load(opts.templates.as_deref())?;
-    bake_with(opts, &templates, target)
+    // Two first-time costs of the process are paid on another core while this one reads
+    // the spec and the state: the crypto library's setup (its random generator seeded and
+    // its P-256 tables built, for the first key) and compiling the first-boot script, the
+    // largest template. About 1.5 ms of a one-node bake's 5 (docs/benchmarks.md).
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            crate::pki::warm_up();
+            templates.warm_up(crate::node::firstboot::SCRIPT_TEMPLATE);
+        });
+        bake_with(opts, &templates, target)
+    })
 }
 
 /// `kubebake bake`: bakes, and keeps `--show-token` for the report.

@@ -60,6 +60,14 @@ pub(super) fn check_endpoint(
             .and_then(|n| n.address.parse::<IpAddr>().ok())
             .map(|ip| Endpoint { host: Host::Ip(ip), port: API_SERVER_BIND_PORT }),
     };
+    if spec.control_plane_endpoint.is_none() && spec.vip.is_none() && spec.nodes.iter().any(|n| n.replaces.is_some()) {
+        c.error(
+            path,
+            "is needed once a control plane replaces another (spec.nodes, replaces): the default, the first \
+             control plane's address, would move to another machine and every certificate and kubeconfig with it; \
+             give the address or name clients have used so far (a VIP, a load balancer, a DNS name)",
+        );
+    }
     let Some(Endpoint { host: Host::Ip(ip), port }) = &endpoint else {
         return endpoint;
     };

@@ -32,10 +32,41 @@ pub(super) fn check_nodes<'a>(
         let role = check_role(c, &base, &n.role);
         let address = check_address(c, &format!("{base}.address"), &n.address, i, &mut addresses, subnets);
         if let (Some(role), Some(address)) = (role, address) {
-            nodes.push(Node { name: n.name.clone(), role, address });
+            nodes.push(Node { name: n.name.clone(), role, address, replaces: n.replaces.clone() });
         }
     }
+    check_replacements(c, specs);
     (nodes, names)
+}
+
+/// `replaces`: the name of a control plane that has left the spec, replaced by this one
+/// (its etcd member and Node object go once this one has joined). A worker needs no
+/// replacing in place: a new one joins, and the old one is retired (`kubebake retire`).
+fn check_replacements(c: &mut Checker, specs: &[NodeSpec]) {
+    let mut replaced: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in specs.iter().enumerate() {
+        let Some(old) = n.replaces.as_deref() else { continue };
+        let path = format!("spec.nodes[{i}].replaces");
+        if let Err(m) = dns1123_label(old) {
+            c.error(&path, m);
+        } else if let Some(j) = specs.iter().position(|s| s.name == old) {
+            c.error(
+                &path,
+                format!(
+                    "{old:?} is spec.nodes[{j}]: a replaced node leaves spec.nodes, and its replacement takes its place"
+                ),
+            );
+        } else if let Some(first) = replaced.insert(old, i) {
+            c.error(&path, format!("{old:?} is already replaced by spec.nodes[{first}]"));
+        }
+        if n.role == "worker" {
+            c.error(
+                &path,
+                "only a control plane replaces another in place (its etcd member); a new worker joins as any \
+                 other, and the one it stands in for is retired: kubebake retire SPEC NAME",
+            );
+        }
+    }
 }
 
 fn check_role(c: &mut Checker, base: &str, role: &str) -> Option<Role> {
