@@ -339,6 +339,21 @@ impl Lab {
         }
     }
 
+    /// The kit's etcdctl against the first node's etcd (cp-1's, always in the cluster), as
+    /// its healthcheck client, from the switch namespace.
+    fn etcdctl(&self, args: &[&str]) -> Output {
+        let pki = self.disk("cp-1").join("etc/kubernetes/pki/etcd");
+        let etcdctl = self.kit.dir.join("bin/etcdctl");
+        let endpoint = format!("https://{}:2379", self.nodes[0].1);
+        let (ca, cert, key) =
+            (pki.join("ca.crt"), pki.join("healthcheck-client.crt"), pki.join("healthcheck-client.key"));
+        let mut all = vec!["op", &self.name, etcdctl.to_str().unwrap(), "--endpoints", &endpoint];
+        all.extend(["--cacert", ca.to_str().unwrap(), "--cert", cert.to_str().unwrap()]);
+        all.extend(["--key", key.to_str().unwrap()]);
+        all.extend_from_slice(args);
+        self.sh(&all)
+    }
+
     /// What every scenario must show once all nodes are done.
     fn assert_cluster(&self) {
         let control_planes: Vec<&str> =
@@ -383,24 +398,7 @@ impl Lab {
         assert_eq!(addresses, want, "nodes' InternalIP");
 
         // etcd: one started voting member per control plane.
-        let pki = self.disk("cp-1").join("etc/kubernetes/pki/etcd");
-        let etcdctl = self.kit.dir.join("bin/etcdctl");
-        let endpoint = format!("https://{}:2379", self.nodes[0].1);
-        let list = self.sh(&[
-            "op",
-            &self.name,
-            etcdctl.to_str().unwrap(),
-            "--endpoints",
-            &endpoint,
-            "--cacert",
-            pki.join("ca.crt").to_str().unwrap(),
-            "--cert",
-            pki.join("healthcheck-client.crt").to_str().unwrap(),
-            "--key",
-            pki.join("healthcheck-client.key").to_str().unwrap(),
-            "member",
-            "list",
-        ]);
+        let list = self.etcdctl(&["member", "list"]);
         let list = String::from_utf8_lossy(&list.stdout).into_owned();
         let mut members: Vec<&str> = list
             .lines()
@@ -540,6 +538,14 @@ const HA: &[(&str, &str, &str)] = &[
     ("worker-1", "worker", "10.77.0.21"),
     ("worker-2", "worker", "10.77.0.22"),
 ];
+
+/// The files of `node`'s rootfs that differ between two bakes' outputs (or are in one only).
+fn changed_files(old: &Path, new: &Path, node: &str) -> Vec<String> {
+    let (a, b) = (snapshot(&old.join(node).join("rootfs")), snapshot(&new.join(node).join("rootfs")));
+    let mut changed: Vec<String> = a.keys().chain(b.keys()).filter(|k| a.get(*k) != b.get(*k)).cloned().collect();
+    changed.dedup();
+    changed
+}
 
 fn lock() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
@@ -1039,8 +1045,7 @@ fn e2e_l_a_control_plane_added_to_a_running_cluster() {
     lab.bake.run(&["bake", "cluster.yaml", "-o", "out2"]).assert_ok();
     let (old, new) = (lab.bake.out(), lab.bake.path("out2"));
     for (node, _, _) in nodes {
-        let (a, b) = (snapshot(&old.join(node).join("rootfs")), snapshot(&new.join(node).join("rootfs")));
-        let changed: Vec<&String> = a.keys().chain(b.keys()).filter(|k| a.get(*k) != b.get(*k)).collect();
+        let changed = changed_files(&old, &new, node);
         assert!(changed.is_empty(), "{node}: a new control plane changed {changed:?}");
     }
     assert!(!new.join("cp-2/rootfs/etc/kubebake/manifests/etcd.yaml").exists(), "a joiner's etcd.yaml is kubeadm's");
@@ -1090,8 +1095,7 @@ fn e2e_m_a_lost_control_plane_replaced_by_a_new_machine() {
     assert!(run.stdout().contains("dropped nodes/cp-2/"), "{}", run.stdout());
     let (old, new) = (lab.bake.out(), lab.bake.path("out2"));
     for node in ["cp-1", "cp-3", "worker-1"] {
-        let (a, b) = (snapshot(&old.join(node).join("rootfs")), snapshot(&new.join(node).join("rootfs")));
-        let changed: Vec<&String> = a.keys().chain(b.keys()).filter(|k| a.get(*k) != b.get(*k)).collect();
+        let changed = changed_files(&old, &new, node);
         assert!(changed.is_empty(), "{node}: the replacement changed {changed:?}");
     }
 
@@ -1151,26 +1155,8 @@ fn e2e_n_a_worker_retired_with_the_script_retire_prints() {
 
     // Nothing of it in etcd: no key names it but events (which expire by themselves); its
     // node lease goes with the Node, by the garbage collector, within moments.
-    let pki = lab.disk("cp-1").join("etc/kubernetes/pki/etcd");
-    let etcdctl = lab.kit.dir.join("bin/etcdctl");
     let keys = || {
-        let o = lab.sh(&[
-            "op",
-            "kbe-n",
-            etcdctl.to_str().unwrap(),
-            "--endpoints",
-            "https://10.77.0.11:2379",
-            "--cacert",
-            pki.join("ca.crt").to_str().unwrap(),
-            "--cert",
-            pki.join("healthcheck-client.crt").to_str().unwrap(),
-            "--key",
-            pki.join("healthcheck-client.key").to_str().unwrap(),
-            "get",
-            "/registry/",
-            "--prefix",
-            "--keys-only",
-        ]);
+        let o = lab.etcdctl(&["get", "/registry/", "--prefix", "--keys-only"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).into_owned()
     };

@@ -161,6 +161,7 @@ mod tests {
         ("hosts.toml.tera", "toml"),
         ("kubebake-node.pkr.hcl.tera", "hcl"),
         ("init-spec.yaml.tera", "yaml"),
+        ("retire.sh.tera", "sh"),
         // No values at all.
         ("modules-load.conf.tera", "none"),
         ("sysctl.conf.tera", "none"),
