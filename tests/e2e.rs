@@ -570,6 +570,9 @@ fn scenario_a(kit: Kit, lab_name: &str) {
     let cidr =
         lab.kubectl_ok(&["get", "installation", "default", "-o", "jsonpath={.spec.calicoNetwork.ipPools[0].cidr}"]);
     assert_eq!(cidr, "192.168.0.0/16");
+    // calico-node takes each node's InternalIP (its --node-ip), not the first interface's.
+    let path = "jsonpath={.spec.calicoNetwork.nodeAddressAutodetectionV4.kubernetes}";
+    assert_eq!(lab.kubectl_ok(&["get", "installation", "default", "-o", path]), "NodeInternalIP");
     lab.kubectl_ok(&["get", "apiserver", "default"]);
     figure("e2e", &format!("scenario a ({version}): {secs:.1} s from power-on to all nodes done"));
 }
