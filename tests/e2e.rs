@@ -23,6 +23,7 @@ use common::*;
 
 const LAB_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/lab.sh");
 const CALICO_STAND_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/calico-operator-stand-in.yaml");
+const CALICO_MANIFEST_STAND_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/calico-manifest-stand-in.yaml");
 const LAB_ROOT: &str = "/var/tmp/kubebake-lab";
 const GATEWAY: &str = "10.77.0.1/24";
 /// Scenarios share the machine's cgroups, ports of the switch and most of its CPU.
@@ -1176,4 +1177,34 @@ fn e2e_n_a_worker_retired_with_the_script_retire_prints() {
         std::thread::sleep(Duration::from_secs(2));
     }
     figure("e2e", "scenario n: worker-2 retired; no etcd key names it");
+}
+
+/// o. Calico in manifest mode: the pod network's IP pool is in place before calico-node,
+/// and calico-node is told to take each node's InternalIP (the kubelet's --node-ip) as its
+/// address, not the first interface's.
+#[test]
+fn e2e_o_calico_from_its_manifest_takes_each_nodes_internal_ip() {
+    let _one = lock();
+    let Some(kit) = kit() else { return };
+    let nodes = &[("cp-1", "control-plane", "10.77.0.11"), ("worker-1", "worker", "10.77.0.21")];
+    let calico =
+        format!("  cni:\n    plugin: calico\n    mode: manifest\n    manifest: {{file: {CALICO_MANIFEST_STAND_IN}}}\n");
+    let lab = Lab::new("kbe-o", kit, nodes, &calico);
+    let secs = lab.run(&[(0, "cp-1"), (0, "worker-1")], false, &[]);
+    lab.assert_cluster();
+    let cidr =
+        lab.kubectl_ok(&["get", "ippools.crd.projectcalico.org", "default-ipv4-ippool", "-o", "jsonpath={.spec.cidr}"]);
+    assert_eq!(cidr, "192.168.0.0/16");
+    let env = lab.kubectl_ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        "daemonset",
+        "calico-node",
+        "-o",
+        "jsonpath={range .spec.template.spec.containers[0].env[*]}{.name}={.value}{\"\\n\"}{end}",
+    ]);
+    assert!(env.lines().any(|l| l == "IP_AUTODETECTION_METHOD=kubernetes-internal-ip"), "{env}");
+    assert!(env.lines().any(|l| l == "CALICO_NETWORKING_BACKEND=bird"), "{env}");
+    figure("e2e", &format!("scenario o: calico manifest mode, {secs:.1} s from power-on to all nodes done"));
 }

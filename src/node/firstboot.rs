@@ -98,6 +98,9 @@ pub struct ScriptContext {
     /// The sed program that rewrites Calico's images and the Tigera operator's to the
     /// spec's registry.
     pub calico_image_sed: Option<String>,
+    /// In manifest mode, calico-node's setting that makes it take the Node's InternalIP as
+    /// its address (`IP_AUTODETECTION_METHOD=kubernetes-internal-ip`, or IP6_ for IPv6).
+    pub calico_autodetection: &'static str,
     /// kubebake's sysctl file, which first boot applies.
     pub sysctl_file: &'static str,
     /// Where a control plane's static pod manifests wait until preflight has passed.
@@ -246,6 +249,11 @@ fn context(
         calico_dir: CALICO_DIR,
         calico_source: crate::node::cni::source_data_path(),
         calico_image_sed: calico_registry.as_deref().map(calico_image_sed).transpose()?,
+        calico_autodetection: if cluster.networking.pod_subnet.addr().is_ipv6() {
+            "IP6_AUTODETECTION_METHOD=kubernetes-internal-ip"
+        } else {
+            "IP_AUTODETECTION_METHOD=kubernetes-internal-ip"
+        },
         sysctl_file: SYSCTL_FILE,
         staged_manifests_dir: STAGED_MANIFESTS_DIR,
         bundle_path: BUNDLE_PATH,
