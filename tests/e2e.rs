@@ -532,6 +532,13 @@ const TWO_CONTROL_PLANES_AND_A_WORKER: &[(&str, &str, &str)] = &[
     ("worker-1", "worker", "10.77.0.21"),
 ];
 
+/// One control plane and two workers: day-2 scenarios add or take away the second worker.
+const ONE_CP_TWO_WORKERS: &[(&str, &str, &str)] = &[
+    ("cp-1", "control-plane", "10.77.0.11"),
+    ("worker-1", "worker", "10.77.0.21"),
+    ("worker-2", "worker", "10.77.0.22"),
+];
+
 const HA: &[(&str, &str, &str)] = &[
     ("cp-1", "control-plane", "10.77.0.11"),
     ("cp-2", "control-plane", "10.77.0.12"),
@@ -722,11 +729,7 @@ fn e2e_g_external_ca_no_ca_key_on_any_node() {
 fn e2e_h_a_new_worker_joins_with_a_rotated_token_after_the_first_is_gone() {
     let _one = lock();
     let Some(kit) = kit() else { return };
-    let nodes = &[
-        ("cp-1", "control-plane", "10.77.0.11"),
-        ("worker-1", "worker", "10.77.0.21"),
-        ("worker-2", "worker", "10.77.0.22"),
-    ];
+    let nodes = ONE_CP_TWO_WORKERS;
     let lab = Lab::new("kbe-h", kit, nodes, "  cni: {plugin: none}\n");
     lab.run(&[(0, "cp-1"), (0, "worker-1")], false, &[]);
     let first = fs::read_to_string(lab.bake.state().join("token")).unwrap();
@@ -1118,11 +1121,7 @@ fn e2e_m_a_lost_control_plane_replaced_by_a_new_machine() {
 fn e2e_n_a_worker_retired_with_the_script_retire_prints() {
     let _one = lock();
     let Some(kit) = kit() else { return };
-    let nodes = &[
-        ("cp-1", "control-plane", "10.77.0.11"),
-        ("worker-1", "worker", "10.77.0.21"),
-        ("worker-2", "worker", "10.77.0.22"),
-    ];
+    let nodes = ONE_CP_TWO_WORKERS;
     let mut lab = Lab::new("kbe-n", kit, nodes, "  cni: {plugin: none}\n");
     let all: Vec<(u64, &str)> = nodes.iter().map(|(n, _, _)| (0, *n)).collect();
     lab.run(&all, false, &[]);
