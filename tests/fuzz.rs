@@ -2143,7 +2143,8 @@ impl StateTarget {
         let now = OffsetDateTime::from_unix_timestamp(BAKED_AT).expect("a valid time");
         let bake = |name: &str| -> BTreeMap<Vec<u8>, Vec<u8>> {
             let d = dir.join(name);
-            state::sync_and_save(&d, &specs[0].1, now).unwrap_or_else(|e| panic!("baking the base state: {e}"));
+            state::sync_and_save(&d, &mut specs[0].1.clone(), now)
+                .unwrap_or_else(|e| panic!("baking the base state: {e}"));
             snapshot(&d)
                 .into_iter()
                 .filter_map(|(p, s)| match s {
@@ -2593,7 +2594,7 @@ impl Target for StateTarget {
         // Every 4th refusal is checked file by file, the others by the state directory's
         // inode (sync writes only by swapping in a new tree) and what lies beside it.
         let full_check = self.runs.fetch_add(1, Ordering::Relaxed).is_multiple_of(4);
-        let cluster = &self.specs[input.spec].1;
+        let cluster = &mut self.specs[input.spec].1.clone();
         let now = OffsetDateTime::from_unix_timestamp(input.now).expect("a valid time");
         let dir_text = dir.display().to_string();
         let outcome = match state::sync_and_save(&dir, cluster, now) {

@@ -5,6 +5,7 @@ pub mod cni;
 pub mod images;
 pub mod profile;
 pub mod recipient;
+pub mod releases;
 pub mod versions;
 
 pub use cni::{Calico, CalicoMode, Cni, Encapsulation, ManifestSource};
@@ -64,6 +65,10 @@ pub struct Cluster {
     pub ignore_preflight_errors: Vec<String>,
     /// `secrets.encryptTo`: the user-data carries secrets sealed to this recipient.
     pub sealing: Option<Sealing>,
+    /// The control plane that ran (or runs) `kubeadm init`, as the state recorded it at the
+    /// first bake; None before then. Once the cluster exists no other node inits it, even
+    /// when this one has left the spec.
+    pub initialized_by: Option<String>,
 }
 
 /// `spec.secrets`: seal each node's secrets (keys, tokens) to an age recipient whose
@@ -150,7 +155,15 @@ impl Cluster {
     /// that replaces no other. None once every control plane is a replacement: the cluster
     /// exists, and every node joins it.
     pub fn init_node(&self) -> Option<&Node> {
-        self.control_planes().find(|n| n.replaces.is_none())
+        match &self.initialized_by {
+            Some(name) => self.control_planes().find(|n| &n.name == name),
+            None => self.control_planes().find(|n| n.replaces.is_none()),
+        }
+    }
+
+    /// The release `node` runs: the spec's, or the older one it was first baked for.
+    pub fn release_of(&self, node: &Node) -> Version {
+        node.release.unwrap_or(self.kubernetes_version)
     }
 
     /// Whether `node` runs `kubeadm init` ([`Cluster::init_node`]).
@@ -371,6 +384,13 @@ pub struct Node {
     /// The control plane this one replaces (`replaces`): a machine gone from the spec
     /// whose etcd member and Node object this node's first boot removes once it has joined.
     pub replaces: Option<String>,
+    /// The older release this node was first baked for, which it keeps: a running node is
+    /// replaced, not upgraded in place (`state::history`). None: the spec's release.
+    pub release: Option<Version>,
+    /// A control plane of the spec's release baked while the cluster had control planes of
+    /// `upgrade_from`: its first boot moves the cluster's configuration to its release, as
+    /// `kubeadm upgrade apply` would, and the add-ons once no older control plane is left.
+    pub upgrade_from: Option<Version>,
 }
 
 /// A pool of identical workers: one user-data for any number of machines, each of which
@@ -386,6 +406,9 @@ pub struct WorkerPool {
     pub taints: Vec<Taint>,
     /// The TTL kubeadm init gives the pool's first join token; zero: never expires.
     pub token_ttl: Duration,
+    /// The older release the pool was first baked for, which its machines keep joining
+    /// with; None: the spec's.
+    pub release: Option<Version>,
 }
 
 impl WorkerPool {

@@ -10,7 +10,7 @@ use crate::model::profile::{Firewall, Format, NetworkConfig, Packages};
 use crate::model::versions::image;
 use crate::model::{Cluster, Cni, Node, Role, WorkerPool};
 use crate::node::cni::CALICO_DIR;
-use crate::node::kubeadm_config::KUBEADM_CONFIG;
+use crate::node::kubeadm_config::{KUBEADM_CONFIG, UPGRADE_CONFIG};
 use crate::node::plan::{
     FIRSTBOOT_SCRIPT, FIRSTBOOT_UNIT, KUBE_VIP_AFTER_INIT, NodePlan, PlannedUnit, STAGED_MANIFESTS_DIR, SYSTEMD_DIR,
 };
@@ -48,6 +48,12 @@ pub struct ScriptContext {
     /// The control plane this one replaces, whose etcd member and Node object first boot
     /// removes.
     pub replaces: Option<String>,
+    /// On a joining control plane of a newer release than the cluster's older control
+    /// planes: their release, `v1.35.6`. First boot moves the cluster's configuration to its
+    /// own release before it joins, and the add-ons once no older control plane is left.
+    pub upgrade_from: Option<String>,
+    /// Where the configuration it uploads for that is (`kubeadm_config::UPGRADE_CONFIG`).
+    pub upgrade_config: &'static str,
     /// init, join-control-plane or join-worker.
     pub role: &'static str,
     /// The Kubernetes release, `v1.36.3`, which first boot checks kubeadm against.
@@ -165,6 +171,9 @@ pub fn script_context(cluster: &Cluster, node: &Node) -> Result<ScriptContext> {
     let first = cluster.is_init_node(node);
     let mut ctx = context(cluster, node.name.clone(), None, Some(node.address.to_string()), node.role, first)?;
     ctx.replaces = node.replaces.clone();
+    if node.role == Role::ControlPlane && !first {
+        ctx.upgrade_from = node.upgrade_from.map(|v| v.to_string());
+    }
     Ok(ctx)
 }
 
@@ -221,6 +230,8 @@ fn context(
         pool,
         address,
         replaces: None,
+        upgrade_from: None,
+        upgrade_config: UPGRADE_CONFIG,
         role: match (role, first) {
             (Role::ControlPlane, true) => "init",
             (Role::ControlPlane, false) => "join-control-plane",

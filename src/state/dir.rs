@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::files::Staging;
 use crate::pki::Profile;
 use crate::state::bootstrap_token::BootstrapToken;
+use crate::state::history::History;
 
 /// What each certificate was issued for; its presence marks a state a bake finished.
 pub const RECORD_FILE: &str = "kubebake-state.json";
@@ -34,6 +35,9 @@ pub(crate) type NewFiles = BTreeMap<String, (Vec<u8>, u32)>;
 pub(super) struct Record {
     pub(super) version: u32,
     pub(super) cluster: String,
+    /// Each machine's release and the init node (absent in states from before it was kept).
+    #[serde(default, skip_serializing_if = "History::is_empty")]
+    pub(super) history: History,
     pub(super) certificates: BTreeMap<String, Profile>,
 }
 

@@ -20,6 +20,7 @@
 
 pub mod bootstrap_token;
 mod dir;
+pub mod history;
 pub mod join_tokens;
 mod renew;
 pub mod seal_seed;

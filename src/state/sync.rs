@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use super::{Leaf, OPERATOR_STEM, State, Unsaved, node_kubeconfig_stem, node_pki_stem};
 use crate::error::{Error, Result};
+use crate::model::releases::Releases;
 use crate::model::{Cluster, Role};
 use crate::pki::kubeconfig;
 use crate::pki::{self, Ca, CaId, IssuedCert, ParsedCert, PrivateKey, Profile};
@@ -16,6 +17,7 @@ use crate::state::bootstrap_token::BootstrapToken;
 use crate::state::dir::{
     Files, NewFiles, RECORD_FILE, RECORD_VERSION, Record, SEAL_SEED_FILE, TOKEN_FILE, existing_mode, read_tree,
 };
+use crate::state::history::{self, History};
 use crate::state::join_tokens::{self, PoolSync};
 use crate::state::seal_seed::SealSeed;
 
@@ -36,8 +38,14 @@ type StoredLeaf<'w> = (&'w String, &'w Profile, Option<PemPair>);
 /// Refuses (changing nothing) a state that is damaged or half-written: a key that does not
 /// match its certificate, a certificate without its key, a certificate not signed by its
 /// CA, a missing CA in a state that was baked before, a state of another cluster.
-pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<(State, Option<Unsaved>)> {
+///
+/// Each node and pool the state knows gets the release it was first baked for, and the
+/// cluster its init node (`history::apply`, which refuses a release that breaks the
+/// version skew rules).
+pub fn sync(dir: &Path, cluster: &mut Cluster, now: OffsetDateTime) -> Result<(State, Option<Unsaved>)> {
     let stored = Stored::read(dir, cluster)?;
+    history::apply(cluster, &stored.record.as_ref().map(|r| r.history.clone()).unwrap_or_default())?;
+    let cluster = &*cluster;
     let mut changes = Vec::new();
     let (mut cas, missing_cas) = stored.cas(now)?;
     let sa = stored.service_account()?;
@@ -65,12 +73,12 @@ pub fn sync(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<(State
         seal_seed,
         changes,
     };
-    let unsaved = unsaved(&mut state, &cluster.name, wanted, pools.files, &stored);
+    let unsaved = unsaved(&mut state, cluster, wanted, pools.files, &stored);
     Ok((state, unsaved))
 }
 
 /// [`sync`], then saving what changed before returning.
-pub fn sync_and_save(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Result<State> {
+pub fn sync_and_save(dir: &Path, cluster: &mut Cluster, now: OffsetDateTime) -> Result<State> {
     let (state, unsaved) = sync(dir, cluster, now)?;
     unsaved.map(Unsaved::save).transpose()?;
     Ok(state)
@@ -79,7 +87,10 @@ pub fn sync_and_save(dir: &Path, cluster: &Cluster, now: OffsetDateTime) -> Resu
 /// Every leaf the cluster needs, by state stem.
 fn wanted(cluster: &Cluster) -> BTreeMap<String, Profile> {
     let mut out = BTreeMap::new();
+    // A node keeps the certificates of the release it was baked for.
+    let releases = Releases::of(cluster);
     for node in cluster.control_planes() {
+        let cluster = releases.of_node(node);
         for leaf in pki::control_plane_leaves(cluster, node) {
             out.insert(node_pki_stem(&node.name, leaf.stem), leaf.profile);
         }
@@ -89,11 +100,11 @@ fn wanted(cluster: &Cluster) -> BTreeMap<String, Profile> {
     }
     if cluster.pki.external_ca {
         for node in &cluster.nodes {
-            let serving = pki::kubelet_serving(cluster, node);
+            let serving = pki::kubelet_serving(releases.of_node(node), node);
             out.insert(node_pki_stem(&node.name, serving.stem), serving.profile);
         }
         for node in cluster.nodes.iter().filter(|n| n.role == Role::Worker) {
-            let id = kubeconfig::worker_kubelet_identity(cluster, node);
+            let id = kubeconfig::worker_kubelet_identity(releases.of_node(node), node);
             out.insert(node_kubeconfig_stem(&node.name, id.file_stem), id.profile);
         }
     }
@@ -422,7 +433,7 @@ fn take_minted(
 /// nodes and identities the spec no longer has are dropped, and `state.changes` says so.
 fn unsaved(
     state: &mut State,
-    cluster: &str,
+    cluster: &Cluster,
     wanted: BTreeMap<String, Profile>,
     pool_files: NewFiles,
     stored: &Stored,
@@ -436,7 +447,12 @@ fn unsaved(
 }
 
 /// The files kubebake makes and keeps in the state, with their modes.
-fn managed_files(state: &State, cluster: &str, wanted: BTreeMap<String, Profile>, pool_files: NewFiles) -> NewFiles {
+fn managed_files(
+    state: &State,
+    cluster: &Cluster,
+    wanted: BTreeMap<String, Profile>,
+    pool_files: NewFiles,
+) -> NewFiles {
     let mut files = NewFiles::new();
     for (id, ca) in &state.cas {
         files.insert(format!("{}.crt", id.stem()), (ca.cert_pem.clone().into_bytes(), 0o644));
@@ -453,7 +469,12 @@ fn managed_files(state: &State, cluster: &str, wanted: BTreeMap<String, Profile>
         files.insert(format!("{stem}.crt"), (leaf.cert_pem.clone().into_bytes(), 0o644));
         files.insert(format!("{stem}.key"), (leaf.key_pem.clone().into_bytes(), 0o600));
     }
-    let record = Record { version: RECORD_VERSION, cluster: cluster.to_string(), certificates: wanted };
+    let record = Record {
+        version: RECORD_VERSION,
+        cluster: cluster.name.clone(),
+        history: History::of(cluster),
+        certificates: wanted,
+    };
     files.insert(RECORD_FILE.into(), (record.to_json(), 0o644));
     files
 }

@@ -19,6 +19,7 @@ use crate::deliver::seed::MediaKind;
 use crate::error::{Error, Problem, Result};
 use crate::model::Cluster;
 use crate::model::profile::Packages;
+use crate::model::releases::Releases;
 use crate::node::templates::Templates;
 use crate::pki::kubeconfig;
 use crate::pki::{CaId, ca_cert_hash};
@@ -138,7 +139,7 @@ fn prepare(opts: &Options, writes: bool) -> Result<Prepared> {
         checks::check_places(&state_dir, &opts.out)?;
     }
     let lock = writes.then(|| state::lock(&state_dir)).transpose()?;
-    let (state, unsaved) = state::sync(&state_dir, &cluster, opts.now)?;
+    let (state, unsaved) = state::sync(&state_dir, &mut cluster, opts.now)?;
     let mut bundle_record = None;
     if cluster.os.packages == Packages::Bundle {
         let (digest, new) = checks::pin_bundle(&state_dir, bundle_sha256)?;
@@ -196,7 +197,17 @@ fn bake_with(opts: &Options, templates: &Templates, target: Target) -> Result<Re
         cluster.nodes.iter().map(Machine::Node).chain(cluster.worker_pools.iter().map(Machine::Pool)).collect();
     let bar = progress_bar(opts.progress, machines.len());
     let media = checks::media(opts.media, &cluster)?;
-    let baker = Baker { cluster: &cluster, state: &state, ca_hash: &ca_hash, templates, sealing, media, bar: &bar };
+    let releases = Releases::of(&cluster);
+    let baker = Baker {
+        cluster: &cluster,
+        releases: &releases,
+        state: &state,
+        ca_hash: &ca_hash,
+        templates,
+        sealing,
+        media,
+        bar: &bar,
+    };
     let (baked, staging) = write::bake_machines(opts, target, &baker, &machines, unsaved, &operator_yaml)?;
     let (nodes, pools, sums) = summarise(baked, &state)?;
     if let Some(platform) = opts.platform {

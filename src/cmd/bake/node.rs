@@ -7,6 +7,7 @@ use crate::deliver;
 use crate::deliver::seed::{self, MediaKind, SeedFile};
 use crate::error::{Error, Result};
 use crate::files::{Staging, digest};
+use crate::model::releases::Releases;
 use crate::model::{Cluster, Sealing};
 use crate::node::firstboot;
 use crate::node::plan::{NodePlan, plan_node, plan_pool};
@@ -19,6 +20,8 @@ use super::{NodeSummary, PROGRESS_FROM_NODES};
 /// What every machine's files are made from.
 pub(super) struct Baker<'a> {
     pub(super) cluster: &'a Cluster,
+    /// The cluster at each release a node keeps (the spec's, and older ones mid-upgrade).
+    pub(super) releases: &'a Releases<'a>,
     pub(super) state: &'a State,
     pub(super) ca_hash: &'a str,
     pub(super) templates: &'a Templates,
@@ -45,14 +48,16 @@ impl Baker<'_> {
 
     /// The machine's files, first boot's included, sorted by path.
     fn plan(&self, machine: &Machine) -> Result<NodePlan> {
-        let (cluster, state, templates) = (self.cluster, self.state, self.templates);
+        let (state, templates) = (self.state, self.templates);
         let mut plan = match machine {
             Machine::Node(node) => {
+                let cluster = self.releases.of_node(node);
                 let mut plan = plan_node(cluster, state, node, self.ca_hash)?;
                 firstboot::add(&mut plan, cluster, node, templates)?;
                 plan
             }
             Machine::Pool(pool) => {
+                let cluster = self.releases.of_pool(pool);
                 let mut plan = plan_pool(cluster, state, pool, self.ca_hash)?;
                 firstboot::add_pool(&mut plan, cluster, pool, templates)?;
                 plan

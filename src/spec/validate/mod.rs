@@ -90,6 +90,7 @@ fn check_all(c: &mut Checker, file: &ClusterFile, base_dir: &Path) -> Option<Clu
         node_network,
         ignore_preflight_errors,
         sealing,
+        initialized_by: None,
     })
 }
 

@@ -32,7 +32,14 @@ pub(super) fn check_nodes<'a>(
         let role = check_role(c, &base, &n.role);
         let address = check_address(c, &format!("{base}.address"), &n.address, i, &mut addresses, subnets);
         if let (Some(role), Some(address)) = (role, address) {
-            nodes.push(Node { name: n.name.clone(), role, address, replaces: n.replaces.clone() });
+            nodes.push(Node {
+                name: n.name.clone(),
+                role,
+                address,
+                replaces: n.replaces.clone(),
+                release: None,
+                upgrade_from: None,
+            });
         }
     }
     check_replacements(c, specs);

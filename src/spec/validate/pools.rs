@@ -57,7 +57,7 @@ pub(super) fn check_worker_pools(c: &mut Checker, spec: &Spec, node_names: &Hash
         let ttl =
             duration_field(c, &format!("{base}.tokenTTL"), pool.token_ttl.as_deref(), DEFAULT_POOL_TOKEN_TTL, true);
         if let Some(token_ttl) = ttl {
-            pools.push(WorkerPool { name: pool.name.clone(), labels, taints, token_ttl });
+            pools.push(WorkerPool { name: pool.name.clone(), labels, taints, token_ttl, release: None });
         }
     }
     pools
