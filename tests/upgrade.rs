@@ -57,7 +57,18 @@ fn a_newer_release_bakes_only_the_replacement_and_keeps_every_running_node_as_it
 
     // cp-1, which ran kubeadm init, is the first to go.
     b.set_spec(&replace(&at(NEW, 1), 1, 4));
-    b.bake(&[]).assert_ok();
+    let run = b.bake(&[]);
+    run.assert_ok();
+    assert!(run.stdout().contains(&format!("kept   {OLD} on cp-2, cp-3, worker-1 ")), "{}", run.stdout());
+    let json = b.bake(&["--json"]);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout()).unwrap();
+    let releases: Vec<(&str, &str)> = report["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["name"].as_str().unwrap(), n["kubernetesVersion"].as_str().unwrap()))
+        .collect();
+    assert_eq!(releases, [("cp-4", NEW), ("cp-2", OLD), ("cp-3", OLD), ("worker-1", OLD)]);
     let after = snapshot(&b.out());
     assert_eq!(changed_outside(&before, &after, &["cp-1", "cp-4"]), BTreeSet::from(["SHA256SUMS".to_string()]));
 

@@ -114,6 +114,12 @@ impl report::Report for Shown {
         for (n, role) in r.nodes.iter().map(|n| (n, n.role.name())).chain(pools.map(|n| (n, "worker pool"))) {
             out.report(row(width, [&n.name, &role, &n.files, &n.bytes, &n.format.name(), &n.raw, &n.delivered]));
         }
+        for (release, names) in r.kept_releases() {
+            out.report(format_args!(
+                "kept   {release} on {} (running nodes are replaced, not upgraded: docs/day-2.md)",
+                names.join(", ")
+            ));
+        }
         out.report(format_args!("       {} (operator kubeconfig)", r.out.join(OPERATOR_KUBECONFIG).display()));
         out.report(format_args!("join   {}", r.join_command(self.show_token)));
     }
@@ -123,11 +129,34 @@ impl report::Report for Shown {
     }
 }
 
+impl Report {
+    /// The nodes and pools that keep an older release than the spec's, by release.
+    fn kept_releases(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut kept: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for n in &self.cluster.nodes {
+            if let Some(v) = n.release {
+                kept.entry(v.to_string()).or_default().push(n.name.clone());
+            }
+        }
+        for p in &self.cluster.worker_pools {
+            if let Some(v) = p.release {
+                kept.entry(v.to_string()).or_default().push(format!("pool {}", p.name));
+            }
+        }
+        kept
+    }
+}
+
 impl Shown {
     /// The report as `--json` prints it.
     fn json_value(&self) -> serde_json::Value {
         let r = &self.report;
-        let nodes: Vec<serde_json::Value> = r.nodes.iter().map(|n| node_json(n, serde_json::json!({}))).collect();
+        let release = |node: &str| {
+            let n = r.cluster.node(node).and_then(|n| n.release);
+            n.unwrap_or(r.cluster.kubernetes_version).to_string()
+        };
+        let nodes: Vec<serde_json::Value> =
+            r.nodes.iter().map(|n| node_json(n, serde_json::json!({"kubernetesVersion": release(&n.name)}))).collect();
         let mut join = serde_json::json!({
             "endpoint": r.cluster.endpoint.host_port(),
             "tokenId": r.token.id(),
@@ -141,7 +170,9 @@ impl Shown {
             .pools
             .iter()
             .map(|p| {
+                let release = r.cluster.worker_pool(&p.pool).and_then(|p| p.release);
                 let extra = serde_json::json!({
+                    "kubernetesVersion": release.unwrap_or(r.cluster.kubernetes_version).to_string(),
                     "name": p.pool, "dir": p.user_data.name, "tokenId": p.token_id,
                     "tokenFromInit": p.token_from_init, "tokenExpires": p.token_expires,
                 });
