@@ -11,11 +11,14 @@
 
 mod common;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Mutex;
+use std::sync::{Mutex, mpsc};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::kits::{self, Kit};
@@ -119,7 +122,10 @@ struct Lab {
     /// `pki.externalCA`: no CA key on nodes, no CSR signed in the cluster.
     external_ca: bool,
     /// The bake output each node's disk was laid from.
-    booted_from: std::cell::RefCell<BTreeMap<String, PathBuf>>,
+    booted_from: RefCell<BTreeMap<String, PathBuf>>,
+    /// Nodes that run another kit than the lab's (`boot_from_kit`): their every boot and
+    /// every `lab.sh on` runs with it.
+    node_kits: RefCell<BTreeMap<String, Kit>>,
     /// Machines that are no spec node, by name, and the directory of the bake output their
     /// disk is laid from (a worker pool's, `pool-<name>`).
     machines: BTreeMap<String, String>,
@@ -156,6 +162,7 @@ impl Lab {
             bundle: None,
             external_ca: extra.contains("externalCA: true"),
             booted_from: Default::default(),
+            node_kits: Default::default(),
             machines: machines.iter().map(|(n, _, dir)| (n.to_string(), dir.to_string())).collect(),
         };
         let _ = lab.sh(&["down", name]);
@@ -171,14 +178,18 @@ impl Lab {
         kubebake::model::versions::Version::parse(&self.kit.version).expect("a kit of a supported minor")
     }
 
+    /// lab.sh with the lab's kit; a command on one node (`boot`, `on`) with that node's.
     fn sh(&self, args: &[&str]) -> Output {
-        Command::new("bash")
-            .arg(LAB_SH)
-            .args(args)
-            .env("KUBEBAKE_E2E_DIR", &self.kit.dir)
-            .env("KUBEBAKE_LAB_ROOT", LAB_ROOT)
-            .output()
-            .unwrap()
+        let kit = match args {
+            [cmd, _, node, ..] if matches!(*cmd, "boot" | "on") => self.node_kit(node).dir,
+            _ => self.kit.dir.clone(),
+        };
+        lab_sh(&kit).args(args).output().unwrap()
+    }
+
+    /// The kit `node` runs: the one it was booted from (`boot_from_kit`), else the lab's.
+    fn node_kit(&self, node: &str) -> Kit {
+        self.node_kits.borrow().get(node).cloned().unwrap_or_else(|| self.kit.clone())
     }
 
     fn disk(&self, node: &str) -> PathBuf {
@@ -187,6 +198,24 @@ impl Lab {
 
     fn boot(&self, node: &str, kubelet_enabled: bool) {
         self.boot_from(node, &self.bake.out(), kubelet_enabled);
+    }
+
+    /// Powers `node` on running `kit` (binaries, CNI plugins, images), not the lab's, now
+    /// and at every later boot (`boot`, `run`'s power losses); the first time, its disk is
+    /// laid from `out`. A node runs one kit for good: its disk is laid once.
+    fn boot_from_kit(&self, node: &str, out: &Path, kit: &Kit, kubelet_enabled: bool) {
+        {
+            let mut kits = self.node_kits.borrow_mut();
+            let runs = kits
+                .get(node)
+                .map(|k| k.dir.clone())
+                .or_else(|| self.disk(node).exists().then(|| self.kit.dir.clone()));
+            if let Some(runs) = runs.filter(|d| *d != kit.dir) {
+                panic!("{node} runs {} already: a machine of another kit needs a name of its own", runs.display());
+            }
+            kits.insert(node.to_string(), kit.clone());
+        }
+        self.boot_from(node, out, kubelet_enabled);
     }
 
     /// Powers `node` on; the first time, its disk is laid from `out` (a bake's output).
@@ -220,11 +249,71 @@ impl Lab {
 
     /// The operator's kubectl with OUT/admin.conf, from the switch namespace.
     fn kubectl(&self, args: &[&str]) -> Output {
+        let mut all = self.kubectl_sh_args();
+        all.extend(args.iter().map(|a| a.to_string()));
+        self.sh(&all.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// lab.sh's arguments that run the operator's kubectl (`kubectl`), before kubectl's own.
+    fn kubectl_sh_args(&self) -> Vec<String> {
         let admin = self.bake.out().join("admin.conf");
         let kubectl = self.kit.dir.join("bin/kubectl");
-        let mut all = vec!["op", &self.name, kubectl.to_str().unwrap(), "--kubeconfig", admin.to_str().unwrap()];
-        all.extend_from_slice(args);
-        self.sh(&all)
+        ["op", &self.name, kubectl.to_str().unwrap(), "--kubeconfig", admin.to_str().unwrap()]
+            .map(String::from)
+            .to_vec()
+    }
+
+    /// A user's load balancer in front of the control planes (lab.sh lb-up): `address`
+    /// on the switch, port 6443, to each of `backends`' 6443 while its /readyz answers.
+    /// Up before the nodes boot when the spec's controlPlaneEndpoint is `address`.
+    fn lb_up(&self, address: &str, backends: &[&str]) {
+        tool_or_panic("haproxy", "haproxy");
+        let mut args = vec!["lb-up", &self.name, address, "6443"];
+        args.extend_from_slice(backends);
+        let o = self.sh(&args);
+        assert!(o.status.success(), "lb-up: {}", String::from_utf8_lossy(&o.stderr));
+        println!(
+            "{:>6.1}s load balancer on {address}:6443 to {}",
+            self.started.elapsed().as_secs_f64(),
+            backends.join(" ")
+        );
+    }
+
+    /// Probes `https://ADDRESS:6443/readyz` every second from the switch namespace until
+    /// stopped (`ApiProbe::stop`).
+    fn api_probe(&self, address: &str) -> ApiProbe {
+        tool_or_panic("curl", "curl");
+        let url = format!("https://{address}:6443/readyz");
+        let netns = format!("--net=/run/netns/{}-sw", self.name);
+        let probe_url = url.clone();
+        let probe = Probe::every_second(Vec::new(), move |samples: &mut Vec<(Duration, bool)>, at| {
+            let o = Command::new("nsenter")
+                .args([netns.as_str(), "curl", "-ks", "--max-time", "2", "-o", "/dev/null", "-w", "%{http_code}"])
+                .arg(&probe_url)
+                .output();
+            samples.push((at, o.is_ok_and(|o| o.stdout == b"200")));
+        });
+        ApiProbe { url, probe }
+    }
+
+    /// Reads Deployment `name`'s (namespace default) available replicas every second with
+    /// the operator's kubectl until stopped (`AvailabilityProbe::stop`).
+    fn availability_probe(&self, name: &str) -> AvailabilityProbe {
+        let mut args = self.kubectl_sh_args();
+        args.extend(
+            ["--request-timeout=5s", "get", "deployment", name, "-o", "jsonpath={.status.availableReplicas}"]
+                .map(String::from),
+        );
+        let kit = self.kit.dir.clone();
+        let probe = Probe::every_second(Vec::new(), move |samples: &mut Vec<Option<u32>>, _| {
+            // An absent availableReplicas is none available; a failed call is no answer.
+            let answer = lab_sh(&kit).args(&args).output().ok().filter(|o| o.status.success()).and_then(|o| {
+                let out = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                if out.is_empty() { Some(0) } else { out.parse().ok() }
+            });
+            samples.push(answer);
+        });
+        AvailabilityProbe { deployment: name.to_string(), probe }
     }
 
     fn kubectl_ok(&self, args: &[&str]) -> String {
@@ -340,12 +429,17 @@ impl Lab {
         }
     }
 
-    /// The kit's etcdctl against the first node's etcd (cp-1's, always in the cluster), as
-    /// its healthcheck client, from the switch namespace.
+    /// The kit's etcdctl against the etcd of the control planes in `nodes` that were
+    /// powered on (the first that answers), as the first one's healthcheck client, from the
+    /// switch namespace: cp-1 may have been replaced and be gone.
     fn etcdctl(&self, args: &[&str]) -> Output {
-        let pki = self.disk("cp-1").join("etc/kubernetes/pki/etcd");
+        let control_planes: Vec<&(String, String)> =
+            self.nodes.iter().filter(|(n, _)| n.starts_with("cp-") && self.disk(n).exists()).collect();
+        let first = &control_planes.first().expect("a control plane powered on").0;
+        let pki = self.disk(first).join("etc/kubernetes/pki/etcd");
         let etcdctl = self.kit.dir.join("bin/etcdctl");
-        let endpoint = format!("https://{}:2379", self.nodes[0].1);
+        let endpoint: Vec<String> = control_planes.iter().map(|(_, a)| format!("https://{a}:2379")).collect();
+        let endpoint = endpoint.join(",");
         let (ca, cert, key) =
             (pki.join("ca.crt"), pki.join("healthcheck-client.crt"), pki.join("healthcheck-client.key"));
         let mut all = vec!["op", &self.name, etcdctl.to_str().unwrap(), "--endpoints", &endpoint];
@@ -423,8 +517,10 @@ impl Lab {
             // A worker's kubelet-start writes kubeadm's own flags file: the baked one without
             // --hostname-override, as the hostname is the node name here, and with the
             // --node-ip kubebake gives it. A pool machine's baked one is kubeadm's already,
-            // byte for byte, so it must not change.
-            let listed_worker = workers.contains(&node.as_str()) && !self.machines.contains_key(node);
+            // byte for byte, so it must not change (a machine laid from a listed node's own
+            // directory is that node).
+            let listed_worker =
+                workers.contains(&node.as_str()) && self.machines.get(node).is_none_or(|dir| dir == node);
             let flags = "var/lib/kubelet/kubeadm-flags.env";
             if listed_worker && changed.iter().any(|p| p == flags) {
                 let baked = fs::read_to_string(rootfs.join(flags)).unwrap();
@@ -477,9 +573,10 @@ impl Lab {
             );
         }
 
-        // A pod runs on each worker.
-        let pause = format!("registry.k8s.io/pause:{}", self.version().kubeadm().pause);
+        // A pod runs on each worker, of the pause image its kit has.
         for worker in &workers {
+            let version = kubebake::model::versions::Version::parse(&self.node_kit(worker).version).unwrap();
+            let pause = format!("registry.k8s.io/pause:{}", version.kubeadm().pause);
             let pod = format!(
                 "{{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{{\"name\":\"probe-{worker}\",\"namespace\":\"default\"}},\
                  \"spec\":{{\"nodeName\":\"{worker}\",\"containers\":[{{\"name\":\"pause\",\"image\":\"{pause}\",\
@@ -523,6 +620,180 @@ impl Drop for Lab {
             return;
         }
         let _ = self.sh(&["down", &self.name]);
+    }
+}
+
+/// lab.sh with `kit` (KUBEBAKE_E2E_DIR) and the lab root.
+fn lab_sh(kit: &Path) -> Command {
+    let mut c = Command::new("bash");
+    c.arg(LAB_SH).env("KUBEBAKE_E2E_DIR", kit).env("KUBEBAKE_LAB_ROOT", LAB_ROOT);
+    c
+}
+
+/// A thread that calls `sample` (with the time since it started) about every second until
+/// stopped; stopped on drop too, so no probe outlives its scenario. Its own failures never
+/// fail the test: a probe that panicked gives what it started with.
+struct Probe<T: Send + 'static> {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<T>>,
+    start: Instant,
+}
+
+impl<T: Send + 'static> Probe<T> {
+    fn every_second(mut samples: T, mut sample: impl FnMut(&mut T, Duration) + Send + 'static) -> Probe<T> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let start = Instant::now();
+        let thread = std::thread::spawn(move || {
+            loop {
+                let at = Instant::now();
+                sample(&mut samples, at - start);
+                // A message or the sender gone (stop, drop) ends it.
+                match stopped.recv_timeout(Duration::from_secs(1).saturating_sub(at.elapsed())) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return samples,
+                }
+            }
+        });
+        Probe { stop: Some(stop), thread: Some(thread), start }
+    }
+
+    /// The samples, the thread joined; `None` if it panicked.
+    fn finish(&mut self) -> Option<T> {
+        drop(self.stop.take());
+        let joined = self.thread.take()?.join();
+        if joined.is_err() {
+            println!(
+                "a probe's thread panicked after {:.1} s: its samples are lost",
+                self.start.elapsed().as_secs_f64()
+            );
+        }
+        joined.ok()
+    }
+}
+
+impl<T: Send + 'static> Drop for Probe<T> {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// `Lab::api_probe`: the API's /readyz, every second, through whatever `address` is.
+struct ApiProbe {
+    url: String,
+    probe: Probe<Vec<(Duration, bool)>>,
+}
+
+impl ApiProbe {
+    fn stop(mut self) -> ApiSummary {
+        ApiSummary::of(&self.url, &self.probe.finish().unwrap_or_default())
+    }
+}
+
+/// What an `ApiProbe` saw. An outage runs from the last success before failures to the
+/// first success after them (failures before the first success are the API not up yet,
+/// counted in `failures` only); one still going when the probe stopped ends at its last
+/// sample.
+#[derive(Debug, Default)]
+struct ApiSummary {
+    url: String,
+    samples: usize,
+    failures: usize,
+    /// Each outage: when it began (since the probe started) and how long it lasted.
+    outages: Vec<(Duration, Duration)>,
+    longest_gap: Duration,
+    /// The last sample failed.
+    down_at_end: bool,
+}
+
+impl ApiSummary {
+    fn of(url: &str, samples: &[(Duration, bool)]) -> ApiSummary {
+        let mut outages = Vec::new();
+        let mut last_ok: Option<Duration> = None;
+        let mut failing = false;
+        for &(at, ok) in samples {
+            if ok {
+                if let (true, Some(before)) = (failing, last_ok) {
+                    outages.push((before, at - before));
+                }
+                last_ok = Some(at);
+                failing = false;
+            } else if last_ok.is_some() {
+                failing = true;
+            }
+        }
+        let down_at_end = samples.last().is_some_and(|(_, ok)| !ok);
+        if let (true, Some(before), Some((end, _))) = (failing, last_ok, samples.last()) {
+            outages.push((before, *end - before));
+        }
+        ApiSummary {
+            url: url.to_string(),
+            samples: samples.len(),
+            failures: samples.iter().filter(|(_, ok)| !ok).count(),
+            longest_gap: outages.iter().map(|(_, d)| *d).max().unwrap_or_default(),
+            outages,
+            down_at_end,
+        }
+    }
+}
+
+impl fmt::Display for ApiSummary {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} samples, {} failed, longest gap {:.1} s",
+            self.url,
+            self.samples,
+            self.failures,
+            self.longest_gap.as_secs_f64()
+        )?;
+        let outages: Vec<String> = self
+            .outages
+            .iter()
+            .map(|(at, d)| format!("{:.1} s at {:.0} s", d.as_secs_f64(), at.as_secs_f64()))
+            .collect();
+        if !outages.is_empty() {
+            write!(f, " (outages: {})", outages.join(", "))?;
+        }
+        if self.down_at_end {
+            write!(f, ", down when stopped")?;
+        }
+        Ok(())
+    }
+}
+
+/// `Lab::availability_probe`: a Deployment's available replicas, every second.
+struct AvailabilityProbe {
+    deployment: String,
+    probe: Probe<Vec<Option<u32>>>,
+}
+
+impl AvailabilityProbe {
+    fn stop(mut self) -> AvailabilitySummary {
+        let samples = self.probe.finish().unwrap_or_default();
+        let answered: Vec<u32> = samples.iter().flatten().copied().collect();
+        AvailabilitySummary {
+            deployment: self.deployment.clone(),
+            samples: samples.len(),
+            unanswered: samples.len() - answered.len(),
+            min_available: answered.iter().copied().min(),
+        }
+    }
+}
+
+/// What an `AvailabilityProbe` saw; a kubectl call that failed is unanswered, not 0.
+#[derive(Debug, Default)]
+struct AvailabilitySummary {
+    deployment: String,
+    samples: usize,
+    unanswered: usize,
+    /// The fewest available replicas an answer gave; `None` if nothing answered.
+    min_available: Option<u32>,
+}
+
+impl fmt::Display for AvailabilitySummary {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let min = self.min_available.map_or("no answer".to_string(), |m| format!("at least {m} available"));
+        write!(f, "deployment {}: {min} over {} samples, {} unanswered", self.deployment, self.samples, self.unanswered)
     }
 }
 
@@ -891,6 +1162,31 @@ fn the_lab_scripts_pass_shellcheck() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
+/// The API probe's outages run from the last success to the next, ignoring the API not up
+/// yet; one still going when stopped ends at the last sample. Kit or not.
+#[test]
+fn the_api_probe_measures_gaps_between_successes() {
+    let s = |secs: &[(u64, bool)]| {
+        let samples: Vec<(Duration, bool)> = secs.iter().map(|(t, ok)| (Duration::from_secs(*t), *ok)).collect();
+        ApiSummary::of("u", &samples)
+    };
+    let none = s(&[(0, false), (1, false), (2, true), (3, true)]);
+    assert_eq!((none.samples, none.failures, none.longest_gap, none.down_at_end), (4, 2, Duration::ZERO, false));
+    let two = s(&[(0, true), (1, false), (2, true), (3, false), (4, false), (5, false), (6, true)]);
+    assert_eq!(
+        two.outages,
+        [(Duration::from_secs(0), Duration::from_secs(2)), (Duration::from_secs(2), Duration::from_secs(4))]
+    );
+    assert_eq!((two.failures, two.longest_gap), (4, Duration::from_secs(4)));
+    let open = s(&[(0, true), (1, true), (2, false), (3, false)]);
+    assert_eq!((open.longest_gap, open.down_at_end), (Duration::from_secs(2), true));
+    assert_eq!(
+        open.to_string(),
+        "u: 4 samples, 2 failed, longest gap 2.0 s (outages: 2.0 s at 1 s), down when stopped"
+    );
+    assert_eq!(ApiSummary::of("u", &[]).to_string(), "u: 0 samples, 0 failed, longest gap 0.0 s");
+}
+
 /// e. Air-gapped: `kubebake bundle` made from a local registry (the kit's images pushed with
 /// skopeo, stand-ins for Calico's) and a local file server (the kit's binaries and CNI
 /// plugins, with .sha256, and a stand-in Calico manifest at a URL that is no file name),
@@ -1206,4 +1502,199 @@ fn e2e_o_calico_from_its_manifest_takes_each_nodes_internal_ip() {
     assert!(env.lines().any(|l| l == "IP_AUTODETECTION_METHOD=kubernetes-internal-ip"), "{env}");
     assert!(env.lines().any(|l| l == "CALICO_NETWORKING_BACKEND=bird"), "{env}");
     figure("e2e", &format!("scenario o: calico manifest mode, {secs:.1} s from power-on to all nodes done"));
+}
+
+/// The image of scenario p's Deployment: on each worker, its kit's pause image tagged so
+/// (what a pull of the application's image would give), so pods find it on a node of
+/// either minor.
+const APP_IMAGE: &str = "lab.local/app:1";
+
+fn tag_app_image(lab: &Lab, node: &str) {
+    let kit = lab.node_kit(node);
+    let pause = kubebake::model::versions::Version::parse(&kit.version).unwrap().kubeadm().pause;
+    let pause = format!("registry.k8s.io/pause:{pause}");
+    let o = lab.sh(&["on", &lab.name, node, "ctr", "-n", "k8s.io", "images", "tag", "--force", &pause, APP_IMAGE]);
+    assert!(o.status.success(), "tagging {APP_IMAGE} on {node}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Deployment `web` (two replicas of [`APP_IMAGE`]) with a PodDisruptionBudget that keeps
+/// one available through a drain; returns once both replicas are available.
+fn deploy_app(lab: &Lab) {
+    let manifest = format!(
+        r#"{{"apiVersion":"v1","kind":"List","items":[
+{{"apiVersion":"apps/v1","kind":"Deployment","metadata":{{"name":"web","namespace":"default"}},
+ "spec":{{"replicas":2,"selector":{{"matchLabels":{{"app":"web"}}}},
+  "template":{{"metadata":{{"labels":{{"app":"web"}}}},"spec":{{"terminationGracePeriodSeconds":1,
+   "containers":[{{"name":"app","image":"{APP_IMAGE}","imagePullPolicy":"Never"}}]}}}}}}}},
+{{"apiVersion":"policy/v1","kind":"PodDisruptionBudget","metadata":{{"name":"web","namespace":"default"}},
+ "spec":{{"minAvailable":1,"selector":{{"matchLabels":{{"app":"web"}}}}}}}}]}}"#
+    );
+    let file = lab.bake.path("web.json");
+    fs::write(&file, manifest).unwrap();
+    lab.kubectl_ok(&["apply", "-f", file.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while lab.kubectl_ok(&["get", "deployment", "web", "-o", "jsonpath={.status.availableReplicas}"]).trim() != "2" {
+        assert!(Instant::now() < deadline, "web: not 2 available\n{}", lab.kubectl_ok(&["get", "pods", "-o", "wide"]));
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Issue 23 (c): three control planes and a worker on the previous minor move to the
+/// default one by replacing every machine, one at a time, each baked from the same state
+/// (`kubernetesVersion` moved up, `replaces`), behind a load balancer as an HA cluster's
+/// endpoint is: the API answers throughout (probed every second), a Deployment of two
+/// replicas keeps one available, etcd stays healthy, and every node ends on the new release.
+#[test]
+fn e2e_p_the_next_minor_by_replacing_every_machine_one_at_a_time() {
+    let _one = lock();
+    let Some(new) = kit() else { return };
+    let Some(old) = kit_of(new.minor - 1) else { return };
+    const LB: &str = "10.77.0.10";
+    let nodes = &[
+        ("cp-1", "control-plane", "10.77.0.11"),
+        ("cp-2", "control-plane", "10.77.0.12"),
+        ("cp-3", "control-plane", "10.77.0.13"),
+        ("worker-1", "worker", "10.77.0.21"),
+    ];
+    let machines = &[
+        ("cp-4", "10.77.0.14", "cp-4"),
+        ("cp-5", "10.77.0.15", "cp-5"),
+        ("cp-6", "10.77.0.16", "cp-6"),
+        ("worker-2", "10.77.0.22", "worker-2"),
+    ];
+    let extra = format!("  controlPlaneEndpoint: {LB}:6443\n  cni: {{plugin: none}}\n");
+    let mut lab = Lab::with_machines("kbe-p", old.clone(), nodes, &extra, machines);
+    // The machines to come are not nodes yet.
+    lab.nodes.retain(|(n, _)| nodes.iter().any(|(m, _, _)| m == n));
+    lab.lb_up(LB, &["10.77.0.11", "10.77.0.12", "10.77.0.13", "10.77.0.14", "10.77.0.15", "10.77.0.16"]);
+    let all: Vec<(u64, &str)> = nodes.iter().map(|(n, _, _)| (0, *n)).collect();
+    lab.run(&all, false, &[]);
+    lab.assert_cluster();
+    tag_app_image(&lab, "worker-1");
+    deploy_app(&lab);
+
+    let api = lab.api_probe(LB);
+    let web = lab.availability_probe("web");
+    let started = Instant::now();
+    let mut spec = fs::read_to_string(lab.bake.path("cluster.yaml"))
+        .unwrap()
+        .replace(&format!("kubernetesVersion: {}", old.version), &format!("kubernetesVersion: {}", new.version));
+    let mut out = lab.bake.out();
+    let mut steps = Vec::new();
+    // Bakes `spec` into a new output, in which no running node's files changed.
+    let bake = |lab: &Lab, spec: &str, name: &str, out: &mut PathBuf| {
+        fs::write(lab.bake.path("cluster.yaml"), spec).unwrap();
+        lab.bake.run(&["bake", "cluster.yaml", "-o", name]).assert_ok();
+        let next = lab.bake.path(name);
+        for (node, _) in &lab.nodes {
+            let changed = changed_files(out, &next, node);
+            assert!(changed.is_empty(), "{name}: {node}'s files changed: {changed:?}");
+        }
+        *out = next;
+    };
+
+    for (gone, address, replacement, new_address) in [
+        ("cp-1", "10.77.0.11", "cp-4", "10.77.0.14"),
+        ("cp-2", "10.77.0.12", "cp-5", "10.77.0.15"),
+        ("cp-3", "10.77.0.13", "cp-6", "10.77.0.16"),
+    ] {
+        spec = spec.replace(
+            &format!("    - {{name: {gone}, role: control-plane, address: {address}}}\n"),
+            &format!("    - {{name: {replacement}, role: control-plane, address: {new_address}, replaces: {gone}}}\n"),
+        );
+        lab.nodes.retain(|(n, _)| n != gone);
+        bake(&lab, &spec, &format!("out-{replacement}"), &mut out);
+        // The old machine goes first (its replacement removes its etcd member before it
+        // joins); the new one boots from the new minor's kit.
+        lab.poweroff(gone);
+        lab.boot_from_kit(replacement, &out, &new, false);
+        lab.nodes.push((replacement.to_string(), new_address.to_string()));
+        let secs = lab.run(&[], false, &[]);
+        lab.assert_cluster();
+        let health = lab.etcdctl(&["endpoint", "health", "--cluster"]);
+        assert!(health.status.success(), "etcd after {replacement}: {}", String::from_utf8_lossy(&health.stderr));
+        steps.push(format!("{replacement} for {gone} {secs:.0} s"));
+    }
+    // The cluster's configuration moved with the first new control plane, the add-ons with
+    // the last (kubeadm's addon phase skipped them while an older API server was left).
+    let config = lab.kubectl_ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        "cm",
+        "kubeadm-config",
+        "-o",
+        "jsonpath={.data.ClusterConfiguration}",
+    ]);
+    assert!(config.contains(&format!("kubernetesVersion: {}", new.version)), "{config}");
+    let log =
+        |node: &str| fs::read_to_string(lab.disk(node).join("var/lib/kblab/log/firstboot.log")).unwrap_or_default();
+    assert!(log("cp-4").contains("Skipping upgrade of addons because control plane instances"), "{}", log("cp-4"));
+    let image = |kind: &str, name: &str| {
+        let path = "jsonpath={.spec.template.spec.containers[0].image}";
+        lab.kubectl_ok(&["-n", "kube-system", "get", kind, name, "-o", path])
+    };
+    assert_eq!(image("daemonset", "kube-proxy"), format!("registry.k8s.io/kube-proxy:{}", new.version));
+    let coredns = kubebake::model::versions::Version::parse(&new.version).unwrap().kubeadm().coredns;
+    assert_eq!(image("deployment", "coredns"), format!("registry.k8s.io/coredns/coredns:{coredns}"));
+
+    // Then the worker: a new one of the new minor joins, the old one is retired (drained:
+    // the Deployment's pods move, one at a time as its budget allows).
+    spec.push_str("    - {name: worker-2, role: worker, address: 10.77.0.22}\n");
+    bake(&lab, &spec, "out-worker-2", &mut out);
+    lab.boot_from_kit("worker-2", &out, &new, false);
+    lab.nodes.push(("worker-2".into(), "10.77.0.22".into()));
+    let secs = lab.run(&[], false, &[]);
+    tag_app_image(&lab, "worker-2");
+    steps.push(format!("worker-2 joined {secs:.0} s"));
+    spec = spec.replace("    - {name: worker-1, role: worker, address: 10.77.0.21}\n", "");
+    lab.nodes.retain(|(n, _)| n != "worker-1");
+    bake(&lab, &spec, "out-final", &mut out);
+    let retire = lab.bake.run(&["retire", "cluster.yaml", "worker-1", "--drain-timeout", "3m"]);
+    retire.assert_ok();
+    let script = lab.bake.path("retire-worker-1.sh");
+    fs::write(&script, retire.stdout()).unwrap();
+    let path = format!("PATH={}:{}", lab.kit.dir.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let kubeconfig = format!("KUBECONFIG={}", lab.bake.out().join("admin.conf").display());
+    let t = Instant::now();
+    let ran = lab.sh(&["op", "kbe-p", "env", &kubeconfig, &path, "bash", script.to_str().unwrap()]);
+    assert!(
+        ran.status.success(),
+        "retire: {}{}",
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    lab.poweroff("worker-1");
+    steps.push(format!("worker-1 retired {:.0} s", t.elapsed().as_secs_f64()));
+    lab.assert_cluster();
+    let total = started.elapsed().as_secs_f64();
+    let (api, web) = (api.stop(), web.stop());
+
+    // Every node on the new release; the Deployment's two replicas on the new worker.
+    let versions = lab.kubectl_ok(&[
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.status.nodeInfo.kubeletVersion}{\"\\n\"}{end}",
+    ]);
+    let want: BTreeSet<String> =
+        ["cp-4", "cp-5", "cp-6", "worker-2"].iter().map(|n| format!("{n}={}", new.version)).collect();
+    assert_eq!(versions.lines().map(String::from).collect::<BTreeSet<_>>(), want);
+    assert_eq!(lab.kubectl_ok(&["get", "deployment", "web", "-o", "jsonpath={.status.availableReplicas}"]), "2");
+    println!("{api}\n{web}");
+    assert!(web.min_available.is_some_and(|m| m >= 1), "{web}");
+    assert!(!api.down_at_end && api.longest_gap <= Duration::from_secs(10), "{api}");
+    figure(
+        "e2e",
+        &format!(
+            "scenario p: {} -> {} by replacement in {total:.0} s ({}); API longest gap {:.1} s ({} of {} probes failed); web: at least {} of 2 available",
+            old.version,
+            new.version,
+            steps.join(", "),
+            api.longest_gap.as_secs_f64(),
+            api.failures,
+            api.samples,
+            web.min_available.unwrap_or(0),
+        ),
+    );
 }

@@ -18,7 +18,13 @@
 #   lab.sh cni LAB NODE POD_CIDR                       the environment's pod network
 #   lab.sh on LAB NODE CMD...                          run CMD inside a running node
 #   lab.sh op LAB CMD...                               run CMD in the switch namespace
+#   lab.sh lb-up LAB ADDRESS PORT BACKEND...           a load balancer on ADDRESS:PORT in front
+#                                                      of each BACKEND's 6443 (see below)
 #   lab.sh down LAB                                    power off every node, remove all
+#
+# The kit a node runs is KUBEBAKE_E2E_DIR's (default /opt/k8s-e2e) when its disk is laid
+# (its Kubernetes binaries and CNI plugins) and when its containerd first starts (the
+# images imported): a lab may run nodes of several kits, each booted with its own.
 #
 # A node is: a network namespace LAB-NODE (veth to a bridge in LAB-sw, which has no
 # uplink: the spec's addresses only), a mount and UTS namespace whose listed paths are
@@ -39,10 +45,18 @@
 #   - (not here: the kit's kubeadm is built with Go 1.27, whose URL parsing fails
 #     preflight's HTTPProxyCIDR check; the tier's specs set ignorePreflightErrors for it);
 #   - no CNI plugin image: `lab.sh cni` gives the node a bridge + host-local conflist over
-#     its podCIDR, with the kit's reference plugins.
+#     its podCIDR, with the kit's reference plugins;
+#   - a user's load balancer in front of the control planes: `lab.sh lb-up` gives the
+#     switch's bridge ADDRESS/24 as a second address and runs Debian's haproxy in the
+#     switch namespace, TCP from ADDRESS:PORT to each BACKEND's 6443, a backend in use only
+#     while its /readyz answers 200 (checked every second), so machines not yet booted or
+#     gone are skipped. Its configuration, pid file and log are in $LAB_ROOT/LAB/; `down`
+#     and another `lb-up` stop it.
 set -Eeuo pipefail
 
 KIT=${KUBEBAKE_E2E_DIR:-/opt/k8s-e2e}
+# tests/e2e/systemctl, run inside the node with this environment, imports this kit's images.
+export KUBEBAKE_E2E_DIR=$KIT
 LAB_ROOT=${KUBEBAKE_LAB_ROOT:-/var/tmp/kubebake-lab}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Paths a node owns; everything else is the host's, read-only in spirit.
@@ -245,8 +259,74 @@ EOF
   mv "$dir/disk/etc/cni/net.d/10-lab.conflist.tmp" "$dir/disk/etc/cni/net.d/10-lab.conflist"
 }
 
+lb_down() {
+  local lab=$1 pid
+  pid=$(cat "$LAB_ROOT/$lab/haproxy.pid" 2>/dev/null) || return 0
+  # Only a pid that is still haproxy's.
+  if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == haproxy ]]; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$LAB_ROOT/$lab/haproxy.pid"
+}
+
+lb_up() {
+  local lab=$1 address=$2 port=$3; shift 3
+  (($#)) || die "lb-up: no backend"
+  command -v haproxy >/dev/null || die "lb-up: no haproxy (apt-get install haproxy)"
+  local sw=$lab-sw dir=$LAB_ROOT/$lab
+  [[ -e /run/netns/$sw ]] || die "lb-up: no switch $sw (net-up first)"
+  lb_down "$lab"
+  mkdir -p "$dir"
+  ip -n "$sw" addr replace "$address/24" dev br0
+  local cfg=$dir/haproxy.cfg b i=0
+  {
+    cat <<EOF
+global
+  maxconn 2000
+  log stdout format short daemon
+
+defaults
+  mode tcp
+  log global
+  option tcplog
+  option redispatch
+  retries 3
+  timeout connect 2s
+  timeout client 10m
+  timeout server 10m
+  timeout check 2s
+
+frontend api
+  bind $address:$port
+  default_backend control-planes
+
+backend control-planes
+  option httpchk GET /readyz
+  http-check expect status 200
+EOF
+    for b in "$@"; do
+      i=$((i + 1))
+      echo "  server cp$i $b:6443 check check-ssl verify none inter 1s fall 2 rise 1"
+    done
+  } > "$cfg"
+  haproxy -c -q -f "$cfg" || die "lb-up: haproxy refuses $cfg"
+  # In the foreground of a background job (nsenter execs it: $! is its pid), logging to
+  # the file.
+  nsenter --net="/run/netns/$sw" -- haproxy -f "$cfg" -db </dev/null >>"$dir/haproxy.log" 2>&1 &
+  echo $! > "$dir/haproxy.pid"
+  for _ in $(seq 50); do
+    nsenter --net="/run/netns/$sw" -- bash -c "echo > /dev/tcp/$address/$port" 2>/dev/null && return 0
+    kill -0 "$(cat "$dir/haproxy.pid")" 2>/dev/null || break
+    sleep 0.1
+  done
+  die "lb-up: haproxy does not listen on $address:$port: $(tail -20 "$dir/haproxy.log")"
+}
+
 down() {
   local lab=$1 d node
+  lb_down "$lab"
   for d in "$LAB_ROOT/$lab"/*/; do
     [[ -d $d/disk ]] || continue
     node=$(basename "$d")
@@ -269,6 +349,7 @@ case $cmd in
   on) on "$@" ;;
   op) lab=$1; shift; nsenter --net="/run/netns/$lab-sw" -- "$@" ;;
   cni) cni "$@" ;;
+  lb-up) lb_up "$@" ;;
   down) down "$@" ;;
   *) die "usage: see the head of $0" ;;
 esac
