@@ -189,3 +189,31 @@ fn a_state_from_before_the_history_was_kept_bakes_as_it_did() {
     assert_eq!(snapshot(&b.out()), before);
     assert_eq!(fs::read_to_string(&record).unwrap(), text);
 }
+
+#[test]
+fn a_worker_pool_keeps_its_release_and_a_new_pool_waits_for_the_control_planes() {
+    let with_pools =
+        |spec: String, pools: &str| spec.replace("  nodes:\n", &format!("  workerPools: [{pools}]\n  nodes:\n"));
+    let b = Bake::new(&with_pools(at(OLD, 0), "{name: old}"));
+    b.bake(&[]).assert_ok();
+    let pool = |b: &Bake| snapshot(&b.out().join("pool-old"));
+    let before = pool(&b);
+
+    b.set_spec(&with_pools(replace(&at(NEW, 0), 1, 4), "{name: old}"));
+    let run = b.bake(&[]);
+    run.assert_ok();
+    assert!(run.stdout().contains(&format!("kept   {OLD} on cp-2, cp-3, pool old ")), "{}", run.stdout());
+    assert!(pool(&b) == before, "the pool's user-data changed");
+
+    // A new pool would run kubelets newer than cp-2's and cp-3's API servers.
+    let state_before = snapshot(&b.state());
+    b.set_spec(&with_pools(replace(&at(NEW, 0), 1, 4), "{name: old}, {name: new}"));
+    let run = b.bake(&[]);
+    assert!(!run.ok(), "{}", run.stdout());
+    assert!(
+        run.stderr().contains("spec.workerPools[1]") && run.stderr().contains("control planes first"),
+        "{}",
+        run.stderr()
+    );
+    assert!(snapshot(&b.state()) == state_before);
+}
