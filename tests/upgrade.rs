@@ -217,3 +217,16 @@ fn a_worker_pool_keeps_its_release_and_a_new_pool_waits_for_the_control_planes()
     );
     assert!(snapshot(&b.state()) == state_before);
 }
+
+#[test]
+fn a_patch_release_moves_the_same_way() {
+    // kubeadm upgrade apply moves the cluster's configuration and add-ons to a patch release
+    // too: a new control plane of v1.36.3 in a cluster of v1.36.2 does what it would.
+    let b = Bake::new(&at("v1.36.2", 0));
+    b.bake(&[]).assert_ok();
+    b.set_spec(&replace(&at(NEW, 0), 1, 4));
+    b.bake(&[]).assert_ok();
+    let script = file(&b, "cp-4", "/opt/kubebake/firstboot.sh");
+    assert!(script.contains("step upgrade_config") && script.contains("step addons"), "{script}");
+    assert!(file(&b, "cp-2", "/opt/kubebake/firstboot.sh").contains("v1.36.2"));
+}

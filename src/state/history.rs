@@ -103,7 +103,7 @@ pub fn apply(cluster: &mut Cluster, stored: &History) -> Result<()> {
     for node in &mut cluster.nodes {
         let Some(baked) = stored.nodes.get(&node.name) else {
             if node.role == Role::ControlPlane {
-                node.upgrade_from = oldest_control_plane.as_ref().map(|(v, _)| *v).filter(|v| v.minor < target.minor);
+                node.upgrade_from = oldest_control_plane.as_ref().map(|(v, _)| *v).filter(|v| *v < target);
             }
             continue;
         };
