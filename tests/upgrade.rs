@@ -54,6 +54,7 @@ fn a_newer_release_bakes_only_the_replacement_and_keeps_every_running_node_as_it
     let b = Bake::new(&at(OLD, 1));
     b.bake(&[]).assert_ok();
     let before = snapshot(&b.out());
+    let init = file(&b, "cp-1", "/etc/kubebake/kubeadm-config.yaml");
 
     // cp-1, which ran kubeadm init, is the first to go.
     b.set_spec(&replace(&at(NEW, 1), 1, 4));
@@ -86,10 +87,16 @@ fn a_newer_release_bakes_only_the_replacement_and_keeps_every_running_node_as_it
         .map(|s| script.find(s).unwrap())
         .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{script}");
-    let upload = file(&b, "cp-4", "/etc/kubebake/upgrade-config.yaml");
-    assert!(upload.contains(&format!("kubernetesVersion: {NEW}")), "{upload}");
-    assert!(upload.contains("kind: KubeletConfiguration") && upload.contains("name: cp-4"), "{upload}");
-    assert!(!upload.contains("bootstrapTokens") && !upload.contains("token:"), "no token in {upload}");
+    // The kubeadm-config and kubelet-config ConfigMaps at the new release, key by key.
+    let cluster_config = file(&b, "cp-4", "/etc/kubebake/upgrade/kubeadm-config/ClusterConfiguration");
+    assert!(cluster_config.starts_with("apiServer:"), "{cluster_config}");
+    assert!(cluster_config.contains(&format!("kubernetesVersion: {NEW}")), "{cluster_config}");
+    assert!(cluster_config.contains("controlPlaneEndpoint: api.example.internal:6443"), "{cluster_config}");
+    let kubelet = file(&b, "cp-4", "/etc/kubebake/upgrade/kubelet-config/kubelet");
+    assert!(kubelet.contains("kind: KubeletConfiguration"), "{kubelet}");
+    // The ClusterConfiguration cp-1 uploaded at init, but for the release.
+    let init_cluster = init.split("---\n").find(|d| d.contains("kind: ClusterConfiguration")).unwrap();
+    assert_eq!(cluster_config, init_cluster.replace(OLD, NEW));
     let manifest = file(&b, "cp-4", "/etc/kubebake/manifests/kube-apiserver.yaml");
     assert!(manifest.contains(&format!("kube-apiserver:{NEW}")), "{manifest}");
     if let Some(shellcheck) = tool("shellcheck", "shellcheck") {
@@ -97,12 +104,9 @@ fn a_newer_release_bakes_only_the_replacement_and_keeps_every_running_node_as_it
     }
     // The real kubeadm of the new release reads the configuration cp-4 uploads.
     if let Some(kit) = common::kits::kit(36) {
-        let kubeadm = kit.dir.join("bin/kubeadm");
-        run_ok(
-            Command::new(kubeadm)
-                .args(["config", "validate", "--config"])
-                .arg(b.node_file("cp-4", "/etc/kubebake/upgrade-config.yaml")),
-        );
+        let both = b.path("uploaded.yaml");
+        fs::write(&both, format!("{cluster_config}---\n{kubelet}")).unwrap();
+        run_ok(Command::new(kit.dir.join("bin/kubeadm")).args(["config", "validate", "--config"]).arg(&both));
     }
 
     // The same spec again: the same bytes, nothing recorded anew.
@@ -137,7 +141,7 @@ fn a_control_plane_added_later_at_the_same_release_is_no_upgrade() {
     b.bake(&[]).assert_ok();
     let script = file(&b, "cp-4", "/opt/kubebake/firstboot.sh");
     assert!(!script.contains("upgrade_config") && !script.contains("step addons"), "{script}");
-    assert!(!b.node_file("cp-4", "/etc/kubebake/upgrade-config.yaml").exists());
+    assert!(!b.node_file("cp-4", "/etc/kubebake/upgrade").exists());
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::model::profile::{Firewall, Format, NetworkConfig, Packages};
 use crate::model::versions::image;
 use crate::model::{Cluster, Cni, Node, Role, WorkerPool};
 use crate::node::cni::CALICO_DIR;
-use crate::node::kubeadm_config::{KUBEADM_CONFIG, UPGRADE_CONFIG};
+use crate::node::kubeadm_config::{KUBEADM_CONFIG, UPGRADE_DIR};
 use crate::node::plan::{
     FIRSTBOOT_SCRIPT, FIRSTBOOT_UNIT, KUBE_VIP_AFTER_INIT, NodePlan, PlannedUnit, STAGED_MANIFESTS_DIR, SYSTEMD_DIR,
 };
@@ -52,8 +52,8 @@ pub struct ScriptContext {
     /// planes: their release, `v1.35.6`. First boot moves the cluster's configuration to its
     /// own release before it joins, and the add-ons once no older control plane is left.
     pub upgrade_from: Option<String>,
-    /// Where the configuration it uploads for that is (`kubeadm_config::UPGRADE_CONFIG`).
-    pub upgrade_config: &'static str,
+    /// Where the ConfigMaps it uploads for that are (`kubeadm_config::UPGRADE_DIR`).
+    pub upgrade_dir: &'static str,
     /// init, join-control-plane or join-worker.
     pub role: &'static str,
     /// The Kubernetes release, `v1.36.3`, which first boot checks kubeadm against.
@@ -231,7 +231,7 @@ fn context(
         address,
         replaces: None,
         upgrade_from: None,
-        upgrade_config: UPGRADE_CONFIG,
+        upgrade_dir: UPGRADE_DIR,
         role: match (role, first) {
             (Role::ControlPlane, true) => "init",
             (Role::ControlPlane, false) => "join-control-plane",

@@ -20,9 +20,10 @@ pub const API_VERSION: &str = "kubeadm.k8s.io/v1beta4";
 pub const CRI_SOCKET: &str = "unix:///var/run/containerd/containerd.sock";
 /// kubeadm's configuration on every node; kubebake's own node files live under /etc/kubebake.
 pub const KUBEADM_CONFIG: &str = "/etc/kubebake/kubeadm-config.yaml";
-/// On a control plane that moves the cluster to a newer release: the configuration
-/// `kubeadm init phase upload-config` puts in the cluster, as `kubeadm upgrade apply` would.
-pub const UPGRADE_CONFIG: &str = "/etc/kubebake/upgrade-config.yaml";
+/// On a control plane that moves the cluster to a newer release: the cluster's ConfigMaps
+/// at that release, as `kubeadm upgrade apply` uploads them, one directory per ConfigMap
+/// and one file per key (`kubeadm-config/ClusterConfiguration`, `kubelet-config/kubelet`).
+pub const UPGRADE_DIR: &str = "/etc/kubebake/upgrade";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Arg {
@@ -140,7 +141,6 @@ pub struct TaintConfig {
 pub struct InitConfiguration {
     pub api_version: &'static str,
     pub kind: &'static str,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub bootstrap_tokens: Vec<BootstrapTokenConfig>,
     #[serde(rename = "localAPIEndpoint")]
     pub local_api_endpoint: ApiEndpoint,
@@ -310,24 +310,6 @@ pub fn init_configuration(
             control_plane_component_health_check: Some(format_go_duration(cluster.join.timeout)),
             ..Default::default()
         },
-    }
-}
-
-/// The `InitConfiguration` beside the cluster's configuration that a control plane of a
-/// newer release uploads (`kubeadm init phase upload-config`): its own registration, no
-/// token (that phase creates none).
-pub fn upgrade_configuration(node: &Node, ignore_preflight_errors: Vec<String>) -> InitConfiguration {
-    InitConfiguration {
-        api_version: API_VERSION,
-        kind: "InitConfiguration",
-        bootstrap_tokens: Vec::new(),
-        local_api_endpoint: ApiEndpoint {
-            advertise_address: node.address.to_string(),
-            bind_port: API_SERVER_BIND_PORT,
-        },
-        node_registration: node_registration(node, ignore_preflight_errors),
-        skip_phases: Vec::new(),
-        timeouts: Timeouts::default(),
     }
 }
 

@@ -183,7 +183,7 @@ pub fn plan_node(cluster: &Cluster, state: &State, node: &Node, ca_hash: &str) -
     let first = cluster.is_init_node(node);
     p.add(kubeadm_config::KUBEADM_CONFIG.into(), 0o600, node_kubeadm_config(cluster, state, node, ca_hash, first));
     if node.upgrade_from.is_some() && node.role == Role::ControlPlane && !first {
-        p.add(kubeadm_config::UPGRADE_CONFIG.into(), 0o600, upgrade_config(cluster, node));
+        add_upgrade_config(&mut p, cluster);
     }
     add_kubelet_files(&mut p, cluster, kubelet_config::kubelet_flags_env(cluster, node)?);
     match node.role {
@@ -236,15 +236,13 @@ fn node_kubeadm_config(cluster: &Cluster, state: &State, node: &Node, ca_hash: &
 
 /// What a control plane of a newer release puts in the cluster before it joins: the
 /// cluster's configuration and the kubelet's at its release, as the first control plane
-/// would have uploaded them at init (no token).
-fn upgrade_config(cluster: &Cluster, node: &Node) -> String {
-    let init = kubeadm_config::upgrade_configuration(node, ignored_preflight_errors(cluster, node.role, false));
-    format!(
-        "{}---\n{}---\n{}",
-        crate::fmt::yaml::to_string(&init),
-        crate::fmt::yaml::to_string(&kubeadm_config::cluster_configuration(cluster)),
-        crate::fmt::yaml::to_string(&kubelet_config::kubelet_configuration(cluster)),
-    )
+/// uploaded them at init, under the ConfigMaps' names and keys.
+fn add_upgrade_config(p: &mut NodePlan, cluster: &Cluster) {
+    let dir = kubeadm_config::UPGRADE_DIR;
+    let cluster_config = crate::fmt::yaml::to_string(&kubeadm_config::cluster_configuration(cluster));
+    p.add(format!("{dir}/kubeadm-config/ClusterConfiguration"), 0o600, cluster_config);
+    let kubelet = crate::fmt::yaml::to_string(&kubelet_config::kubelet_configuration(cluster));
+    p.add(format!("{dir}/kubelet-config/kubelet"), 0o600, kubelet);
 }
 
 /// A worker trusts the cluster CA and holds no key: its kubelet gets a client certificate
