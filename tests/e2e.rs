@@ -263,6 +263,20 @@ impl Lab {
             .to_vec()
     }
 
+    /// Retires `node` as an operator would: the script `kubebake retire` prints for the
+    /// lab's spec, run with the admin kubeconfig and the lab kit's kubectl.
+    fn retire(&self, node: &str, drain_timeout: &str) {
+        let printed = self.bake.run(&["retire", "cluster.yaml", node, "--drain-timeout", drain_timeout]);
+        printed.assert_ok();
+        let script = self.bake.path(&format!("retire-{node}.sh"));
+        fs::write(&script, printed.stdout()).unwrap();
+        let path = format!("PATH={}:{}", self.kit.dir.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+        let kubeconfig = format!("KUBECONFIG={}", self.bake.out().join("admin.conf").display());
+        let ran = self.sh(&["op", &self.name, "env", &kubeconfig, &path, "bash", script.to_str().unwrap()]);
+        let output = format!("{}{}", String::from_utf8_lossy(&ran.stdout), String::from_utf8_lossy(&ran.stderr));
+        assert!(ran.status.success(), "retire {node}: {output}");
+    }
+
     /// A user's load balancer in front of the control planes (lab.sh lb-up): `address`
     /// on the switch, port 6443, to each of `backends`' 6443 while its /readyz answers.
     /// Up before the nodes boot when the spec's controlPlaneEndpoint is `address`.
@@ -1431,23 +1445,7 @@ fn e2e_n_a_worker_retired_with_the_script_retire_prints() {
     .unwrap();
     let run = lab.bake.run(&["bake", "cluster.yaml", "-o", "out2"]);
     run.assert_ok();
-    let retire = lab.bake.run(&["retire", "cluster.yaml", "worker-2", "--drain-timeout", "2m"]);
-    retire.assert_ok();
-    let script = lab.bake.path("retire-worker-2.sh");
-    fs::write(&script, retire.stdout()).unwrap();
-
-    // The operator runs it with the admin kubeconfig and the kit's kubectl.
-    let path = format!("{}:{}", lab.kit.dir.join("bin").display(), std::env::var("PATH").unwrap_or_default());
-    let admin = lab.bake.out().join("admin.conf");
-    let kubeconfig = format!("KUBECONFIG={}", admin.display());
-    let path = format!("PATH={path}");
-    let ran = lab.sh(&["op", "kbe-n", "env", &kubeconfig, &path, "bash", script.to_str().unwrap()]);
-    assert!(
-        ran.status.success(),
-        "retire: {}{}",
-        String::from_utf8_lossy(&ran.stdout),
-        String::from_utf8_lossy(&ran.stderr)
-    );
+    lab.retire("worker-2", "2m");
     lab.poweroff("worker-2");
     lab.nodes.retain(|(n, _)| n != "worker-2");
     lab.assert_cluster();
@@ -1650,20 +1648,8 @@ fn e2e_p_the_next_minor_by_replacing_every_machine_one_at_a_time() {
     spec = spec.replace("    - {name: worker-1, role: worker, address: 10.77.0.21}\n", "");
     lab.nodes.retain(|(n, _)| n != "worker-1");
     bake(&lab, &spec, "out-final", &mut out);
-    let retire = lab.bake.run(&["retire", "cluster.yaml", "worker-1", "--drain-timeout", "3m"]);
-    retire.assert_ok();
-    let script = lab.bake.path("retire-worker-1.sh");
-    fs::write(&script, retire.stdout()).unwrap();
-    let path = format!("PATH={}:{}", lab.kit.dir.join("bin").display(), std::env::var("PATH").unwrap_or_default());
-    let kubeconfig = format!("KUBECONFIG={}", lab.bake.out().join("admin.conf").display());
     let t = Instant::now();
-    let ran = lab.sh(&["op", "kbe-p", "env", &kubeconfig, &path, "bash", script.to_str().unwrap()]);
-    assert!(
-        ran.status.success(),
-        "retire: {}{}",
-        String::from_utf8_lossy(&ran.stdout),
-        String::from_utf8_lossy(&ran.stderr)
-    );
+    lab.retire("worker-1", "3m");
     lab.poweroff("worker-1");
     steps.push(format!("worker-1 retired {:.0} s", t.elapsed().as_secs_f64()));
     lab.assert_cluster();
