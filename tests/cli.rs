@@ -175,3 +175,14 @@ fn validate_json_reports_problems_with_positions() {
     let report: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
     assert_eq!((report["valid"].clone(), report["controlPlanes"].clone()), (true.into(), 3.into()));
 }
+
+#[test]
+fn the_binary_is_position_independent() {
+    // A tool that holds CA keys keeps its own image randomised too (ASLR): an ELF of type
+    // ET_DYN (3) is loaded at a random base, a position-dependent ET_EXEC (2) at a fixed one.
+    // Dynamically linked or static-pie (.cargo/config.toml), it must stay ET_DYN.
+    let elf = std::fs::read(env!("CARGO_BIN_EXE_kubebake")).unwrap();
+    assert_eq!(&elf[..4], b"\x7fELF", "not an ELF file");
+    let e_type = u16::from_le_bytes([elf[16], elf[17]]);
+    assert_eq!(e_type, 3, "the kubebake binary is not position-independent (ELF type {e_type})");
+}
